@@ -1,0 +1,16 @@
+PY ?= python3
+
+.PHONY: setup demo test bench lint
+
+setup:
+	@bash scripts/setup.sh
+
+demo: setup  ## the main job on the embedded default
+	@bash scripts/demo.sh
+
+test: setup  ## what CI runs
+	$(PY) -m ruff check tracelang tests
+	$(PY) -m pytest
+
+bench: setup  ## speed claims, each against its baseline in the same run
+	$(PY) -m pytest benchmarks --benchmark-enable --benchmark-columns=mean,median,ops,rounds

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# One-time (and idempotent) set-up: PyTorch, then tracelang with its dev extras, editable.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+stamp=.setup-stamp
+want=$(sha256sum pyproject.toml | cut -c1-16)
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && $PY -c "import tracelang, torch" 2>/dev/null; then
+  exit 0
+fi
+# An unpinned `torch` pulls the CUDA build (several GB). Pinning the version lets pip take a local
+# CPU wheel where one is offered (2.13.0+cpu sorts above 2.13.0); elsewhere the same pin gets the
+# platform's default build, and an index without it falls back to the newest.
+if ! $PY -c "import torch" 2>/dev/null; then
+  $PY -m pip install -q "torch==2.13.0" || $PY -m pip install -q torch
+fi
+$PY -m pip install -q -e ".[dev]"
+echo "$want" > "$stamp"

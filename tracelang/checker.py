@@ -1,0 +1,265 @@
+"""Static checks on the IR: experts and ops, arity, scope, the query, degenerate computation.
+
+Runs before execution and never evaluates anything but literals: a trace that passes is
+well-formed for every input, and what is left to the runtime is arithmetic (division by zero,
+amounts, sizes).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from . import experts as registry
+from .diagnostics import Diagnostic
+from .ir import (
+    AddEntityStep,
+    Block,
+    ComputeStep,
+    InitStep,
+    Node,
+    Num,
+    PercentStep,
+    Program,
+    QueryStep,
+    Step,
+    Var,
+    names_in,
+)
+from .numbers import Exact, render
+
+# A grounding hook: given an init value, say whether the question supports it (see grounding.py).
+Grounder = Callable[[Exact], bool]
+
+
+@dataclass
+class _Def:
+    kind: str  # input | computed | entity
+    line: int
+    const: Exact | None  # the literal an input was initialised with
+    used: bool = False
+    changed: bool = False  # an entity that some step gave to or took from
+
+
+def _diag(code: str, message: str, node: Node | None, hint: str | None = None) -> Diagnostic:
+    span = node.span if node is not None else None
+    if span is None:
+        return Diagnostic(code, message, 1, 1, None, hint)
+    return Diagnostic(code, message, span.line, span.column, span.end_column, hint)
+
+
+class _BlockChecker:
+    def __init__(self, block: Block, index: int, recovered: set[str], grounder: Grounder | None):
+        self.block, self.index, self.recovered, self.grounder = block, index, recovered, grounder
+        self.out: list[Diagnostic] = []
+        self.defs: dict[str, _Def] = {}
+        self.expert = registry.get(block.expert)
+        self.values: dict[str, object] = {}  # value numbers, for repeated computation
+        self.seen: dict[object, Step] = {}
+
+    def emit(self, *args, **kw) -> None:
+        self.out.append(_diag(*args, **kw))
+
+    def run(self) -> list[Diagnostic]:
+        if self.expert is None:
+            known = ", ".join(f"`{n}`" for n in sorted(registry.experts()))
+            self.emit("E101", f"unknown expert `{self.block.expert}`", self.block, f"experts: {known}")
+        queries: list[QueryStep] = []
+        repeats: list[tuple[Step, Step]] = []
+        for step in self.block.trace:
+            if queries:
+                self.emit("E304", f"`{step.op}` comes after the query", step,
+                          "the query is the last step of its block")
+            self.ops(step)
+            self.reads(step)
+            earlier = self.number(step)
+            if earlier is not None:
+                repeats.append((step, earlier))
+            self.no_op(step)
+            self.defines(step)
+            if isinstance(step, QueryStep):
+                queries.append(step)
+                self.query(step, len(queries))
+        if not queries:
+            last = self.block.trace[-1] if self.block.trace else self.block
+            self.emit("E301", "the block has no query", last, "end the block with `{op: query, var: NAME}`")
+        self.report_repeats(repeats)
+        self.unused()
+        return self.out
+
+    # ---------------------------------------------------------------- ops
+
+    def ops(self, step: Step) -> None:
+        if self.expert is not None and step.op not in self.expert.ops:
+            offering = registry.experts_offering(step.op)
+            self.emit("E102", f"expert `{self.block.expert}` does not offer `{step.op}`", step,
+                      f"declare `expert: {offering[0]}`" if offering else None)
+        if isinstance(step, InitStep) and step.value is not None and self.grounder is not None \
+                and not self.grounder(step.value.value):
+            self.emit("W701", f"{render(step.value.value)} is not a quantity of the question", step.value,
+                      "take init values from the question, or use an allowed constant")
+        compute_op = getattr(step, "compute_op", None)
+        if compute_op is None:
+            return
+        table = self.table(step)
+        spec = table.get(compute_op)
+        if spec is None:
+            import difflib
+
+            close = difflib.get_close_matches(compute_op, list(table), n=1)
+            hint = f"did you mean `{close[0]}`?" if close else f"{step.op} takes {', '.join(sorted(table))}"
+            self.emit("E108", f"unknown compute_op `{compute_op}` for `{step.op}`", step, hint)
+            return
+        n = len(step.args)
+        if n < spec.min_args or (spec.max_args is not None and n > spec.max_args):
+            want = (f"exactly {spec.min_args}" if spec.min_args == spec.max_args
+                    else f"at least {spec.min_args}" if spec.max_args is None
+                    else f"{spec.min_args} to {spec.max_args}")
+            self.emit("E109", f"`{compute_op}` takes {want} args, got {n}", step)
+
+    def table(self, step: Step) -> dict:
+        if self.expert is not None and step.op in self.expert.tables:
+            return self.expert.tables[step.op]
+        for expert in registry.experts().values():  # an unknown expert: check against any table
+            if step.op in expert.tables:
+                return expert.tables[step.op]
+        return {}
+
+    # ---------------------------------------------------------------- scope
+
+    def reads(self, step: Step) -> None:
+        for var in names_in(step, step.reads):
+            d = self.defs.get(var.name)
+            if d is None:
+                if var.name not in self.recovered:
+                    hint = "define it with `init` before this step"
+                    if var.name in ("prev", "result") or var.name.startswith("sub"):
+                        hint = "to use an earlier block's answer, `init` a variable with `source: prev.result`"
+                    self.emit("E201", f"`{var.name}` is not defined", var, hint)
+                continue
+            d.used = True
+        for var in names_in(step, step.mutates):
+            d = self.defs.get(var.name)
+            if d is not None and d.kind != "entity":
+                self.emit("E204", f"`{var.name}` is a value, not an entity", var,
+                          "create entities with `add_entity`")
+            elif d is not None:
+                d.changed = True
+
+    def defines(self, step: Step) -> None:
+        if isinstance(step, InitStep) and step.source is not None:
+            ref = step.source
+            target = self.index - 1 if ref.block == "prev" else int(ref.block[3:])
+            if not 0 <= target < self.index:
+                self.emit("E203", f"`{ref}` names no earlier block (this is block {self.index})", ref,
+                          "`prev.result` and `subN.result` refer to blocks before this one")
+        for var in names_in(step, step.defines):
+            if var.name in self.defs:
+                self.emit("E202", f"`{var.name}` is already defined on line {self.defs[var.name].line}",
+                          var, "give every value its own name")
+                continue
+            kind = "entity" if isinstance(step, AddEntityStep) else \
+                "input" if isinstance(step, InitStep) else "computed"
+            const = step.value.value if isinstance(step, InitStep) and step.value is not None else None
+            line = var.span.line if var.span else 0
+            self.defs[var.name] = _Def(kind, line, const)
+
+    # ---------------------------------------------------------------- the query
+
+    def query(self, step: QueryStep, count: int) -> None:
+        if count > 1:
+            self.emit("E302", "a second query in the block", step, "a block has exactly one query")
+            return
+        d = self.defs.get(step.var.name)
+        if d is not None and (d.kind == "input" or (d.kind == "entity" and not d.changed)):
+            self.emit("E303", f"the query returns `{step.var.name}`, which no step computed", step.var,
+                      "the answer must come out of the steps, not be written in as an input")
+
+    # ---------------------------------------------------------------- degenerate computation
+
+    def const(self, arg: Var | Num) -> Exact | None:
+        if isinstance(arg, Num):
+            return arg.value
+        d = self.defs.get(arg.name)
+        return d.const if d is not None else None
+
+    def no_op(self, step: Step) -> None:
+        if isinstance(step, PercentStep) and step.op != "percent_of":
+            if self.const(step.rate) == 0:
+                self.emit("E401", f"`{step.op}` by 0% leaves `{step.base.name}` unchanged", step)
+            return
+        if not isinstance(step, ComputeStep):
+            return
+        spec = registry.get("arithmetic").tables["compute"].get(step.compute_op)  # type: ignore[union-attr]
+        if spec is None or spec.identity is None:
+            return
+        identity, where = spec.identity
+        args = step.args if where == "any" else step.args[1:]
+        for arg in args:
+            if self.const(arg) == identity:
+                shown = arg.name if isinstance(arg, Var) else render(arg.value)
+                self.emit("E401", f"`{step.compute_op}` with `{shown}` ({render(identity)}) leaves its input "
+                          "unchanged", arg, "drop the step and use its input directly")
+                return
+
+    def number(self, step: Step) -> Step | None:
+        """Value numbering: the key of what a step computes; returns the earlier step with the same key."""
+        if not isinstance(step, (ComputeStep, PercentStep)) and step.op != "compare":
+            for var in names_in(step, step.defines):
+                self.values[var.name] = ("input", var.name)
+            for var in names_in(step, step.mutates):
+                self.values[var.name] = ("changed", var.name, id(step))
+            return None
+
+        def key(a: Var | Num) -> object:
+            return ("num", a.value) if isinstance(a, Num) else self.values.get(a.name, ("?", a.name))
+
+        if isinstance(step, PercentStep):
+            k: tuple = (step.op, key(step.base), key(step.rate))
+        else:
+            spec = self.table(step).get(step.compute_op)  # type: ignore[attr-defined]
+            args = [key(a) for a in step.args]  # type: ignore[attr-defined]
+            if spec is not None and spec.commutative:
+                args = sorted(args, key=repr)
+            k = (step.op, step.compute_op, tuple(args))  # type: ignore[attr-defined]
+        earlier = self.seen.get(k)
+        for var in names_in(step, step.defines):
+            self.values[var.name] = ("value", k)
+        if earlier is None:
+            self.seen[k] = step
+        return earlier
+
+    def report_repeats(self, repeats: list[tuple[Step, Step]]) -> None:
+        # Group repeats that follow each other in the trace into one diagnostic per run.
+        order = {id(s): i for i, s in enumerate(self.block.trace)}
+        runs: list[list[tuple[Step, Step]]] = []
+        for pair in repeats:
+            if runs and order[id(pair[0])] == order[id(runs[-1][-1][0])] + 1:
+                runs[-1].append(pair)
+            else:
+                runs.append([pair])
+        for run in runs:
+            first, firsts_earlier = run[0][0], run[0][1]
+            line = lambda s: s.span.line if s.span else 0  # noqa: E731
+            if len(run) == 1:
+                msg = f"this step recomputes line {line(firsts_earlier)}"
+            else:
+                msg = (f"lines {line(first)}–{line(run[-1][0])} repeat the computation of "
+                       f"lines {', '.join(str(line(e)) for _, e in run)}")
+            self.emit("E402", msg, first, "reuse the earlier result instead of computing it again")
+
+    def unused(self) -> None:
+        for step in self.block.trace:
+            for var in names_in(step, step.defines):
+                d = self.defs.get(var.name)
+                if d is not None and not d.used and not d.changed and d.line == (var.span.line if var.span else 0):
+                    self.emit("W201", f"`{var.name}` is never used", var, "remove the step or use its value")
+
+
+def check(program: Program, recovered: Iterable[str] = (), grounder: Grounder | None = None) -> list[Diagnostic]:
+    """Every static diagnostic of a program, in source order."""
+    recovered = set(recovered)
+    out: list[Diagnostic] = []
+    for i, block in enumerate(program.blocks):
+        out.extend(_BlockChecker(block, i, recovered, grounder).run())
+    return sorted(out, key=lambda d: (d.line, d.column))

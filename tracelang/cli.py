@@ -1,0 +1,177 @@
+"""The `tracelang` command line."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import typer
+
+from . import diagnostics as diag
+from .formatter import format_program
+from .ir import Program
+from .numbers import render
+from .pipeline import analyze, parse
+from .records import InputError, Item, atomic_write, is_corpus, iter_items
+
+app = typer.Typer(
+    help="tracelang: symbolic math traces that an exact runtime executes.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _fail_input(err: InputError) -> None:
+    typer.echo(f"error: {err}", err=True)
+    raise typer.Exit(2)
+
+
+def _items(files: list[str]) -> list[Item]:
+    items: list[Item] = []
+    for source in files:
+        try:
+            items.extend(iter_items(source))
+        except InputError as err:
+            _fail_input(err)
+    return items
+
+
+@app.command()
+def check(
+    files: list[str] = typer.Argument(..., help="Trace files (.yaml), corpora (.jsonl), or - for stdin."),
+    output_format: str = typer.Option("text", "--format", help="text (human) or json (JSON Lines)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the summary."),
+) -> None:
+    """Check traces: syntax, experts and ops, names, the query; execute those without errors.
+
+    Exit status: 0 when no record has an error, 1 when one does, 2 for usage or I/O errors.
+    """
+    if output_format not in ("text", "json"):
+        typer.echo("error: --format takes `text` or `json`", err=True)
+        raise typer.Exit(2)
+    counts = {"records": 0, "failed": 0, "errors": 0, "warnings": 0, "graded": 0, "correct": 0}
+    for item in _items(files):
+        counts["records"] += 1
+        if item.error is not None:
+            diags, report_json = [item.error], {"ok": False, "answer": None, "expected": None, "correct": None,
+                                                "diagnostics": [item.error.to_json()]}
+            text, location = "", item.source
+        else:
+            report = analyze(item.text, expected=item.answer)
+            diags, report_json, text, location = report.diagnostics, report.to_json(), item.text, item.location
+            if report.correct is not None:
+                counts["graded"] += 1
+                counts["correct"] += int(report.correct)
+        counts["errors"] += sum(d.severity == "error" for d in diags)
+        counts["warnings"] += sum(d.severity == "warning" for d in diags)
+        counts["failed"] += int(not report_json["ok"])
+        if output_format == "json":
+            typer.echo(json.dumps({"source": item.source, "index": item.index, **report_json}))
+        elif not quiet:
+            for d in diags:
+                typer.echo(diag.render(d, text, location) + "\n")
+    if output_format == "text":
+        line = (f"{counts['records']} checked: {counts['records'] - counts['failed']} ok, "
+                f"{counts['failed']} with errors ({counts['errors']} errors, {counts['warnings']} warnings)")
+        if counts["graded"]:
+            line += f"; {counts['correct']}/{counts['graded']} answers correct"
+        typer.echo(line)
+    raise typer.Exit(1 if counts["failed"] else 0)
+
+
+@app.command()
+def run(file: str = typer.Argument(..., help="A trace file, or - for stdin.")) -> None:
+    """Check and execute one trace; print each step's value, and the exact answer as the last line."""
+    items = _items([file])
+    if len(items) != 1:
+        typer.echo(f"error: {file}: `run` takes one trace; use `tracelang check` for corpora", err=True)
+        raise typer.Exit(2)
+    item = items[0]
+    report = analyze(item.text)
+    for d in report.diagnostics:
+        typer.echo(diag.render(d, item.text, item.location) + "\n", err=d.severity == "error")
+    if report.execution is None or not report.ok:
+        raise typer.Exit(1)
+    width = max((len(s.op) for _, s, _ in report.execution.steps), default=4)
+    for block, step, value in report.execution.steps:
+        where = f"{step.span.line:>4}" if step.span else "   ?"
+        tag = f"[{block}] " if report.program and report.program.composed else ""
+        name = getattr(step, "var", None) or getattr(step, "entity", None) or getattr(step, "to_entity", None)
+        label = f"{name.name} = " if name is not None else ""
+        typer.echo(f"{where}  {tag}{step.op:<{width}}  {label}{render(value) if value is not None else ''}")
+    typer.echo(render(report.answer))
+
+
+def _canonical(item: Item) -> tuple[str | None, list[diag.Diagnostic]]:
+    report = parse(item.text)
+    if report.program is None or not report.complete:
+        return None, report.diagnostics
+    return format_program(report.program, report.comments), []
+
+
+@app.command()
+def fmt(
+    files: list[str] = typer.Argument(..., help="Trace files (.yaml) or corpora (.jsonl); - reads stdin."),
+    check_only: bool = typer.Option(False, "--check", help="Change nothing; exit 1 if a file would change."),
+) -> None:
+    """Rewrite traces in canonical form: one step per line, a fixed key order per op.
+
+    A trace with syntax or structural errors is left untouched and reported (exit 1).
+    """
+    status = 0
+    for source in files:
+        try:
+            items = list(iter_items(source))
+        except InputError as err:
+            _fail_input(err)
+        outputs: list[str] = []
+        broken = False
+        for item in items:
+            if item.error is not None:
+                typer.echo(diag.render(item.error, "", item.source), err=True)
+                broken = True
+                continue
+            new, diags = _canonical(item)
+            for d in diags:
+                typer.echo(diag.render(d, item.text, item.location) + "\n", err=True)
+            broken |= new is None
+            outputs.append(new if new is not None else item.text)
+        if broken:
+            status = 1
+            continue
+        corpus = is_corpus(source, items[0].text if items else None) and any(i.record for i in items)
+        if corpus:
+            new_text = "".join(json.dumps({**i.record, "trace": o}, ensure_ascii=False) + "\n"
+                               for i, o in zip(items, outputs))
+            old_text = Path(source).read_text(encoding="utf-8") if source != "-" else None
+        else:
+            new_text, old_text = (outputs[0] if outputs else ""), (items[0].text if items else "")
+        if source == "-":
+            sys.stdout.write(new_text)
+            continue
+        if new_text == old_text:
+            continue
+        if check_only:
+            typer.echo(f"would reformat {source}")
+            status = 1
+        else:
+            with atomic_write(source) as fh:
+                fh.write(new_text)
+            typer.echo(f"reformatted {source}")
+    raise typer.Exit(status)
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of the trace IR."""
+    typer.echo(json.dumps(Program.model_json_schema(), indent=2))
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,143 @@
+"""What every expert shares: the execution environment and the core ops (init, compute, query)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from ..ir import ComputeStep, InitStep, Num, QueryStep, Var
+from ..limits import Limits
+from ..numbers import ONE, ZERO, Exact, render
+
+
+class ExecError(Exception):
+    """A runtime failure with its diagnostic code and the IR node it concerns."""
+
+    def __init__(self, code: str, message: str, node: object = None, hint: str | None = None):
+        super().__init__(message)
+        self.code, self.message, self.node, self.hint = code, message, node, hint
+
+
+@dataclass
+class Env:
+    limits: Limits
+    values: dict[str, Exact] = field(default_factory=dict)
+    entities: set[str] = field(default_factory=set)
+    results: list[Exact] = field(default_factory=list)  # answers of earlier blocks
+
+    def read(self, arg: Var | Num) -> Exact:
+        if isinstance(arg, Num):
+            return arg.value
+        return self.values[arg.name]
+
+    def bound(self, value: Exact, node: object) -> Exact:
+        """Refuse values too large to be a grade-school quantity (and too slow to carry on)."""
+        limit_bits = int(self.limits.max_value_digits * 3.33)
+        if value.numerator.bit_length() > limit_bits or value.denominator.bit_length() > limit_bits:
+            raise ExecError("E603", f"a value of more than {self.limits.max_value_digits} digits", node)
+        return value
+
+
+@dataclass(frozen=True)
+class OpSpec:
+    """A compute_op: its arity bounds and exact function."""
+
+    min_args: int
+    max_args: int | None
+    fn: Callable[[list[Exact], Env, object], Exact]
+    summary: str
+    commutative: bool = False
+    # The arg value that makes the op a no-op, by position ("any" or "rest" = all but the first).
+    identity: tuple[Exact, str] | None = None
+
+
+def _div(a: Exact, b: Exact, node: object) -> Exact:
+    if b == ZERO:
+        raise ExecError("E501", "division by zero", node)
+    return a / b
+
+
+def _floor(x: Exact) -> Exact:
+    return Exact(x.numerator // x.denominator)
+
+
+def _ceil(x: Exact) -> Exact:
+    return Exact(-((-x.numerator) // x.denominator))
+
+
+def _mod(xs: list[Exact], env: Env, node: object) -> Exact:
+    a, b = xs
+    return a - b * _floor(_div(a, b, node))
+
+
+def _pow(xs: list[Exact], env: Env, node: object) -> Exact:
+    base, exp = xs
+    if exp.denominator != 1:
+        raise ExecError("E503", f"the exponent {render(exp)} is not an integer", node)
+    e = int(exp.numerator)
+    if abs(e) > env.limits.max_exponent:
+        raise ExecError("E603", f"the exponent {e} exceeds the limit {env.limits.max_exponent}", node)
+    bits = max(base.numerator.bit_length(), base.denominator.bit_length())
+    if bits * abs(e) > env.limits.max_value_digits * 3.33:
+        raise ExecError("E603", f"a value of more than {env.limits.max_value_digits} digits", node)
+    if e < 0 and base == ZERO:
+        raise ExecError("E501", "division by zero (zero to a negative power)", node)
+    return base**e
+
+
+def _sum(xs: list[Exact]) -> Exact:
+    total = ZERO
+    for x in xs:
+        total += x
+    return total
+
+
+def _product(xs: list[Exact]) -> Exact:
+    total = ONE
+    for x in xs:
+        total *= x
+    return total
+
+
+COMPUTE_OPS: dict[str, OpSpec] = {
+    "add": OpSpec(2, None, lambda xs, env, n: _sum(xs), "sum of all args", True, (ZERO, "any")),
+    "sub": OpSpec(2, None, lambda xs, env, n: xs[0] - _sum(xs[1:]), "first minus the rest", False,
+                  (ZERO, "rest")),
+    "mul": OpSpec(2, None, lambda xs, env, n: _product(xs), "product of all args", True, (ONE, "any")),
+    "div": OpSpec(2, 2, lambda xs, env, n: _div(xs[0], xs[1], n), "first divided by second", False,
+                  (ONE, "rest")),
+    "mod": OpSpec(2, 2, _mod, "remainder of first divided by second (floored)"),
+    "pow": OpSpec(2, 2, _pow, "first to the power of second (an integer)", False, (ONE, "rest")),
+    "floor": OpSpec(1, 1, lambda xs, env, n: _floor(xs[0]), "largest integer not above the arg"),
+    "ceil": OpSpec(1, 1, lambda xs, env, n: _ceil(xs[0]), "smallest integer not below the arg"),
+    "min": OpSpec(2, None, lambda xs, env, n: min(xs), "smallest arg", True),
+    "max": OpSpec(2, None, lambda xs, env, n: max(xs), "largest arg", True),
+}
+
+
+def op_init(step: InitStep, env: Env) -> Exact:
+    if step.source is not None:
+        index = len(env.results) - 1 if step.source.block == "prev" else int(step.source.block[3:])
+        value = env.results[index]
+    else:
+        value = step.value.value  # type: ignore[union-attr]
+    env.values[step.var.name] = value
+    return value
+
+
+def apply_table(table: dict[str, OpSpec], step: ComputeStep, env: Env) -> Exact:
+    spec = table[step.compute_op]
+    value = env.bound(spec.fn([env.read(a) for a in step.args], env, step), step)
+    env.values[step.var.name] = value
+    return value
+
+
+def op_compute(step: ComputeStep, env: Env) -> Exact:
+    return apply_table(COMPUTE_OPS, step, env)
+
+
+def op_query(step: QueryStep, env: Env) -> Exact:
+    return env.values[step.var.name]
+
+
+CORE_HANDLERS = {"init": op_init, "compute": op_compute, "query": op_query}

@@ -1,0 +1,48 @@
+"""`entity_track`: quantities held by entities that give, receive and use them up."""
+
+from __future__ import annotations
+
+from ..ir import AddEntityStep, ConsumeStep, TransferStep
+from ..numbers import ZERO, Exact, render
+from . import Expert, register
+from .base import COMPUTE_OPS, CORE_HANDLERS, Env, ExecError
+
+
+def _amount(step, env: Env) -> Exact:
+    amount = env.read(step.amount)
+    if amount < ZERO:
+        raise ExecError("E503", f"the amount {render(amount)} is negative", step.amount,
+                        "move the quantity the other way instead")
+    return amount
+
+
+def _take(env: Env, name: str, amount: Exact, step: object) -> None:
+    held = env.values[name]
+    if amount > held:
+        raise ExecError("E502", f"`{name}` holds {render(held)} but gives {render(amount)}", step)
+    env.values[name] = held - amount
+
+
+def op_add_entity(step: AddEntityStep, env: Env) -> Exact:
+    env.values[step.entity.name] = env.bound(env.read(step.amount), step)
+    env.entities.add(step.entity.name)
+    return env.values[step.entity.name]
+
+
+def op_transfer(step: TransferStep, env: Env) -> Exact:
+    amount = _amount(step, env)
+    _take(env, step.from_entity.name, amount, step)
+    env.values[step.to_entity.name] = env.bound(env.values[step.to_entity.name] + amount, step)
+    return env.values[step.to_entity.name]
+
+
+def op_consume(step: ConsumeStep, env: Env) -> Exact:
+    _take(env, step.entity.name, _amount(step, env), step)
+    return env.values[step.entity.name]
+
+
+EXPERT = register(Expert(
+    "entity_track", "the arithmetic ops plus add_entity, transfer and consume on entities",
+    {**CORE_HANDLERS, "add_entity": op_add_entity, "transfer": op_transfer, "consume": op_consume},
+    {"compute": COMPUTE_OPS},
+))

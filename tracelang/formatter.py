@@ -1,0 +1,58 @@
+"""IR -> canonical text: one step per line, keys in the IR's field order (the grammar's
+`canonical` rule spells out the same layout; tests keep the two equal)."""
+
+from __future__ import annotations
+
+from .ir import Block, Num, Program, Ref, Step, Var, step_fields
+from .numbers import render
+
+
+def _value(value: object) -> str:
+    if isinstance(value, Var):
+        return value.name
+    if isinstance(value, Num):
+        return render(value.value)
+    if isinstance(value, Ref):
+        return str(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_value(v) for v in value) + "]"
+    return str(value)
+
+
+def format_step(step: Step) -> str:
+    parts = [f"op: {step.op}"]
+    for name in step_fields(type(step)):
+        value = getattr(step, name)
+        if value is not None:
+            parts.append(f"{name}: {_value(value)}")
+    return "- {" + ", ".join(parts) + "}"
+
+
+class _Comments:
+    """Comments of the source, each re-emitted before the first block or step at or after its line:
+    formatting moves them to a line of their own but never drops one."""
+
+    def __init__(self, comments: list[tuple[int, str]]):
+        self.pending = sorted(comments)
+
+    def before(self, node: Block | Step, indent: str) -> list[str]:
+        line = node.span.line if node.span else 0
+        out = []
+        while self.pending and self.pending[0][0] <= line:
+            out.append(indent + self.pending.pop(0)[1])
+        return out
+
+
+def format_program(program: Program, comments: list[tuple[int, str]] = ()) -> str:
+    lines: list[str] = []
+    notes = _Comments(list(comments))
+    indent = "  " if program.composed else ""
+    for block in program.blocks:
+        lines += notes.before(block, "")
+        lines += [f"- expert: {block.expert}", "  trace:"] if program.composed else \
+            [f"expert: {block.expert}", "trace:"]
+        for step in block.trace:
+            lines += notes.before(step, indent)
+            lines.append(indent + format_step(step))
+    lines += [c for _, c in notes.pending]
+    return "\n".join(lines) + "\n"

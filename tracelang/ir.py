@@ -1,0 +1,190 @@
+"""The typed IR: the one truth every stage passes around (text -> IR -> checks -> execution).
+
+Pydantic v2 models, discriminated on ``op``. Field order is the canonical key order, which the
+formatter writes and ``grammar/trace.lark``'s canonical rules spell out (a test keeps them equal).
+Spans are 1-based and excluded from equality so that formatting round-trips compare on meaning.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, ClassVar, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator, WithJsonSchema
+
+from .numbers import Exact, parse_literal, render
+
+
+def _to_exact(value: Any) -> Exact:
+    if isinstance(value, Exact):
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise ValueError("an exact number is an integer or a string like '3.5' or '2/3'")
+    lit = parse_literal(str(value))
+    if lit is None or lit.unreduced:
+        raise ValueError(f"not a number literal: {value!r}")
+    return lit.value
+
+
+ExactNumber = Annotated[
+    Exact,
+    PlainValidator(_to_exact),
+    PlainSerializer(render, return_type=str),
+    WithJsonSchema({"type": "string", "pattern": r"^-?(0|[1-9][0-9]*)(\.[0-9]*[1-9])?(/[1-9][0-9]*)?$"}),
+]
+
+
+class Span(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    line: int
+    column: int
+    end_column: int
+
+
+class Node(BaseModel):
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+    span: Span | None = Field(default=None, exclude=True, repr=False)
+
+    def __eq__(self, other: object) -> bool:  # meaning, not position
+        return type(self) is type(other) and self.model_dump() == other.model_dump()  # type: ignore[union-attr]
+
+    def __hash__(self) -> int:
+        return hash(repr(self.model_dump()))
+
+
+class Var(Node):
+    kind: Literal["var"] = "var"
+    name: str
+
+
+class Num(Node):
+    kind: Literal["num"] = "num"
+    value: ExactNumber
+
+
+Arg = Annotated[Union[Var, Num], Field(discriminator="kind")]
+
+
+class Ref(Node):
+    """``prev.result`` or ``subN.result``: the answer of an earlier block."""
+
+    block: str
+    field: Literal["result"] = "result"
+
+    def __str__(self) -> str:
+        return f"{self.block}.{self.field}"
+
+
+class Step(Node):
+    op: str
+    # Which fields define a fresh name, read a defined one, or change an entity; the checker and the
+    # constrained decoder's scope level read these instead of knowing each op.
+    defines: ClassVar[tuple[str, ...]] = ()
+    reads: ClassVar[tuple[str, ...]] = ()
+    mutates: ClassVar[tuple[str, ...]] = ()
+
+
+class InitStep(Step):
+    op: Literal["init"] = "init"
+    var: Var
+    value: Num | None = None
+    source: Ref | None = None
+    defines: ClassVar = ("var",)
+
+
+class ComputeStep(Step):
+    op: Literal["compute"] = "compute"
+    compute_op: str
+    args: list[Arg]
+    var: Var
+    defines: ClassVar = ("var",)
+    reads: ClassVar = ("args",)
+
+
+class QueryStep(Step):
+    op: Literal["query"] = "query"
+    var: Var
+    reads: ClassVar = ("var",)
+
+
+class PercentStep(Step):
+    op: Literal["percent_of", "percent_off", "percent_increase"]
+    base: Var
+    rate: Var
+    var: Var
+    defines: ClassVar = ("var",)
+    reads: ClassVar = ("base", "rate")
+
+
+class TransferStep(Step):
+    op: Literal["transfer"] = "transfer"
+    from_entity: Var
+    to_entity: Var
+    amount: Arg
+    reads: ClassVar = ("from_entity", "to_entity", "amount")
+    mutates: ClassVar = ("from_entity", "to_entity")
+
+
+class ConsumeStep(Step):
+    op: Literal["consume"] = "consume"
+    entity: Var
+    amount: Arg
+    reads: ClassVar = ("entity", "amount")
+    mutates: ClassVar = ("entity",)
+
+
+class AddEntityStep(Step):
+    op: Literal["add_entity"] = "add_entity"
+    entity: Var
+    amount: Arg
+    defines: ClassVar = ("entity",)
+    reads: ClassVar = ("amount",)
+
+
+class CompareStep(Step):
+    op: Literal["compare"] = "compare"
+    compute_op: str
+    args: list[Arg]
+    var: Var
+    defines: ClassVar = ("var",)
+    reads: ClassVar = ("args",)
+
+
+AnyStep = Annotated[
+    Union[
+        InitStep, ComputeStep, QueryStep, PercentStep, TransferStep, ConsumeStep, AddEntityStep, CompareStep
+    ],
+    Field(discriminator="op"),
+]
+
+STEP_TYPES: dict[str, type[Step]] = {}
+for _cls in (InitStep, ComputeStep, QueryStep, PercentStep, TransferStep, ConsumeStep, AddEntityStep, CompareStep):
+    for _op in _cls.model_fields["op"].annotation.__args__:  # type: ignore[union-attr]
+        STEP_TYPES[_op] = _cls
+
+
+def step_fields(cls: type[Step]) -> list[str]:
+    """The fields of a step in canonical order, without ``op`` and ``span``."""
+    return [f for f in cls.model_fields if f not in ("op", "span")]
+
+
+class Block(Node):
+    expert: str
+    trace: list[AnyStep]
+
+
+class Program(Node):
+    """A whole trace. A plain trace is one block with ``composed`` false."""
+
+    composed: bool = False
+    blocks: list[Block]
+
+
+def names_in(step: Step, fields: tuple[str, ...]) -> list[Var]:
+    """The variables a step holds in the given fields (lists flattened, literals skipped)."""
+    out: list[Var] = []
+    for name in fields:
+        value = getattr(step, name)
+        for item in value if isinstance(value, list) else (value,):
+            if isinstance(item, Var):
+                out.append(item)
+    return out

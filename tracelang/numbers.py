@@ -1,0 +1,94 @@
+"""Exact numbers: literal parsing and canonical rendering.
+
+Values are SymPy's rational field elements (``QQ``): exact like ``sympy.Rational`` but without the
+expression-tree overhead, which matters when a corpus executes millions of steps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sympy import QQ
+
+Exact = QQ.dtype
+ZERO = QQ(0)
+ONE = QQ(1)
+
+
+@dataclass(frozen=True, slots=True)
+class Literal:
+    """A number literal as written: its exact value and whether it was written as an operation."""
+
+    value: Exact
+    digits: int  # significant decimal digits written, for the size limit
+    unreduced: bool  # a p/q that is not in lowest terms (48/2): an operation, not a literal
+
+
+def _decimal(text: str) -> Exact:
+    whole, _, frac = text.partition(".")
+    num = int((whole or "0") + frac)
+    return QQ(num, 10 ** len(frac))
+
+
+def parse_literal(text: str) -> Literal | None:
+    """Parse a NUMBER token (``12``, ``-3.50``, ``.5``, ``3/4``). None if it is not one."""
+    body = text.lstrip("+-")
+    negative = text.startswith("-")
+    top, slash, bottom = body.partition("/")
+    if not top or not (top.replace(".", "", 1).isdigit()):
+        return None
+    digits = len(top.replace(".", "").lstrip("0")) + len(bottom.replace(".", "").lstrip("0"))
+    value = _decimal(top)
+    unreduced = False
+    if slash:
+        if not bottom or not bottom.replace(".", "", 1).isdigit():
+            return None
+        den = _decimal(bottom)
+        if den == 0:
+            return Literal(ZERO, digits, unreduced=True)
+        # Only an integer p/q in lowest terms with q > 1 is a literal; anything else is arithmetic.
+        unreduced = "." in top or "." in bottom or den.denominator != 1 or den == 1
+        value = value / den
+        if not unreduced and value.denominator != den.numerator:
+            unreduced = True
+    return Literal(-value if negative else value, digits, unreduced)
+
+
+def _terminating_digits(q: int) -> int | None:
+    """Decimal places needed to write 1/q exactly, or None when q has a prime factor besides 2, 5."""
+    twos = fives = 0
+    while q % 2 == 0:
+        q //= 2
+        twos += 1
+    while q % 5 == 0:
+        q //= 5
+        fives += 1
+    return max(twos, fives) if q == 1 else None
+
+
+def render(value: Exact) -> str:
+    """Canonical text of an exact value: integer, terminating decimal, else p/q."""
+    p, q = value.numerator, value.denominator
+    if q == 1:
+        return str(p)
+    places = _terminating_digits(q)
+    if places is None:
+        return f"{p}/{q}"
+    sign = "-" if p < 0 else ""
+    scaled = abs(p) * 10**places // q
+    whole, frac = divmod(scaled, 10**places)
+    return f"{sign}{whole}.{str(frac).rjust(places, '0').rstrip('0')}"
+
+
+def parse_answer(text: str) -> Exact | None:
+    """Parse a stated answer: ``72``, ``1,000``, ``-3.5``, ``$12``, ``2/3``, ``#### 18``."""
+    cleaned = str(text).strip()
+    if "####" in cleaned:
+        cleaned = cleaned.rsplit("####", 1)[1].strip()
+    cleaned = cleaned.replace(",", "").replace("$", "").strip()
+    if cleaned.endswith("%"):
+        cleaned = cleaned[:-1]
+    if len(cleaned) > 200:
+        return None
+    lit = parse_literal(cleaned)
+    return None if lit is None else lit.value

@@ -1,0 +1,105 @@
+"""Reading traces from files: ``.yaml`` trace files, ``.jsonl`` corpora, ``-`` for stdin; and
+writing files atomically so that an interrupted run never leaves a half-written output."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from .diagnostics import Diagnostic
+
+
+class InputError(Exception):
+    """A file that cannot be read at all (missing, a directory, not UTF-8): a usage error."""
+
+
+@dataclass
+class Item:
+    source: str  # the path as given ("-" for stdin)
+    index: int  # record number in the file, from 0
+    text: str  # the trace text ("" when the record is broken)
+    question: str | None = None
+    answer: object = None
+    file_line: int | None = None  # line of the record in a .jsonl file
+    error: Diagnostic | None = None  # a record that is not a valid JSON object with a trace
+    record: dict | None = None
+
+    @property
+    def location(self) -> str:
+        if self.file_line is None:
+            return self.source
+        return f"{self.source}:{self.file_line} [record {self.index}] trace"
+
+
+def _read(source: str) -> str:
+    try:
+        if source == "-":
+            return sys.stdin.read()
+        return Path(source).read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise InputError(f"{source}: not UTF-8 text (byte {err.start})") from None
+    except OSError as err:
+        raise InputError(f"{source}: {err.strerror or err}") from None
+
+
+def is_corpus(source: str, text: str | None = None) -> bool:
+    if source.endswith(".jsonl"):
+        return True
+    return source == "-" and text is not None and text.lstrip().startswith("{")
+
+
+def iter_items(source: str) -> Iterator[Item]:
+    text = _read(source)
+    if not is_corpus(source, text):
+        yield Item(source, 0, text)
+        return
+    index = 0
+    for n, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        item = Item(source, index, "", file_line=n)
+        index += 1
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as err:
+            item.error = Diagnostic("E002", f"not JSON: {err.msg}", n, err.colno)
+            yield item
+            continue
+        if not isinstance(record, dict) or not isinstance(record.get("trace"), str):
+            item.error = Diagnostic("E002", "the record has no `trace` string", n, 1)
+            yield item
+            continue
+        item.text, item.record = record["trace"], record
+        item.question = record.get("question") if isinstance(record.get("question"), str) else None
+        item.answer = record.get("answer")
+        yield item
+
+
+@contextmanager
+def atomic_write(path: str | Path, mode: str = "w") -> Iterator[IO]:
+    """Write to a temporary file beside ``path`` and move it into place only on success."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    try:
+        with os.fdopen(fd, mode, encoding=None if "b" in mode else "utf-8") as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_jsonl(path: str | Path, records: list[dict]) -> None:
+    with atomic_write(path) as fh:
+        for record in records:
+            fh.write(json.dumps(record, ensure_ascii=False) + "\n")
