@@ -144,7 +144,7 @@ def fmt(
         corpus = is_corpus(source, items[0].text if items else None) and any(i.record for i in items)
         if corpus:
             new_text = "".join(json.dumps({**i.record, "trace": o}, ensure_ascii=False) + "\n"
-                               for i, o in zip(items, outputs))
+                               for i, o in zip(items, outputs, strict=True))
             old_text = Path(source).read_text(encoding="utf-8") if source != "-" else None
         else:
             new_text, old_text = (outputs[0] if outputs else ""), (items[0].text if items else "")
@@ -169,7 +169,33 @@ def schema() -> None:
     typer.echo(json.dumps(Program.model_json_schema(), indent=2))
 
 
+# Command groups. Each feature package owns a `commands` module that adds its commands to these
+# apps at import time; the list below is the only place that knows them all.
+gsm8k_app = typer.Typer(help="GSM-8K: import annotated solutions as traces, splits.", no_args_is_help=True)
+corpus_app = typer.Typer(help="Corpora: generate, lint, stats, contamination, filter.", no_args_is_help=True)
+decode_app = typer.Typer(help="Grammar-constrained decoding.", no_args_is_help=True)
+bench_app = typer.Typer(help="Benchmarks that compare against a baseline in the same run.", no_args_is_help=True)
+app.add_typer(gsm8k_app, name="gsm8k")
+app.add_typer(corpus_app, name="corpus")
+app.add_typer(decode_app, name="decode")
+app.add_typer(bench_app, name="bench")
+
+_COMMAND_MODULES = ("tracelang.data.commands", "tracelang.corpus.commands", "tracelang.decoding.commands")
+
+
+def _load_commands() -> None:
+    import importlib
+
+    for name in _COMMAND_MODULES:
+        try:
+            importlib.import_module(name)
+        except ModuleNotFoundError as err:  # a feature package not present in this build
+            if not (err.name and name.startswith(err.name)):
+                raise
+
+
 def main() -> None:
+    _load_commands()
     app()
 
 
