@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import re
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any, get_args
 
 from .diagnostics import Diagnostic
@@ -22,6 +23,7 @@ from .ir import (
     Span,
     Step,
     Var,
+    make,
     step_fields,
 )
 from .limits import DEFAULT_LIMITS, Limits
@@ -52,7 +54,7 @@ def _at(node: Node) -> tuple[int, int, int]:
 
 def _span(node: Node) -> Span:
     line, col, end = _at(node)
-    return Span.model_construct(line=line, column=col, end_column=end)
+    return Span(line, col, end)
 
 
 def _suggest(word: str, choices: list[str]) -> str | None:
@@ -65,6 +67,45 @@ def _describe(node: Node) -> str:
         return {"name": "the name", "number": "the number", "ref": "the reference",
                 "expr": "the expression"}[node.kind] + f" `{node.text}`"
     return "a list" if isinstance(node, Seq) else "a mapping"
+
+
+# Converters from a scalar's text to an IR node, shared with the canonical reader; None means the
+# text is not acceptable there (the builder then says why).
+
+def var_node(text: str, span: Span, limits: Limits) -> Var | None:
+    return make(Var, name=text, span=span) if len(text) <= limits.max_name_chars else None
+
+
+def num_node(text: str, span: Span, limits: Limits) -> Num | None:
+    lit = parse_literal(text)
+    if lit is None or lit.unreduced or lit.digits > limits.max_literal_digits:
+        return None
+    return make(Num, value=lit.value, span=span)
+
+
+def ref_node(text: str, span: Span) -> Ref | None:
+    block, _, attr = text.partition(".")
+    if not _REF_BLOCK.fullmatch(block) or attr != "result":
+        return None
+    return make(Ref, block=block, span=span)
+
+
+@cache
+def field_kind(cls: type[Step], fname: str) -> str:
+    """Which converter a step field takes, read off its type annotation once."""
+    if fname == "compute_op":
+        return "op_name"
+    annotation = cls.model_fields[fname].annotation
+    kinds = {annotation, *get_args(annotation)}
+    for k in list(kinds):
+        kinds.update(get_args(k))  # Annotated[Union[...]] one level down
+    if any(getattr(k, "__origin__", None) is list for k in kinds):
+        return "args"
+    if Ref in kinds:
+        return "ref"
+    if Num in kinds and Var in kinds:
+        return "arg"
+    return "num" if Num in kinds else "name"
 
 
 class _Builder:
@@ -82,11 +123,11 @@ class _Builder:
 
     def name(self, node: Node, what: str) -> Var | None:
         if isinstance(node, Scalar) and node.kind == "name":
-            if len(node.text) > self.limits.max_name_chars:
+            var = var_node(node.text, _span(node), self.limits)
+            if var is None:
                 self.err("E601", f"a name of {len(node.text)} characters; the limit is "
                          f"{self.limits.max_name_chars}", node)
-                return None
-            return Var.model_construct(name=node.text, span=_span(node))
+            return var
         hint = None
         if isinstance(node, Scalar) and node.kind == "number":
             hint = "give the number a name with `init` first, then use the name"
@@ -95,13 +136,14 @@ class _Builder:
 
     def number(self, node: Node, what: str, in_init: bool) -> Num | None:
         if isinstance(node, Scalar) and node.kind == "number":
+            num = num_node(node.text, _span(node), self.limits)
+            if num is not None:
+                return num
             lit = parse_literal(node.text)
             if lit is not None and lit.digits > self.limits.max_literal_digits:
                 self.err("E603", f"a literal of {lit.digits} digits; the limit is "
                          f"{self.limits.max_literal_digits}", node)
                 return None
-            if lit is not None and not lit.unreduced:
-                return Num.model_construct(value=lit.value, span=_span(node))
         if in_init and isinstance(node, Scalar) and node.kind in ("expr", "number"):
             self.err("E107", f"init holds the expression `{node.text}`; it takes one number", node,
                      "init each number on its own and compute the result with a `compute` step")
@@ -132,12 +174,11 @@ class _Builder:
         if not (isinstance(node, Scalar) and node.kind == "ref"):
             self.err("E106", f"`{what}` takes a reference like `prev.result`, not {_describe(node)}", node)
             return None
-        block, _, attr = node.text.partition(".")
-        if not _REF_BLOCK.fullmatch(block) or attr != "result":
+        ref = ref_node(node.text, _span(node))
+        if ref is None:
             self.err("E203", f"`{node.text}` names no block result", node,
                      "a source is `prev.result` or `subN.result` (N counts blocks from 0)")
-            return None
-        return Ref.model_construct(block=block, field="result", span=_span(node))
+        return ref
 
     def op_name(self, node: Node, what: str) -> str | None:
         if isinstance(node, Scalar) and node.kind == "name":
@@ -146,19 +187,10 @@ class _Builder:
         return None
 
     def value(self, cls: type[Step], fname: str, node: Node) -> Any:
-        annotation = cls.model_fields[fname].annotation
-        kinds = set(get_args(annotation)) | {annotation}
-        if fname == "compute_op":
-            return self.op_name(node, fname)
-        if list in kinds or any(getattr(k, "__origin__", None) is list for k in kinds):
-            return self.args(node, fname)
-        if Ref in kinds:
-            return self.ref(node, fname)
-        if Num in kinds and Var in kinds or fname == "amount":
-            return self.arg(node, fname)
-        if Num in kinds:
+        kind = field_kind(cls, fname)
+        if kind == "num":
             return self.number(node, fname, in_init=cls is InitStep)
-        return self.name(node, fname)
+        return getattr(self, kind)(node, fname)
 
     # ------------------------------------------------------------------ structure
 
@@ -210,7 +242,7 @@ class _Builder:
         if len(self.diags) > before:
             self._recover(node)
             return None
-        return cls.model_construct(op=op, span=_span(ops[0]), **values)
+        return make(cls, op=op, span=_span(ops[0]), **values)
 
     def _recover(self, node: Map) -> None:
         for key, value in node.pairs:
@@ -246,8 +278,7 @@ class _Builder:
             steps.append(self.step(item))
         if expert is None:
             return None
-        return Block.model_construct(expert=expert, trace=[s for s in steps if s is not None],
-                                     span=_span(expert_node))
+        return make(Block, expert=expert, trace=[s for s in steps if s is not None], span=_span(expert_node))
 
     def program(self, node: Node) -> Program | None:
         if isinstance(node, Seq):
@@ -257,10 +288,9 @@ class _Builder:
             blocks = [self.block(item) for item in node.items]
             if any(b is None for b in blocks):
                 return None
-            return Program.model_construct(composed=True, blocks=blocks, span=_span(node))
+            return make(Program, composed=True, blocks=blocks, span=_span(node))
         block = self.block(node)
-        return None if block is None else Program.model_construct(composed=False, blocks=[block],
-                                                                  span=_span(node))
+        return None if block is None else make(Program, composed=False, blocks=[block], span=_span(node))
 
 
 def build(cst: Node, limits: Limits = DEFAULT_LIMITS) -> Built:

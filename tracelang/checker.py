@@ -98,7 +98,7 @@ class _BlockChecker:
                 and not self.grounder(step.value.value):
             self.emit("W701", f"{render(step.value.value)} is not a quantity of the question", step.value,
                       "take init values from the question, or use an allowed constant")
-        compute_op = getattr(step, "compute_op", None)
+        compute_op = step.__dict__.get("compute_op")
         if compute_op is None:
             return
         table = self.table(step)
@@ -262,4 +262,6 @@ def check(program: Program, recovered: Iterable[str] = (), grounder: Grounder | 
     out: list[Diagnostic] = []
     for i, block in enumerate(program.blocks):
         out.extend(_BlockChecker(block, i, recovered, grounder).run())
-    return sorted(out, key=lambda d: (d.line, d.column))
+    if len(out) > 1:
+        out.sort(key=lambda d: (d.line, d.column))
+    return out

@@ -7,6 +7,7 @@ expression-tree overhead, which matters when a corpus executes millions of steps
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 from sympy import QQ
 
@@ -30,6 +31,7 @@ def _decimal(text: str) -> Exact:
     return QQ(num, 10 ** len(frac))
 
 
+@lru_cache(maxsize=8192)
 def parse_literal(text: str) -> Literal | None:
     """Parse a NUMBER token (``12``, ``-3.50``, ``.5``, ``3/4``). None if it is not one."""
     body = text.lstrip("+-")

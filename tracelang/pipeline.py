@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from . import canonical
 from .build import build
 from .checker import Grounder, check
 from .diagnostics import Diagnostic, has_errors
@@ -21,6 +22,7 @@ class Report:
     complete: bool = False  # every step made it into the IR
     diagnostics: list[Diagnostic] = field(default_factory=list)
     comments: list[tuple[int, str]] = field(default_factory=list)
+    recovered: set[str] = field(default_factory=set)  # names of steps the builder had to leave out
     execution: Execution | None = None
     expected: Exact | None = None
 
@@ -51,6 +53,10 @@ class Report:
 def parse(text: str, limits: Limits = DEFAULT_LIMITS) -> Report:
     """Text to IR with the structural diagnostics; no checks, no execution."""
     report = Report(text)
+    program = canonical.read(text, limits)
+    if program is not None:  # the fast road: canonical text, nothing to report
+        report.program, report.complete = program, True
+        return report
     try:
         doc = parse_cst(text, limits)
     except SyntaxFailure as failure:
@@ -60,7 +66,7 @@ def parse(text: str, limits: Limits = DEFAULT_LIMITS) -> Report:
     built = build(doc.root, limits)
     report.program, report.complete = built.program, built.complete
     report.diagnostics.extend(built.diagnostics)
-    report._recovered = built.recovered  # type: ignore[attr-defined]
+    report.recovered = built.recovered
     return report
 
 
@@ -77,8 +83,10 @@ def analyze(
     if expected is not None:
         report.expected = expected if isinstance(expected, Exact) else parse_answer(str(expected))
     if report.program is not None:
-        report.diagnostics.extend(check(report.program, getattr(report, "_recovered", ()), grounder))
-        report.diagnostics.sort(key=lambda d: (d.line, d.column))
+        found = check(report.program, report.recovered, grounder)
+        if found:
+            report.diagnostics.extend(found)
+            report.diagnostics.sort(key=lambda d: (d.line, d.column))
         if execute_program and report.ok:
             report.execution = execute(report.program, limits)
             report.diagnostics.extend(report.execution.diagnostics)

@@ -1,18 +1,12 @@
-"""Text -> concrete syntax tree (maps, sequences, scalars with positions).
-
-Two roads, one result. Canonical text (what the formatter writes and the decoder emits) is
-validated by a regex compiled from the grammar's ``canonical`` rule and then split line by line,
-which is C-speed; any other text goes through the LALR parser of the ``start`` rule. Both build
-the same nodes, and a property test keeps them equal. The IR builder (``build.py``) never sees
-which road was taken.
-"""
+"""Text -> concrete syntax tree (maps, sequences, scalars with positions), by the LALR parser of
+the grammar's ``start`` rule. Canonical text usually skips this road (see ``canonical.py``)."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 from typing import Union
 
 from lark import Lark, Token, Transformer
@@ -20,7 +14,7 @@ from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedEOF, Unex
 from lark.lark import PostLex
 
 from .diagnostics import Diagnostic
-from .grammar import canonical_regex, grammar_text, terminal_regex
+from .grammar import grammar_text, terminal_patterns
 from .limits import DEFAULT_LIMITS, Limits
 
 
@@ -130,12 +124,17 @@ def _unquote(tok: Token) -> str:
     return re.sub(r"\\(.)", lambda m: {"n": "\n", "t": "\t"}.get(m.group(1), m.group(1)), body)
 
 
+@cache
+def _kinds() -> re.Pattern[str]:
+    pats = terminal_patterns()
+    return re.compile(f"(?P<ref>{pats['REF']})|(?P<name>{pats['NAME']})|(?P<number>{pats['NUMBER']})")
+
+
+@lru_cache(maxsize=8192)  # names and numbers repeat across a corpus; this is a hot path
 def classify(text: str) -> str:
     """The kind of an unquoted or quoted scalar's content, by the grammar's own terminals."""
-    for kind, term in (("ref", "REF"), ("name", "NAME"), ("number", "NUMBER")):
-        if terminal_regex(term).fullmatch(text):
-            return kind
-    return "expr"
+    m = _kinds().fullmatch(text)
+    return m.lastgroup if m else "expr"  # type: ignore[return-value]
 
 
 _ATOMS = {"NAME": "name", "NUMBER": "number", "REF": "ref"}
@@ -152,7 +151,8 @@ class _ToCST(Transformer):
         return Map(pairs, first.line, first.column)
 
     def sequence(self, items):
-        return Seq([it for it in items], items[0].line if items else 1, 1)
+        items = [self._node(it) for it in items]
+        return Seq(items, items[0].line, items[0].column)  # a block sequence sits where its first item does
 
     def pair(self, children):
         return children[0], self._node(children[2])
@@ -165,10 +165,7 @@ class _ToCST(Transformer):
         if isinstance(rest[0], tuple):  # block-style map: first pair on the dash line
             pairs = [rest[0]] + (rest[1].pairs if len(rest) > 1 else [])
             return Map(pairs, dash.line, dash.column + len(dash.value))
-        node = self._node(rest[0])
-        if isinstance(node, Seq):
-            node.column = dash.column + len(dash.value)
-        return node
+        return self._node(rest[0])
 
     def key(self, children):
         (c,) = children
@@ -252,62 +249,13 @@ def _syntax_error(err: UnexpectedInput, text: str) -> Diagnostic:
     return Diagnostic("E001", str(err).splitlines()[0], line, col)
 
 
-# ------------------------------------------------------------------ canonical road
-
-_FLOW_PAIR = re.compile(r"([A-Za-z_][A-Za-z0-9_]*): (\[[^\]]*\]|[^,}]+)")
-
-
-def _canon_value(raw: str, line: int, col: int) -> Node:
-    if raw.startswith("["):
-        items, pos = [], col + 1
-        for part in raw[1:-1].split(", "):
-            items.append(Scalar(classify(part), part, line, pos, pos + len(part)))
-            pos += len(part) + 2
-        return Seq(items, line, col)
-    return Scalar(classify(raw), raw, line, col, col + len(raw))
-
-
-def _canon_cst(text: str) -> Node:
-    """Split text already matched by the canonical regex; never sees anything else."""
-    lines = text.split("\n")
-    composed = lines[0].startswith("- ")
-    indent = 2 if composed else 0
-    blocks: list[Node] = []
-    current: list[Node] = []
-    for i, row in enumerate(lines[:-1]):
-        n = i + 1
-        body = row[indent:]
-        if body.startswith("- {"):  # a step: "- {op: ..., k: v}"
-            pairs = []
-            base = indent + 3  # 0-based column of the first key
-            for m in _FLOW_PAIR.finditer(body, 3, len(body) - 1):
-                kcol = m.start(1) + indent + 1
-                key = Scalar("name", m.group(1), n, kcol, kcol + len(m.group(1)))
-                pairs.append((key, _canon_value(m.group(2), n, m.start(2) + indent + 1)))
-            current.append(Map(pairs, n, base))
-        elif row.startswith("- expert: ") or row.startswith("expert: "):
-            off = row.index(":") + 2
-            name = row[off:]
-            current = []
-            header = Map([(Scalar("name", "expert", n, off - 7, off - 1),
-                           Scalar(classify(name), name, n, off + 1, off + 1 + len(name)))], n, off - 7)
-            seq = Seq(current, n + 2, indent + 1)
-            header.pairs.append((Scalar("name", "trace", n + 1, indent + 1, indent + 6), seq))
-            blocks.append(header)
-    return Seq(blocks, 1, 1) if composed else blocks[0]
-
-
 # ------------------------------------------------------------------ entry point
 
-def parse_cst(text: str, limits: Limits = DEFAULT_LIMITS, *, fast: bool = True) -> Document:
-    """Parse trace text to a CST. Raises SyntaxFailure with a positioned diagnostic.
-
-    ``fast=False`` forces the LALR road (tests compare the two roads)."""
+def parse_cst(text: str, limits: Limits = DEFAULT_LIMITS) -> Document:
+    """Parse trace text to a CST. Raises SyntaxFailure with a positioned diagnostic."""
     if len(text) > limits.max_chars:
         raise SyntaxFailure(Diagnostic("E601", f"the text has {len(text):,} characters; the limit is "
                                        f"{limits.max_chars:,}", 1, 1))
-    if fast and canonical_regex().fullmatch(text):
-        return Document(_canon_cst(text))
     src = text if text.endswith("\n") else text + "\n"
     if not src.strip():
         raise SyntaxFailure(Diagnostic("E001", "the text is empty", 1, 1,
