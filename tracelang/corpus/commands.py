@@ -1,0 +1,170 @@
+"""`tracelang corpus generate | lint | stats`."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import typer
+
+from ..cli import corpus_app
+from ..records import InputError
+from .library import DEFAULT_DIR, Library
+from .template import TemplateError
+
+_REPO = Path(__file__).resolve().parents[2]
+DEFAULT_TEST = _REPO.parent / "shared" / "data" / "gsm8k" / "test.jsonl"
+
+
+def _library(templates: Path, errors: list[str] | None = None) -> Library:
+    try:
+        return Library.load(templates, errors)
+    except TemplateError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2) from None
+
+
+def _progress(total: int | None, desc: str, quiet: bool):
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit="rec", disable=quiet, file=sys.stderr, dynamic_ncols=True,
+                mininterval=0.5)
+
+
+def _test_path(explicit: Path | None, train: Path | None) -> Path | None:
+    if explicit is not None:
+        return explicit
+    if train is not None and (train.parent / "test.jsonl").is_file():
+        return train.parent / "test.jsonl"
+    return DEFAULT_TEST if DEFAULT_TEST.is_file() else None
+
+
+@corpus_app.command("generate")
+def generate_cmd(
+    n: int = typer.Option(..., "--n", min=1, help="How many records to write."),
+    seed: int = typer.Option(0, "--seed", help="Seed: the same seed and inputs give the same file."),
+    out: Path = typer.Option(..., "--out", help="Output JSONL (written atomically)."),
+    gsm8k_train: Path | None = typer.Option(None, "--gsm8k-train",
+                                            help="GSM-8K train (raw JSONL, or imported records) to lift numbers from."),
+    templates: Path = typer.Option(DEFAULT_DIR, "--templates", help="Template directory."),
+    lifted_share: float = typer.Option(0.5, "--lifted-share", min=0.0, max=1.0,
+                                       help="Share of records lifted from GSM-8K train (with --gsm8k-train)."),
+    gsm8k_test: Path | None = typer.Option(None, "--gsm8k-test",
+                                           help="GSM-8K test, for the contamination guard only "
+                                                "(default: beside --gsm8k-train, else the shared copy)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """Generate a verified corpus from templates (and, with --gsm8k-train, lifted train problems).
+
+    Every record passes the checker with no diagnostics and the runtime's answer; duplicates are
+    dropped; records overlapping GSM-8K test are refused. Exit 1 if the sources cannot supply N.
+    """
+    from .compose import TemplateSource
+    from .generate import GenerationError, Tally, generate
+    from .guard import load_guard
+    from .lift import LiftSource, TrainError, train_records
+
+    library = _library(templates)
+    lifted = None
+    if gsm8k_train is not None:
+        bar = _progress(None, "importing GSM-8K train", quiet)
+        try:
+            records = train_records(str(gsm8k_train), progress=bar.update)
+        except TrainError as err:
+            bar.close()
+            typer.echo(f"error: {err}", err=True)
+            raise typer.Exit(2) from None
+        bar.close()
+        lifted = LiftSource.from_records(records)
+        if not quiet:
+            typer.echo(f"lifting from {len(lifted.plans)} of {len(records)} imported train problems", err=True)
+    test_path = _test_path(gsm8k_test, gsm8k_train)
+    guard = None
+    if test_path is not None:
+        try:
+            guard = load_guard(str(test_path))
+        except InputError as err:
+            typer.echo(f"error: {err}", err=True)
+            raise typer.Exit(2) from None
+    elif not quiet:
+        typer.echo("warning: no GSM-8K test file found; the contamination guard is off (--gsm8k-test)", err=True)
+
+    from ..data.schema import write_records
+
+    tally = Tally()
+    bar = _progress(n, "generating", quiet)
+    start = time.perf_counter()
+    try:
+        stream = generate(n, seed, TemplateSource(library), lifted, lifted_share, guard, tally,
+                          on_record=bar.update)
+        write_records(out, stream)
+    except GenerationError as err:
+        bar.close()
+        typer.echo(f"error: {err}; nothing written", err=True)
+        raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        bar.close()
+        typer.echo("interrupted; nothing written", err=True)
+        raise typer.Exit(130) from None
+    bar.close()
+    elapsed = time.perf_counter() - start
+    summary = tally.to_json() | {"seconds": round(elapsed, 2), "records_per_second": round(tally.written / elapsed, 1),
+                                 "guard": str(test_path) if guard is not None else None, "out": str(out)}
+    typer.echo(json.dumps(summary) if quiet else
+               f"wrote {tally.written} records to {out} in {elapsed:.1f}s ({summary['records_per_second']}/s); "
+               f"{tally.duplicates} duplicates dropped, {tally.refused} refused as GSM-8K test overlap, "
+               f"{tally.failed} draws failed; sources: " + ", ".join(f"{k} {v}" for k, v in tally.sources.items()))
+
+
+@corpus_app.command("lint")
+def lint_cmd(
+    templates: Path = typer.Option(DEFAULT_DIR, "--templates", help="Template directory."),
+    seed: int = typer.Option(0, "--seed", help="Seed for the samples lint draws."),
+    warnings: bool = typer.Option(True, "--warnings/--no-warnings", help="Show warnings too."),
+) -> None:
+    """Check every template: the trace checks clean, the constraints can be met, the phrasings state
+    every slot. Exit 1 when a template has an error."""
+    from .lint import lint_library
+
+    errors: list[str] = []
+    library = _library(templates, errors)
+    for message in errors:
+        typer.echo(f"{message.split(': ', 1)[0]}: error: {message.split(': ', 1)[-1]}")
+    findings = lint_library(library)
+    for f in findings:
+        if f.severity == "error" or warnings:
+            typer.echo(str(f))
+    n_err = len(errors) + sum(f.severity == "error" for f in findings)
+    n_warn = sum(f.severity == "warning" for f in findings)
+    typer.echo(f"{len(library.templates) + len(errors)} templates, {len(library.distractors)} distractors, "
+               f"{len(library.pools)} pools: {n_err} errors, {n_warn} warnings")
+    raise typer.Exit(1 if n_err else 0)
+
+
+@corpus_app.command("stats")
+def stats_cmd(
+    file: Path = typer.Argument(..., help="A corpus (.jsonl records)."),
+    against: Path | None = typer.Option(None, "--against", help="GSM-8K train (raw JSONL) to compare with."),
+    as_json: bool = typer.Option(False, "--json", help="JSON instead of a table."),
+) -> None:
+    """Words per question, number words, operations per trace, distinct shapes, names and experts,
+    side by side with GSM-8K train."""
+    from ..data.schema import read_jsonl
+    from .stats import corpus_stats, gsm8k_stats, side_by_side
+
+    try:
+        records = [obj for _, obj in read_jsonl(str(file))]
+        ours = corpus_stats(records)
+        theirs = gsm8k_stats(str(against)) if against is not None else None
+    except InputError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2) from None
+    if as_json:
+        payload = {"corpus": ours.table(), "sources": dict(ours.sources)}
+        if theirs is not None:
+            payload["gsm8k_train"] = theirs.table()
+        typer.echo(json.dumps(payload, indent=2))
+    else:
+        typer.echo(side_by_side(ours, theirs, label=file.name))
