@@ -1,0 +1,206 @@
+"""Variable names for a question's quantities, from the words around them.
+
+"sold clips to 48 of her friends" -> ``friends``; "earns $12 an hour" -> ``dollars_per_hour``;
+"a 25% discount" -> ``discount_percent``; "a game that costs $60" -> ``game_cost``; "half that
+amount" -> ``half_amount``. Names are snake_case ASCII, valid trace NAMEs, never ``result`` or
+``stepN`` (those belong to computed values), and deduplicated by ``Namer``.
+"""
+
+from __future__ import annotations
+
+import re
+
+from ..numbers import Exact, render
+from .quantities import Quantity
+
+
+def _wordset(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+STOP = _wordset("""
+a an the of her his their its my your our to in on at for with and or but is are was were be been being
+has have had it this that these those each every as than by from into about more less some all many much
+how what when where if then so she he they we i you which who whom there will would can could does do did
+also only just still now already total another other same such one while after before during until up out
+over under again per twice half off most least both either any no not very really them him us me
+get gets got make makes made take takes took give gives gave buy buys bought sell sells sold cost costs
+pay pays paid spend spends spent needs need wants want uses use used left remaining well plus minus times
+""")
+# Words that may stand between a number and its noun ("48 of her friends", "5 more apples").
+LEAD_WORDS = _wordset("of the a an her his their its my your our more extra additional new other full whole "
+                       "total different such")
+COST_WORDS = _wordset("cost costs costing priced price prices pay pays paid charge charges charged spend spends "
+                       "spent sell sells sold buy buys bought earn earns earned")
+RATE_WORDS = frozenset({"a", "an", "per", "each", "every"})
+UNITS_OF_RATE = _wordset("""
+second minute hour day night week weekend month year mile kilometer km meter foot feet yard inch pound kilogram
+gallon liter ounce cup page piece item person student kid child game class session lesson visit trip
+lap round box bag pack batch dozen serving slice shift ticket
+""")
+PLURAL_DENOMINATORS = {2: "halves", 3: "thirds", 4: "quarters", 5: "fifths", 6: "sixths", 8: "eighths",
+                       10: "tenths", 100: "hundredths"}
+_TOKEN = re.compile(r"[A-Za-z]+(?:'s)?|[0-9]+(?:[.,/][0-9]+)*|[^\sA-Za-z0-9]")
+_BREAK = frozenset(".,;:?!()\"")
+MAX_WORDS = 3
+MAX_CHARS = 32
+RESERVED = re.compile(r"result|step[0-9]+|prev|sub[0-9]+")
+
+
+def _clean(word: str) -> str:
+    word = word.lower()
+    return word[:-2] if word.endswith("'s") else word
+
+
+def _words_after(text: str, end: int) -> list[str]:
+    out = []
+    for m in _TOKEN.finditer(text, end):
+        tok = m.group(0)
+        if tok in _BREAK or tok[0].isdigit() or tok == "$":
+            break
+        if tok == "-":
+            continue
+        out.append(_clean(tok))
+        if len(out) >= 8:
+            break
+    return out
+
+
+def _words_before(text: str, start: int) -> list[str]:
+    out = []
+    for tok in reversed([m.group(0) for m in _TOKEN.finditer(text[:start])]):
+        if tok in _BREAK or tok[0].isdigit():
+            break
+        if tok in ("-", "$"):
+            continue
+        out.append(_clean(tok))
+        if len(out) >= 6:
+            break
+    return list(reversed(out))
+
+
+def _noun_after(words: list[str]) -> list[str]:
+    """The noun phrase right after a number: content words, after at most a few lead words."""
+    out: list[str] = []
+    for w in words:
+        if not out and w in LEAD_WORDS:
+            continue
+        if w in STOP or len(w) < 2:
+            break
+        out.append(w)
+        if len(out) == MAX_WORDS:
+            break
+    return out
+
+
+def _noun_before(words: list[str]) -> tuple[list[str], bool]:
+    """The nearest content word before a number, and whether a cost verb stands between them."""
+    costly = False
+    for w in reversed(words):
+        if w in COST_WORDS:
+            costly = True
+        if w in STOP or len(w) < 2:
+            continue
+        return [w], costly
+    return [], costly
+
+
+def _rate(words: list[str]) -> str | None:
+    """"an hour", "per week", "each day" at the start of ``words``: the unit of a rate."""
+    if len(words) >= 2 and words[0] in RATE_WORDS and words[1] not in STOP \
+            and (words[0] == "per" or words[1].rstrip("s") in UNITS_OF_RATE):
+        return words[1]
+    return None
+
+
+def base_name(question: str, q: Quantity) -> str:
+    """A name for quantity ``q`` of ``question`` (not yet deduplicated)."""
+    after = _words_after(question, q.end)
+    unit = _rate(after)
+    noun = [] if unit is not None else _noun_after(after)  # "$12 an hour": no noun of its own
+    if noun and unit is None:
+        unit = _rate(after[after.index(noun[-1]) + 1:])
+    text = q.text.lower()
+    if q.kind == "multiplier":
+        parts = [text]
+    elif q.kind == "count":
+        days = re.search(r"day|monday|tuesday|wednesday|thursday|friday|saturday|sunday", text)
+        parts = ["days" if days else "members"]
+    elif q.kind == "fraction" and text[0].isalpha():  # "half that amount", "two-thirds of the class"
+        parts = [text] + noun[:1]
+    elif after[:1] == ["times"]:
+        parts = ["times"]
+    elif noun:
+        parts = noun
+    else:
+        before, costly = _noun_before(_words_before(question, q.start))
+        if q.kind == "money":
+            parts = before + ["cost" if costly else "dollars"] if before else \
+                ["cents" if "cent" in text or "¢" in text else "dollars"]
+        else:
+            parts = before
+    if unit and unit not in parts:
+        parts += ["per", unit]
+    if q.kind == "percent":
+        parts = [p for p in parts if p not in ("percent", "cent")] + ["percent"]
+    elif q.kind == "fraction" and not text[0].isalpha():
+        parts = parts + ["fraction"]
+    return to_name(parts) or f"n_{to_name([render(q.value)]) or 'value'}"
+
+
+def derived_name(question: str, q: Quantity, value: Exact) -> str:
+    """A name for a value derived from quantity ``q`` (0.25 for "25%", 2 for "half", 150 cents)."""
+    base = base_name(question, q)
+    if q.kind == "percent":
+        return f"{base[:-len('_percent')] if base.endswith('_percent') else base}_rate"
+    if q.kind == "fraction" and value == q.value.denominator and value in PLURAL_DENOMINATORS:
+        return PLURAL_DENOMINATORS[int(value)] if q.text[0].isalpha() else f"{base}_parts"
+    if q.kind == "money" and value == q.value * 100:
+        return f"{base}_cents"
+    return f"{base}_{to_name([render(value)]) or 'value'}"
+
+
+def context_words(line: str, value: Exact) -> set[str]:
+    """Words right after ``value`` where a solution line writes it ("5 runners x 8 hours" -> for 8:
+    {"hour"}), singularised; used to tell apart two quantities of the same value."""
+    text = render(value)
+    out: set[str] = set()
+    for m in re.finditer(rf"(?<![0-9.]){re.escape(text)}(?![0-9]|\.[0-9])", line):
+        out.update(w.rstrip("s") for w in _noun_after(_words_after(line, m.end())))
+    return out
+
+
+def solution_name(line: str, value: Exact) -> str:
+    """A name for a value the solution line writes in prose ("6 x 4 legs" -> ``legs``), or ""."""
+    text = render(value)
+    for m in re.finditer(rf"(?<![0-9.]){re.escape(text)}(?![0-9]|\.[0-9])", line):
+        noun = _noun_after(_words_after(line, m.end()))
+        if noun:
+            return to_name(noun)
+    return ""
+
+
+def to_name(parts: list[str]) -> str:
+    text = "_".join(parts).lower()
+    text = re.sub(r"[^a-z0-9]+", "_", text).strip("_")[:MAX_CHARS].rstrip("_")
+    if not text:
+        return ""
+    if text[0].isdigit():
+        text = "n_" + text
+    return text
+
+
+class Namer:
+    """Hands out unique names; ``result``/``stepN``-like names get a suffix."""
+
+    def __init__(self) -> None:
+        self.taken: set[str] = set()
+
+    def fresh(self, name: str) -> str:
+        name = name if not RESERVED.fullmatch(name) else f"{name}_value"
+        candidate, n = name, 2
+        while candidate in self.taken:
+            candidate = f"{name}_{n}"
+            n += 1
+        self.taken.add(candidate)
+        return candidate
