@@ -9,6 +9,7 @@ from pathlib import Path
 import typer
 
 from . import diagnostics as diag
+from .checker import Grounder
 from .formatter import format_program
 from .ir import Program
 from .numbers import render
@@ -38,6 +39,17 @@ def _items(files: list[str]) -> list[Item]:
     return items
 
 
+def _grounder(question: str | None) -> Grounder | None:
+    """Grounding (W701) for records that carry their question; from the data package when present."""
+    if not question:
+        return None
+    try:
+        from .data.quantities import grounder_for
+    except ModuleNotFoundError:  # a build without the data package: no grounding
+        return None
+    return grounder_for(question)
+
+
 @app.command()
 def check(
     files: list[str] = typer.Argument(..., help="Trace files (.yaml), corpora (.jsonl), or - for stdin."),
@@ -59,7 +71,7 @@ def check(
                                                 "diagnostics": [item.error.to_json()]}
             text, location = "", item.source
         else:
-            report = analyze(item.text, expected=item.answer)
+            report = analyze(item.text, expected=item.answer, grounder=_grounder(item.question))
             diags, report_json, text, location = report.diagnostics, report.to_json(), item.text, item.location
             if report.correct is not None:
                 counts["graded"] += 1
