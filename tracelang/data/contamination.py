@@ -1,15 +1,17 @@
 """Contamination guard: does a question overlap a reference set (GSM-8K test, by default)?
 
 Three detectors, over normalised text (lowercase words and numbers, commas dropped from numbers):
-  ngram     the question shares a run of N tokens (13 by default) with a reference question; a
-            question shorter than N tokens matches only a reference with the same whole text;
+  ngram     the question shares a run of N tokens (13 by default), numbers masked, with a reference
+            question (a copy with new numbers is still a copy); a question shorter than N tokens
+            matches only a reference with the same whole text;
   template  the same wording with the numbers masked ("# apples cost $# each ..."), at least
             ``MIN_TEMPLATE_TOKENS`` tokens: a reference problem with its numbers changed;
   skeleton  the same numbers (as a multiset, at least two) and mostly the same content words
             (Jaccard >= ``SKELETON_JACCARD``): a reference problem reworded around its numbers.
 
-Corpus writers call ``write_guarded`` (or ``Guard.check`` per record) so that a contaminated record is
-refused unless the caller allows it; ``tracelang corpus contamination`` reports a whole corpus.
+Corpus writers call ``write_guarded`` (or ``load_guard(path).refuses(question)`` per record) so that
+a contaminated record is refused unless the caller allows it; ``tracelang corpus contamination``
+reports a whole corpus.
 """
 
 from __future__ import annotations
@@ -73,16 +75,16 @@ class Guard:
         index = len(self.ids)
         self.ids.append(reference_id)
         toks = tokens(question)
-        for gram in self._grams(toks):
-            self.grams.setdefault(gram, index)
         masked = tuple("#" if _is_number(t) else t for t in toks)
+        for gram in self._grams(masked):
+            self.grams.setdefault(gram, index)
         if len(masked) >= MIN_TEMPLATE_TOKENS:
             self.templates.setdefault(masked, index)
         nums = tuple(sorted(t for t in toks if _is_number(t)))
         if len(nums) >= 2:
             self.numbers.setdefault(nums, []).append((index, _content(toks)))
 
-    def _grams(self, toks: list[str]) -> Iterator[tuple[str, ...]]:
+    def _grams(self, toks: tuple[str, ...]) -> Iterator[tuple[str, ...]]:
         if len(toks) < self.n:
             if toks:
                 yield tuple(toks)
@@ -92,11 +94,11 @@ class Guard:
 
     def check(self, question: str) -> Match | None:
         toks = tokens(question)
-        for gram in self._grams(toks):
+        masked = tuple("#" if _is_number(t) else t for t in toks)
+        for gram in self._grams(masked):
             index = self.grams.get(gram)
             if index is not None:
                 return Match("ngram", self.ids[index], " ".join(gram))
-        masked = tuple("#" if _is_number(t) else t for t in toks)
         index = self.templates.get(masked)
         if index is not None:
             return Match("template", self.ids[index], " ".join(masked[:20]))
@@ -108,6 +110,10 @@ class Guard:
                 if union and len(words & ref_words) / len(union) >= SKELETON_JACCARD:
                     return Match("skeleton", self.ids[index], " ".join(nums))
         return None
+
+    def refuses(self, question: str) -> bool:
+        """True when ``check`` finds an overlap (the interface corpus writers call)."""
+        return self.check(question) is not None
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -128,6 +134,11 @@ class Guard:
 
 def _content(toks: list[str]) -> frozenset[str]:
     return frozenset(t for t in toks if not _is_number(t) and t not in _FUNCTION_WORDS)
+
+
+def load_guard(path: str | Path, n: int = NGRAM) -> Guard:
+    """The guard over the reference file at ``path`` (``InputError`` if it cannot be read)."""
+    return Guard.from_path(path, n)
 
 
 def reference_questions(path: str | Path) -> Iterator[tuple[str, str]]:

@@ -32,6 +32,11 @@ LEAD_WORDS = _wordset("of the a an her his their its my your our more extra addi
                        "total different such")
 COST_WORDS = _wordset("cost costs costing priced price prices pay pays paid charge charges charged spend spends "
                        "spent sell sells sold buy buys bought earn earns earned")
+_FUNCTION_WORDS = _wordset("""
+i you he she it we they them him her us me this that these those there who which what a an the of to in on at
+for with by from into and or but so then if than as is are was were be been being has have had do does did
+will would can could his their its my your our each every all some any more less most least
+""")
 RATE_WORDS = frozenset({"a", "an", "per", "each", "every"})
 UNITS_OF_RATE = _wordset("""
 second minute hour day night week weekend month year mile kilometer km meter foot feet yard inch pound kilogram
@@ -94,7 +99,8 @@ def _noun_after(words: list[str]) -> list[str]:
 
 
 def _noun_before(words: list[str]) -> tuple[list[str], bool]:
-    """The nearest content word before a number, and whether a cost verb stands between them."""
+    """The nearest content word before a number (else the nearest verb, "sells 30 of them"), and
+    whether a cost verb stands between them."""
     costly = False
     for w in reversed(words):
         if w in COST_WORDS:
@@ -102,7 +108,8 @@ def _noun_before(words: list[str]) -> tuple[list[str], bool]:
         if w in STOP or len(w) < 2:
             continue
         return [w], costly
-    return [], costly
+    verbs = [w for w in words if w not in _FUNCTION_WORDS and len(w) > 2]
+    return verbs[-1:], costly
 
 
 def _rate(words: list[str]) -> str | None:
@@ -132,6 +139,10 @@ def base_name(question: str, q: Quantity) -> str:
         parts = ["times"]
     elif noun:
         parts = noun
+    elif q.kind == "percent" and after[:1] == ["off"]:  # "30% off"
+        parts = ["discount"]
+    elif after[:1] and after[0] in ("more", "extra", "additional", "less", "fewer"):  # "9 more."
+        parts = after[:1]
     else:
         before, costly = _noun_before(_words_before(question, q.start))
         if q.kind == "money":
@@ -145,7 +156,7 @@ def base_name(question: str, q: Quantity) -> str:
         parts = [p for p in parts if p not in ("percent", "cent")] + ["percent"]
     elif q.kind == "fraction" and not text[0].isalpha():
         parts = parts + ["fraction"]
-    return to_name(parts) or f"n_{to_name([render(q.value)]) or 'value'}"
+    return to_name(parts) or "number_" + render(q.value).replace(".", "_").replace("/", "_over_")
 
 
 def derived_name(question: str, q: Quantity, value: Exact) -> str:

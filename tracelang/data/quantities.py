@@ -189,8 +189,13 @@ _AND_A_FRACTION = re.compile(r"(?<![\w.,/])(?P<whole>\d+)\s+and\s+(?:a|one)?[\s-
 _UNICODE_FRACTION = re.compile(r"(?:(?P<whole>\d+)\s?)?(?P<frac>[" + "".join(UNICODE_FRACTIONS) + "])")
 
 
-def _number(text: str) -> Exact:
+MAX_DIGITS = 40  # a longer digit run is no grade-school quantity (and int() of it is slow)
+
+
+def _number(text: str) -> Exact | None:
     whole, _, frac = text.replace(",", "").partition(".")
+    if len(whole) + len(frac) > MAX_DIGITS:
+        return None
     return Exact(int((whole or "0") + frac), 10 ** len(frac))
 
 
@@ -205,6 +210,8 @@ def _digit_quantities(question: str) -> list[Quantity]:
     out: list[Quantity] = []
     for m in _DIGITS.finditer(question):
         start, end, text = m.start(), m.end(), m.group(0)
+        if len(text) > 3 * MAX_DIGITS:
+            continue
         if m.group("mixed_whole") is not None:
             num, den = int(m.group("mixed_num")), int(m.group("mixed_den"))
             if den == 0:
@@ -221,6 +228,8 @@ def _digit_quantities(question: str) -> list[Quantity]:
             out.append(Quantity(Exact(num, den), start, end, text, "fraction", (Exact(num), Exact(den))))
             continue
         raw = _number(m.group("num"))
+        if raw is None:
+            continue
         value, also = raw, []
         scale = m.group("scale")
         if scale or m.group("k"):
@@ -240,6 +249,8 @@ def _digit_quantities(question: str) -> list[Quantity]:
         else:
             out.append(Quantity(value, start, end, text, "number", tuple(also)))
     for m in _AND_A_FRACTION.finditer(question):  # "2 and a half", "2 and a half dozen"
+        if len(m.group("whole")) > MAX_DIGITS:
+            continue
         whole, den = int(m.group("whole")), DENOMINATORS[m.group("den").lower()]
         value, also = whole + Exact(1, den), [Exact(whole), Exact(1, den), Exact(den)]
         if m.group("dozen"):
@@ -248,7 +259,7 @@ def _digit_quantities(question: str) -> list[Quantity]:
     for m in _UNICODE_FRACTION.finditer(question):
         num, den = UNICODE_FRACTIONS[m.group("frac")]
         frac = Exact(num, den)
-        if m.group("whole"):
+        if m.group("whole") and len(m.group("whole")) <= MAX_DIGITS:
             whole = int(m.group("whole"))
             out.append(Quantity(whole + frac, m.start(), m.end(), m.group(0), "fraction",
                                 (Exact(whole), frac, Exact(num), Exact(den))))
