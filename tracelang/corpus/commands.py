@@ -131,7 +131,8 @@ def lint_cmd(
     errors: list[str] = []
     library = _library(templates, errors)
     for message in errors:
-        typer.echo(f"{message.split(': ', 1)[0]}: error: {message.split(': ', 1)[-1]}")
+        cut = message.find("`: ", message.find("template `")) + 3 if "template `" in message else 0
+        typer.echo(f"{message[:cut]}error: {message[cut:]}" if cut else f"error: {message}")
     findings = lint_library(library)
     for f in findings:
         if f.severity == "error" or warnings:

@@ -25,7 +25,9 @@ from .text import Renderer, Text
 from .verify import nice, verify
 
 _make = getattr(ir, "make", None) or (lambda cls, **kw: cls.model_construct(**kw))
-SHARED = ("name", "item")  # variables a later template takes over from an earlier one (same pool)
+# Variables a later template takes over from an earlier one (same pool): the main person always; the
+# item when the fed value counts items ("count.*" kinds: 48 muffins baked are the muffins boxed).
+SHARED = ("name", "item")
 
 
 @dataclass(frozen=True)
@@ -97,7 +99,10 @@ class TemplateSource:
                 return parts
             template, fed = options[rng.randrange(len(options))]
             fixed = {fed: expected}
+            kind = template.feed[fed]
             for name in SHARED:
+                if name == "item" and not kind.startswith("count"):
+                    continue
                 spec = template.vars.get(name)
                 if spec is not None and spec.pool is not None and (name, spec.pool.name) in shared:
                     fixed[name] = shared[(name, spec.pool.name)]

@@ -65,8 +65,17 @@ def lint_template(t: Template, library: Library, seed: int = 0) -> list[Finding]
                 error(f"`when` phrase \"{w.source}\" must state what the last fact states "
                       f"({', '.join(sorted(last))})")
     stated = set().union(*(a.vars for alts in t.facts for a in alts), *(q.vars for q in t.question))
-    for var in sorted(read - stated):
+    consts = {n for n, spec in t.vars.items() if spec.kind == "const"}
+    for var in sorted(read - stated - consts):
         error(f"the trace reads `{var}` but no phrasing states it")
+    for var in sorted((read & consts) - stated):
+        cue = t.vars[var].cue
+        if not cue:
+            error(f"the trace reads the constant `{var}`: give it a `cue` (the words that state it) or a slot")
+            continue
+        groups = t.facts + [t.question]
+        if not any(all(any(c in a.source.lower() for c in cue) for a in alts) for alts in groups):
+            error(f"constant `{var}`: no fact states it in every phrasing (cue: {', '.join(cue)})")
     used_elsewhere = set(t.answer.names).union(*(c.names for c in t.constraints))
     for spec in t.vars.values():
         if spec.expr is not None:
@@ -83,7 +92,7 @@ def lint_template(t: Template, library: Library, seed: int = 0) -> list[Finding]
         holders = [i for i, alts in enumerate(t.facts) if var in alts[0].vars]
         if len(holders) != 1:
             error(f"feed `{var}`: exactly one fact may state it (found {len(holders)})")
-        elif t.facts[holders[0]][0].vars - {var} - people:
+        elif (t.facts[holders[0]][0].vars & material) - {var}:
             error(f"feed `{var}`: its fact states more than `{var}`, and is dropped when the value is fed")
         if var in t.question[0].vars or (t.when and var in t.when[0].vars and holders != [len(t.facts) - 1]):
             error(f"feed `{var}` appears in the question; a fed value has no number to show")

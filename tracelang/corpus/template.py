@@ -25,7 +25,8 @@ _ID = re.compile(r"[a-z][a-z0-9_]*(\.[a-z0-9_]+)*")
 _VAR = re.compile(r"[a-z_][a-z0-9_]*")
 _TEMPLATE_KEYS = {"id", "family", "answer", "decimals", "constraints", "facts", "question", "when", "free",
                   "trace", "vars", "output", "feed", "weight", "distractors"}
-_VAR_KEYS = {"range", "step", "choice", "pool", "expr", "format", "words"}
+_VAR_KEYS = {"range", "step", "choice", "pool", "expr", "const", "cue", "format", "words"}
+_KINDS = ("range", "choice", "pool", "expr", "const")
 MAX_RANGE_VALUES = 10**9
 
 
@@ -36,7 +37,7 @@ class TemplateError(ValueError):
 @dataclass
 class VarSpec:
     name: str
-    kind: str  # range | choice | pool | expr
+    kind: str  # range | choice | pool | expr | const
     format: Format
     pool: Pool | None = None
     lo: Exact | None = None
@@ -44,16 +45,20 @@ class VarSpec:
     count: int = 0
     choices: list[object] = field(default_factory=list)
     expr: Compiled | None = None
+    cue: list[str] = field(default_factory=list)  # for a const: words of the text that state it
 
     @property
     def is_number(self) -> bool:
-        return self.kind in ("range", "expr") or (self.kind == "choice" and not isinstance(self.choices[0], PoolEntry))
+        return self.kind in ("range", "expr", "const") or \
+            (self.kind == "choice" and not isinstance(self.choices[0], PoolEntry))
 
     def draw(self, rng: Random, env: dict, used: set[int]) -> object:
         if self.kind == "range":
             return self.lo + self.step * rng.randrange(self.count)  # type: ignore[operator]
         if self.kind == "choice":
             return self.choices[rng.randrange(len(self.choices))]
+        if self.kind == "const":
+            return self.lo
         if self.kind == "pool":
             entries = self.pool.entries  # type: ignore[union-attr]
             for _ in range(30):
@@ -160,13 +165,13 @@ def _var(name: str, raw: object, pools: dict[str, Pool], where: str) -> VarSpec:
     if isinstance(raw, str):
         raw = {"pool": raw}
     if not isinstance(raw, dict):
-        raise _fail(at, "a variable is a pool name or a table (range, choice, pool or expr)")
+        raise _fail(at, "a variable is a pool name or a table (range, choice, pool, expr or const)")
     unknown = set(raw) - _VAR_KEYS
     if unknown:
         raise _fail(at, f"unknown key `{sorted(unknown)[0]}` (keys: {', '.join(sorted(_VAR_KEYS))})")
-    kinds = [k for k in ("range", "choice", "pool", "expr") if k in raw]
+    kinds = [k for k in _KINDS if k in raw]
     if len(kinds) != 1:
-        raise _fail(at, "give exactly one of `range`, `choice`, `pool`, `expr`")
+        raise _fail(at, "give exactly one of `range`, `choice`, `pool`, `expr`, `const`")
     kind = kinds[0]
     fmt_name = raw.get("format", "number")
     if fmt_name not in FORMATS:
@@ -198,6 +203,14 @@ def _var(name: str, raw: object, pools: dict[str, Pool], where: str) -> VarSpec:
                 spec.choices = [PoolEntry(o, {"id": identifier(o)}) for o in options]
             else:
                 spec.choices = [_number(o, f"{at}: choice") for o in options]
+        elif kind == "const":
+            spec.lo = _number(raw["const"], f"{at}: const")
+            cue = raw.get("cue", [])
+            if isinstance(cue, str):
+                cue = [cue]
+            if not isinstance(cue, list) or not all(isinstance(c, str) and c.strip() for c in cue):
+                raise _fail(at, "`cue` is a word or a list of words that state the constant in the text")
+            spec.cue = [c.lower() for c in cue]
         elif kind == "pool":
             pool = pools.get(raw["pool"])
             if pool is None:
@@ -210,6 +223,8 @@ def _var(name: str, raw: object, pools: dict[str, Pool], where: str) -> VarSpec:
         raise _fail(at, str(err).split(": ", 1)[-1]) from None
     if "step" in raw and kind != "range":
         raise _fail(at, "`step` belongs to a `range`")
+    if "cue" in raw and kind != "const":
+        raise _fail(at, "`cue` belongs to a `const`")
     return spec
 
 

@@ -30,6 +30,7 @@ class TextError(ValueError):
 class Slot:
     var: str
     attr: str | None
+    digits: bool = False  # written next to "$" or "%": never as words
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,8 @@ def compile_text(source: str) -> Text:
         _no_braces(literal, source)
         if literal:
             pieces.append(literal)
-        pieces.append(Slot(m.group(1), m.group(2)))
+        digits = literal.endswith("$") or source[m.end():m.end() + 1] in ("%", "$")
+        pieces.append(Slot(m.group(1), m.group(2), digits))
         pos = m.end()
     _no_braces(source[pos:], source)
     if source[pos:]:
@@ -152,7 +154,7 @@ class Renderer:
             return self.choices[cache_key]
         whole = value.denominator == 1
         n = int(value.numerator) if whole else 0
-        can_word = whole and fmt.words and wordable(n)
+        can_word = whole and fmt.words and not slot.digits and wordable(n)
         if fmt.kind == "money":
             if can_word and n <= 20 and self.rng.random() < self.words_p * 0.3:
                 text = f"{to_words(n)} dollar{'s' if n != 1 else ''}"
