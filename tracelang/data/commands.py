@@ -160,8 +160,8 @@ def contamination_command(
     n: int = typer.Option(NGRAM, "--n", min=4, help="N-gram length in tokens."),
     output_format: str = typer.Option("text", "--format", help="text or json (one JSON line per hit)."),
 ) -> None:
-    """Report records that share a long n-gram, a numbers-masked template, or a numbers-and-wording
-    skeleton with a reference set. Exit 1 when any record is contaminated, 2 on usage errors."""
+    """Report records that share a long n-gram (numbers masked) or a numbers-and-wording skeleton
+    with a reference set. Exit 1 when any record is contaminated, 2 on usage errors."""
     if output_format not in ("text", "json"):
         _fail("--format takes `text` or `json`")
     reference = against or default_reference()

@@ -1,11 +1,9 @@
 """Contamination guard: does a question overlap a reference set (GSM-8K test, by default)?
 
-Three detectors, over normalised text (lowercase words and numbers, commas dropped from numbers):
-  ngram     the question shares a run of N tokens (13 by default), numbers masked, with a reference
-            question (a copy with new numbers is still a copy); a question shorter than N tokens
-            matches only a reference with the same whole text;
-  template  the same wording with the numbers masked ("# apples cost $# each ..."), at least
-            ``MIN_TEMPLATE_TOKENS`` tokens: a reference problem with its numbers changed;
+Two detectors, over normalised text (lowercase words and numbers, commas dropped from numbers):
+  ngram     the question shares a run of N tokens (13 by default) with a reference question, numbers
+            masked: a copy with new numbers is still a copy; a question shorter than N tokens
+            matches a reference with the same whole (masked) text;
   skeleton  the same numbers (as a multiset, at least two) and mostly the same content words
             (Jaccard >= ``SKELETON_JACCARD``): a reference problem reworded around its numbers.
 
@@ -26,7 +24,6 @@ from .gsm8k import problem_id, split_of_path
 from .schema import read_jsonl, write_records
 
 NGRAM = 13
-MIN_TEMPLATE_TOKENS = 8
 SKELETON_JACCARD = 0.5
 _TOKEN = re.compile(r"[0-9][0-9,]*(?:\.[0-9]+)?|[a-z]+")
 _FUNCTION_WORDS = frozenset(re.findall(r"\w+", """
@@ -53,9 +50,9 @@ def _is_number(tok: str) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class Match:
-    kind: str  # ngram | template | skeleton
+    kind: str  # ngram | skeleton
     reference_id: str
-    detail: str  # the shared n-gram, the template, or the shared numbers
+    detail: str  # the shared n-gram (numbers masked as #), or the shared numbers
 
     def to_json(self) -> dict[str, str]:
         return {"kind": self.kind, "reference": self.reference_id, "detail": self.detail}
@@ -68,7 +65,6 @@ class Guard:
     n: int = NGRAM
     ids: list[str] = field(default_factory=list)
     grams: dict[tuple[str, ...], int] = field(default_factory=dict)
-    templates: dict[tuple[str, ...], int] = field(default_factory=dict)
     numbers: dict[tuple[str, ...], list[tuple[int, frozenset[str]]]] = field(default_factory=dict)
 
     def add(self, reference_id: str, question: str) -> None:
@@ -78,8 +74,6 @@ class Guard:
         masked = tuple("#" if _is_number(t) else t for t in toks)
         for gram in self._grams(masked):
             self.grams.setdefault(gram, index)
-        if len(masked) >= MIN_TEMPLATE_TOKENS:
-            self.templates.setdefault(masked, index)
         nums = tuple(sorted(t for t in toks if _is_number(t)))
         if len(nums) >= 2:
             self.numbers.setdefault(nums, []).append((index, _content(toks)))
@@ -99,9 +93,6 @@ class Guard:
             index = self.grams.get(gram)
             if index is not None:
                 return Match("ngram", self.ids[index], " ".join(gram))
-        index = self.templates.get(masked)
-        if index is not None:
-            return Match("template", self.ids[index], " ".join(masked[:20]))
         nums = tuple(sorted(t for t in toks if _is_number(t)))
         if len(nums) >= 2 and nums in self.numbers:
             words = _content(toks)
