@@ -13,4 +13,4 @@ test: setup  ## what CI runs
 	$(PY) -m pytest
 
 bench: setup  ## speed claims, each against its baseline in the same run
-	$(PY) -m pytest benchmarks --benchmark-enable --benchmark-columns=mean,median,ops,rounds
+	$(PY) -m pytest benchmarks/bench_*.py -p no:cacheprovider --benchmark-enable --benchmark-columns=mean,median,ops,rounds --benchmark-sort=mean

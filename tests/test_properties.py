@@ -8,16 +8,28 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tracelang import canonical
+from tracelang.build import build
 from tracelang.formatter import format_program
 from tracelang.grammar import canonical_regex
 from tracelang.ir import (
-    AddEntityStep, Block, CompareStep, ComputeStep, ConsumeStep, InitStep, Node, Num, PercentStep, Program,
-    QueryStep, Ref, TransferStep, Var,
+    AddEntityStep,
+    Block,
+    CompareStep,
+    ComputeStep,
+    ConsumeStep,
+    InitStep,
+    Node,
+    Num,
+    PercentStep,
+    Program,
+    QueryStep,
+    Ref,
+    TransferStep,
+    Var,
 )
 from tracelang.numbers import Exact
 from tracelang.pipeline import analyze, parse
 from tracelang.syntax import parse_cst
-from tracelang.build import build
 
 names = st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,12}", fullmatch=True)
 nums = st.builds(lambda f: Num(value=Exact(f.numerator, f.denominator)),

@@ -245,9 +245,12 @@ class _Builder:
         return make(cls, op=op, span=_span(ops[0]), **values)
 
     def _recover(self, node: Map) -> None:
+        """Remember every name a dropped step mentions: the checker neither calls them undefined
+        (a later step may read what it would have defined) nor unused (it may have read them)."""
         for key, value in node.pairs:
-            if key.text in ("var", "entity") and isinstance(value, Scalar) and value.kind == "name":
-                self.recovered.add(value.text)
+            for item in value.items if isinstance(value, Seq) else [value]:
+                if key.text != "op" and isinstance(item, Scalar) and item.kind == "name":
+                    self.recovered.add(item.text)
 
     def block(self, node: Node) -> Block | None:
         if not isinstance(node, Map):

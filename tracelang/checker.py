@@ -15,6 +15,7 @@ from .diagnostics import Diagnostic
 from .ir import (
     AddEntityStep,
     Block,
+    CompareStep,
     ComputeStep,
     InitStep,
     Node,
@@ -54,8 +55,10 @@ class _BlockChecker:
         self.out: list[Diagnostic] = []
         self.defs: dict[str, _Def] = {}
         self.expert = registry.get(block.expert)
-        self.values: dict[str, object] = {}  # value numbers, for repeated computation
-        self.seen: dict[object, Step] = {}
+        self.values: dict[str, int] = {}  # value numbers, for repeated computation
+        self.numbers: dict[tuple, int] = {}
+        self.seen: dict[tuple, Step] = {}
+        self.counter = 0
 
     def emit(self, *args, **kw) -> None:
         self.out.append(_diag(*args, **kw))
@@ -203,31 +206,39 @@ class _BlockChecker:
                 return
 
     def number(self, step: Step) -> Step | None:
-        """Value numbering: the key of what a step computes; returns the earlier step with the same key."""
-        if not isinstance(step, (ComputeStep, PercentStep)) and step.op != "compare":
-            for var in names_in(step, step.defines):
-                self.values[var.name] = ("input", var.name)
-            for var in names_in(step, step.mutates):
-                self.values[var.name] = ("changed", var.name, id(step))
+        """Value numbering: each distinct computation gets a small integer, so keys stay flat however
+        deep the chain of steps. Returns the earlier step that computed the same thing, if any."""
+        if not isinstance(step, (ComputeStep, PercentStep, CompareStep)):
+            for var in names_in(step, step.defines) + names_in(step, step.mutates):
+                self.values[var.name] = self.fresh()  # an input, or an entity after a change
             return None
 
-        def key(a: Var | Num) -> object:
-            return ("num", a.value) if isinstance(a, Num) else self.values.get(a.name, ("?", a.name))
+        def key(a: Var | Num) -> tuple:
+            if isinstance(a, Num):
+                return (0, a.value)
+            if a.name not in self.values:
+                self.values[a.name] = self.fresh()
+            return (1, self.values[a.name])
 
         if isinstance(step, PercentStep):
             k: tuple = (step.op, key(step.base), key(step.rate))
         else:
-            spec = self.table(step).get(step.compute_op)  # type: ignore[attr-defined]
-            args = [key(a) for a in step.args]  # type: ignore[attr-defined]
+            spec = self.table(step).get(step.compute_op)
+            args = [key(a) for a in step.args]
             if spec is not None and spec.commutative:
-                args = sorted(args, key=repr)
-            k = (step.op, step.compute_op, tuple(args))  # type: ignore[attr-defined]
+                args.sort(key=repr)
+            k = (step.op, step.compute_op, *args)
         earlier = self.seen.get(k)
-        for var in names_in(step, step.defines):
-            self.values[var.name] = ("value", k)
         if earlier is None:
             self.seen[k] = step
+            self.numbers[k] = self.fresh()
+        for var in names_in(step, step.defines):
+            self.values[var.name] = self.numbers[k]
         return earlier
+
+    def fresh(self) -> int:
+        self.counter += 1
+        return self.counter
 
     def report_repeats(self, repeats: list[tuple[Step, Step]]) -> None:
         # Group repeats that follow each other in the trace into one diagnostic per run.
@@ -252,7 +263,8 @@ class _BlockChecker:
         for step in self.block.trace:
             for var in names_in(step, step.defines):
                 d = self.defs.get(var.name)
-                if d is not None and not d.used and not d.changed and d.line == (var.span.line if var.span else 0):
+                if d is not None and not d.used and not d.changed and var.name not in self.recovered \
+                        and d.line == (var.span.line if var.span else 0):
                     self.emit("W201", f"`{var.name}` is never used", var, "remove the step or use its value")
 
 

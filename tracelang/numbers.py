@@ -16,6 +16,10 @@ ZERO = QQ(0)
 ONE = QQ(1)
 
 
+# Python refuses int() of more than 4300 digits; literals that long are only ever measured.
+_MAX_CONVERTED = 4000
+
+
 @dataclass(frozen=True, slots=True)
 class Literal:
     """A number literal as written: its exact value and whether it was written as an operation."""
@@ -40,6 +44,8 @@ def parse_literal(text: str) -> Literal | None:
     if not top or not (top.replace(".", "", 1).isdigit()):
         return None
     digits = len(top.replace(".", "").lstrip("0")) + len(bottom.replace(".", "").lstrip("0"))
+    if len(top) + len(bottom) > _MAX_CONVERTED:  # report the size; never convert it (nor hang)
+        return Literal(ZERO, max(digits, _MAX_CONVERTED), unreduced=False)
     value = _decimal(top)
     unreduced = False
     if slash:

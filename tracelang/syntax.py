@@ -231,7 +231,7 @@ def _syntax_error(err: UnexpectedInput, text: str) -> Diagnostic:
             line, col = len(lines), len(lines[-1]) + 1
             what = "end of text"
         elif tok.type in ("_NL", "_DEDENT", "_INDENT"):
-            what = "end of line" if tok.type == "_NL" else _TOKEN_WORDS[tok.type]
+            what = {"_NL": "end of line", "_INDENT": "indentation", "_DEDENT": "end of an indented block"}[tok.type]
             line, col = tok.line, tok.column
             if tok.type != "_NL":
                 line = tok.end_line or line
