@@ -27,7 +27,7 @@ def first(text: str):
     ("expert: arithmetic\ntrace:\n- {op: init, var: a, value: &x 5}\n", 3, 29, "unexpected character `&`"),
     ("", 1, 1, "empty"),
     ("   \n\n", 1, 1, "empty"),
-])
+], ids=["missing-comma", "missing-colon", "open-list", "stray-indent", "bad-dedent", "anchor", "empty", "blank"])
 def test_syntax_errors_name_the_place(text: str, line: int, column: int, words: str) -> None:
     d = first(text)
     assert d.code == "E001"
@@ -50,11 +50,11 @@ def test_rendered_error_has_caret_and_hint() -> None:
     GOOD.replace("\n", "\r\n"),
     GOOD.replace("- {", "  - {"),
     GOOD.replace("{op: init, var: a", "{ 'op': 'init' , \"var\":'a'"),
-    "---\n" + GOOD if False else GOOD,  # document markers are not part of the language
+    GOOD,
     GOOD.rstrip("\n"),
     "# leading comment\n\n" + GOOD + "\n# trailing\n",
     GOOD.replace("value: 5}", "value: +005.000}"),
-])
+], ids=["crlf", "indented", "quoted", "plain", "no-final-newline", "comments", "odd-number"])
 def test_variants_mean_the_same(variant: str) -> None:
     assert parse(variant).program == parse(GOOD).program
     assert analyze(variant).answer == 12
@@ -70,7 +70,8 @@ def test_variants_mean_the_same(variant: str) -> None:
     (GOOD.replace("var: a,", "var: " + "a" * 500 + ","), "E601"),
     ("expert: arithmetic\ntrace:\n" + "- {op: init, var: a, value: 1}\n" * 2500, "E601"),
     ("\t" * 50_000 + "x", "E001"),
-])
+], ids=["open-brackets", "open-braces", "deep-indent", "huge-text", "huge-literal", "long-decimal", "long-name",
+        "many-steps", "tabs"])
 def test_hostile_inputs_fail_fast_with_a_code(text: str, code: str) -> None:
     assert code in [d.code for d in analyze(text).diagnostics]
 
