@@ -1,0 +1,206 @@
+"""The public face of the decoder: compile once per tokenizer, then one ``Constraint`` per row.
+
+``compile_tokenizer(tok)`` binds the grammar automaton to a vocabulary; the result (token bytes,
+the automaton's states and the mask caches filled so far) is kept on disk under
+``~/.cache/tracelang/decoding/<grammar hash>-<tokenizer hash>/`` and reloaded by the next process.
+``Constraint(compiled, config)`` is one decoding state: ``fill_mask`` writes the allowed-token
+bitmask, ``advance`` takes a token, ``forced`` gives the tokens that are the only possible
+continuation (fast-forward).
+"""
+
+from __future__ import annotations
+
+import pickle
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..grammar import grammar_hash
+from ..numbers import Exact
+from .automaton import Automaton, automaton
+from .engine import Compiled, Rejected
+from .guide import Config, Guide, Levels
+from .tokenizer_store import cache_dir
+from .vocab import Vocab, fingerprint
+
+_FORMAT = 1  # bump when the pickled layout changes
+_COMPILED: dict[tuple[str, str], Compiled] = {}
+
+
+def _dir(grammar: str, tok_hash: str) -> Path:
+    return cache_dir() / "decoding" / f"{grammar}-{tok_hash}"
+
+
+@dataclass
+class CompileInfo:
+    seconds: float
+    from_disk: bool
+    path: Path | None
+
+
+def compile_tokenizer(tokenizer, *, disk: bool = True, memory: bool = True) -> Compiled:
+    """The automaton bound to this tokenizer's vocabulary (cached in memory and on disk)."""
+    t0 = time.perf_counter()
+    fp = fingerprint(tokenizer)
+    key = (grammar_hash(), fp)
+    if memory and key in _COMPILED:
+        return _COMPILED[key]
+    path = _dir(*key) / "compiled.pkl"
+    compiled = None
+    if disk and path.is_file():
+        try:
+            with path.open("rb") as fh:
+                blob = pickle.load(fh)
+            if blob.get("format") == _FORMAT:
+                compiled = _restore(blob)
+        except (OSError, pickle.UnpicklingError, EOFError, AttributeError, KeyError):
+            compiled = None  # a stale or broken cache is rebuilt, never trusted
+    from_disk = compiled is not None
+    if compiled is None:
+        auto = automaton() if memory else Automaton()
+        compiled = Compiled(Vocab.from_tokenizer(tokenizer), auto)
+        compiled.tokenizer_hash = fp  # type: ignore[attr-defined]
+        if disk:
+            save(compiled)
+    compiled.info = CompileInfo(time.perf_counter() - t0, from_disk, path if disk else None)  # type: ignore[attr-defined]
+    if memory:
+        _COMPILED[key] = compiled
+    return compiled
+
+
+def save(compiled: Compiled) -> Path:
+    """Write the compiled automaton and every mask cache filled so far (atomically)."""
+    path = _dir(compiled.auto.hash, compiled.vocab.fingerprint) / "compiled.pkl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    blob = {
+        "format": _FORMAT,
+        "vocab": compiled.vocab,
+        "auto": compiled.auto,
+        "skeletons": compiled.skeletons,
+        "bulks": compiled.bulks,
+        "allow_entries": compiled.allow_entries,
+        "runs": compiled.runs,
+    }
+    tmp = path.with_suffix(".part")
+    with tmp.open("wb") as fh:
+        pickle.dump(blob, fh, protocol=pickle.HIGHEST_PROTOCOL)
+    tmp.replace(path)
+    return path
+
+
+def _restore(blob: dict) -> Compiled:
+    auto: Automaton = blob["auto"]
+    if auto.hash != grammar_hash():
+        raise KeyError("grammar changed")
+    c = Compiled(blob["vocab"], auto)
+    c.skeletons, c.bulks, c.allow_entries, c.runs = (blob["skeletons"], blob["bulks"], blob["allow_entries"],
+                                                     blob["runs"])
+    return c
+
+
+def question_values(question: str) -> set[Exact]:
+    """The values a question grounds: the GSM-8K data layer's quantity extractor."""
+    try:
+        from ..data.quantities import allowed_values
+    except ImportError as err:
+        raise RuntimeError("grounding by question needs tracelang.data.quantities (the GSM-8K data layer), "
+                           "which this build does not have; pass allowed values explicitly or turn "
+                           "grounding off") from err
+    return set(allowed_values(question))
+
+
+def make_config(levels: Levels = Levels(), question: str | None = None,
+                allowed_values: Iterable[Exact] | None = None) -> Config:
+    """Grounding uses ``allowed_values`` if given, else the question's quantities, else nothing."""
+    if allowed_values is None and question is not None and levels.grounding:
+        allowed_values = question_values(question)
+    return Config.make(levels, allowed_values)
+
+
+class Constraint:
+    """One row's decoding state."""
+
+    __slots__ = ("compiled", "config", "kid", "guide", "buf", "done", "tokens")
+
+    def __init__(self, compiled: Compiled, config: Config | None = None):
+        self.compiled = compiled
+        self.config = config or Config()
+        self.kid = compiled.auto.start
+        self.guide = Guide(self.config)
+        self.buf = ""
+        self.done = False
+        self.tokens: list[int] = []
+
+    @property
+    def vocab(self) -> Vocab:
+        return self.compiled.vocab
+
+    def new_mask(self) -> np.ndarray:
+        return np.zeros(self.compiled.words, dtype=np.uint32)
+
+    def fill_mask(self, out: np.ndarray) -> None:
+        """Allowed next tokens as a bitmask (bit t of word t // 32). After the end: EOS only."""
+        if self.done:
+            np.copyto(out, self.compiled.eos_mask)
+            return
+        self.compiled.fill(self.kid, self.guide, self.buf, out)
+
+    def allowed_ids(self) -> list[int]:
+        m = self.new_mask()
+        self.fill_mask(m)
+        bits = np.unpackbits(m.view(np.uint8), bitorder="little")
+        return np.nonzero(bits)[0].tolist()
+
+    def can_end(self) -> bool:
+        return self.done or self.compiled.eos_ok(self.kid, self.guide, self.buf)
+
+    def try_advance(self, token: int) -> bool:
+        """Take ``token`` if allowed; False (state unchanged) if not."""
+        v = self.compiled.vocab
+        if self.done:
+            return token in v.eos
+        if token in v.eos:
+            if not self.can_end():
+                return False
+            self.done = True
+            self.tokens.append(token)
+            return True
+        data = v.bytes_of[token] if 0 <= token < v.size else None
+        if not data:
+            return False
+        st = self.compiled.step_bytes((self.kid, self.guide, self.buf), data)
+        if st is None:
+            return False
+        self.kid, self.guide, self.buf = st
+        self.tokens.append(token)
+        return True
+
+    def advance(self, token: int) -> None:
+        if not self.try_advance(token):
+            raise Rejected(f"token {token} ({self.compiled.vocab.bytes_of[token]!r}) is not allowed here")
+
+    def advance_text(self, text: str) -> bool:
+        """Feed characters directly (tests, prompts that pre-fill part of a trace)."""
+        st = self.compiled.step_bytes((self.kid, self.guide, self.buf), text.encode())
+        if st is None:
+            return False
+        self.kid, self.guide, self.buf = st
+        return True
+
+    def forced_text(self, limit: int = 96) -> str:
+        """The text that is the only possible continuation from here (stops where a choice starts)."""
+        c = self.compiled
+        state = (self.kid, self.guide, self.buf)
+        out = []
+        while len(out) < limit and not self.done:
+            if c.eos_ok(*state):
+                break
+            nxt = c.next_bytes(*state)
+            if len(nxt) != 1:
+                break
+            out.append(nxt[0])
+            state = c.step(*state, nxt[0])  # type: ignore[assignment]
+        return bytes(out).decode("latin-1")

@@ -1,0 +1,467 @@
+"""Token masks: the automaton and the guide walked in lockstep with the vocabulary's byte trie.
+
+A decoding state is ``(kernel, guide, buf)``: the DFA kernel, the semantic snapshot and the text of
+the slot being written. A token is allowed iff feeding its bytes one by one never fails; since every
+state the automaton and the guide allow has a completion, an allowed token never leads to a dead end.
+
+Computing that for a 262k vocabulary in microseconds rests on four caches, all keyed by things that
+do not depend on the trace being written (so they fill once and are shared by every row):
+
+- *skeletons*: from a kernel outside a slot, the tokens that stay on literal text (a bitmask) and
+  the trie nodes where the walk meets something the guide decides (the *frontier*);
+- *name bulks*: at a trie node where a defining name starts or goes on, the tokens that stay inside
+  the name and those that end it then go on with literal text, by their name part — so a deny-list
+  of defined names is a handful of bit clears;
+- *allow-list entries*: for an allowed string (a defined name, an op, a grounded number) at a trie
+  node, the tokens that spell a prefix of it;
+- the automaton's own transition cache.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .automaton import Automaton, automaton
+from .guide import NAME_CAP, Config, Guide
+from .vocab import Vocab
+
+_EMPTY: frozenset = frozenset()
+
+
+class Rejected(ValueError):
+    """A token the constraint does not allow."""
+
+
+class _Bulk:
+    """Tokens under one trie node, read as (more of) a defining name then what follows it."""
+
+    __slots__ = ("stay", "stay_max", "stay_rows", "stay_runs", "exits", "exit_max", "by_content", "semantic")
+
+    def __init__(self) -> None:
+        self.stay: np.ndarray | None = None  # bitmask
+        self.stay_max = 0
+        self.stay_rows: np.ndarray | None = None
+        self.stay_runs: np.ndarray | None = None
+        self.exits: np.ndarray | None = None  # bitmask of pure exits
+        self.exit_max = 0
+        self.by_content: dict[str, list[int]] = {}  # name part -> uniq rows (pure exits)
+        self.semantic: list[int] = []  # uniq rows checked one by one (what follows the name is decided)
+
+
+class Compiled:
+    """The grammar automaton bound to one vocabulary, with the mask caches."""
+
+    def __init__(self, vocab: Vocab, auto: Automaton | None = None):
+        self.vocab = vocab
+        self.auto = auto or automaton()
+        self.words = vocab.words
+        self.skeletons: dict[tuple[int, frozenset], tuple[np.ndarray, list]] = {}
+        self.bulks: dict[tuple, _Bulk] = {}
+        self.allow_entries: dict[tuple, tuple[list[int], int, int, tuple[int, ...]]] = {}
+        self.runs: dict[tuple, tuple] = {}
+        self.start_guide_cache: dict[Config, Guide] = {}
+        self.eos_mask = np.zeros(self.words, dtype=np.uint32)
+        for t in vocab.eos:
+            if t < vocab.size:
+                self.eos_mask[t >> 5] |= np.uint32(1 << (t & 31))
+
+    # ---------------------------------------------------------------- char-level stepping
+
+    def step(self, kid: int, g: Guide, buf: str, c: int) -> tuple[int, Guide, str] | None:
+        a = self.auto
+        k = a.kernels[kid]
+        cont = k.slot is not None and c in k.cont
+        if k.slot is not None and not cont:
+            g = g.complete(k.slot, buf)  # type: ignore[assignment]
+            if g is None:
+                return None
+        allowed = g.allowed(k.decisions) if (k.decisions and not cont) else _EMPTY
+        r = a.trans.get((kid, allowed, c), False)
+        if r is False:
+            r = a.move(kid, c, allowed)
+        if r is None:
+            return None
+        kid2, events = r
+        for e in events:
+            g = g.event(e)
+        k2 = a.kernels[kid2]
+        if k2.slot is None:
+            return kid2, g, ""
+        text = buf + chr(c) if cont else chr(c)
+        if not self.prefix_ok(g, k2.slot, text):
+            return None
+        return kid2, g, text
+
+    def prefix_ok(self, g: Guide, slot, text: str) -> bool:
+        kind, spec = g.slot(slot)
+        if kind == "allow":
+            pre = g.memo.get(("pre", slot))
+            if pre is None:
+                pre = frozenset(s[:i] for s in spec for i in range(1, len(s) + 1))  # type: ignore[union-attr]
+                g.memo[("pre", slot)] = pre
+            return text in pre
+        if kind in ("deny", "name"):
+            return len(text) <= NAME_CAP
+        return spec.prefix_ok(text)  # type: ignore[union-attr]
+
+    def step_bytes(self, state: tuple[int, Guide, str], data: bytes) -> tuple[int, Guide, str] | None:
+        kid, g, buf = state
+        for c in data:
+            r = self.step(kid, g, buf, c)
+            if r is None:
+                return None
+            kid, g, buf = r
+        return kid, g, buf
+
+    def eos_ok(self, kid: int, g: Guide, buf: str) -> bool:
+        k = self.auto.kernels[kid]
+        if k.slot is not None:
+            g = g.complete(k.slot, buf)  # type: ignore[assignment]
+            if g is None:
+                return False
+        return k.accepting and g.end_ok()
+
+    def next_bytes(self, kid: int, g: Guide, buf: str) -> list[int]:
+        """The bytes that may come next (for fast-forward and tests)."""
+        return [c for c in sorted(self.auto.kernels[kid].chars) if self.step(kid, g, buf, c) is not None]
+
+    # ---------------------------------------------------------------- masks
+
+    def fill(self, kid: int, g: Guide, buf: str, out: np.ndarray) -> None:
+        """Write the allowed-token bitmask of a state into ``out`` (uint32 words)."""
+        k = self.auto.kernels[kid]
+        acc = _Acc()
+        v = self.vocab
+        if k.slot is None:
+            allowed = g.allowed(k.decisions) if k.decisions else _EMPTY
+            pure, frontier = self.skeleton(kid, allowed)
+            np.copyto(out, pure)
+            for lo, hi, depth, fkid, events in frontier:
+                fg = g
+                for e in events:
+                    fg = fg.event(e)
+                self.walk(lo, hi, depth, fkid, fg, "", acc)
+        else:
+            out.fill(0)
+            self.walk(0, len(v.uniq), 0, kid, g, buf, acc)
+        acc.apply(out, v)
+        if self.eos_ok(kid, g, buf):
+            np.bitwise_or(out, self.eos_mask, out=out)
+
+    def skeleton(self, kid: int, allowed: frozenset) -> tuple[np.ndarray, list]:
+        key = (kid, allowed)
+        hit = self.skeletons.get(key)
+        if hit is None:
+            hit = self._skeleton(kid, allowed)
+            self.skeletons[key] = hit
+        return hit
+
+    def _skeleton(self, kid: int, allowed: frozenset) -> tuple[np.ndarray, list]:
+        """Walk literal text from a kernel without the guide; stop where the guide must speak."""
+        v, a = self.vocab, self.auto
+        rows: list[int] = []
+        frontier: list = []
+        stack = [(0, len(v.uniq), 0, kid, allowed, ())]
+        first = True
+        while stack:
+            lo, hi, depth, cur, allw, events = stack.pop()
+            k = a.kernels[cur]
+            if not first and (k.decisions or k.slot is not None or self._enters_slot(cur)):
+                frontier.append((lo, hi, depth, cur, events))
+                continue
+            if first and (k.slot is not None or self._enters_slot(cur)):
+                # the very first byte may start a slot: literal bytes are walked here, slot starts later
+                frontier.append((lo, hi, depth, cur, events))
+                first = False
+                continue
+            first = False
+            if lo < hi and v.lens[lo] == depth:
+                rows.append(lo)
+                lo += 1
+            if lo >= hi:
+                continue
+            for c in k.chars:
+                a_, b_ = v.child(lo, hi, depth, c)
+                if a_ >= b_:
+                    continue
+                r = a.move(cur, c, allw)
+                if r is None:
+                    continue
+                stack.append((a_, b_, depth + 1, r[0], _EMPTY, events + r[1]))
+        mask = v.mask_of(np.array(rows, dtype=np.int64)) if rows else np.zeros(self.words, dtype=np.uint32)
+        return mask, frontier
+
+    def _enters_slot(self, kid: int) -> bool:
+        a = self.auto
+        hit = a.__dict__.setdefault("_enters", {}).get(kid)
+        if hit is None:
+            nfa = a.nfa
+            hit = any(nfa.first[n] and nfa.occurrences[nfa.occ_of[n]].slot is not None
+                      for n in a.kernels[kid].closure if nfa.occ_of[n] >= 0)
+            a._enters[kid] = hit  # type: ignore[attr-defined]
+        return hit
+
+    # ---------------------------------------------------------------- the guided walk
+
+    def walk(self, lo: int, hi: int, depth: int, kid: int, g: Guide, buf: str, acc: _Acc) -> None:
+        v, a = self.vocab, self.auto
+        if lo < hi and v.lens[lo] == depth:
+            if depth:
+                acc.rows.append(lo)
+            lo += 1
+        if lo >= hi:
+            return
+        k = a.kernels[kid]
+        if k.slot is not None:
+            kind, spec = g.slot(k.slot)
+            if kind in ("deny", "name"):
+                self.bulk(lo, hi, depth, kid, g, buf, spec if kind == "deny" else _EMPTY, acc)  # type: ignore[arg-type]
+                return
+            if kind == "allow":
+                self.allow(lo, hi, depth, kid, g, buf, spec, acc)  # type: ignore[arg-type]
+                return
+            for c in k.chars:
+                a_, b_ = v.child(lo, hi, depth, c)
+                if a_ < b_:
+                    st = self.step(kid, g, buf, c)
+                    if st is not None:
+                        self.walk(a_, b_, depth + 1, st[0], st[1], st[2], acc)
+            return
+        allowed = g.allowed(k.decisions) if k.decisions else _EMPTY
+        for target, chars, events in self.fanout(kid, allowed):
+            kt = a.kernels[target]
+            if kt.slot is not None and len(chars) > 1:
+                sg = g
+                for e in events:
+                    sg = sg.event(e)
+                kind, spec = sg.slot(kt.slot)
+                if kind in ("deny", "name"):
+                    self.bulk(lo, hi, depth, target, sg, "", spec if kind == "deny" else _EMPTY, acc,  # type: ignore[arg-type]
+                              enter=(kid, allowed, chars, g))
+                    continue
+                if kind == "allow":
+                    self.allow(lo, hi, depth, kid, g, "", tuple(s for s in spec if ord(s[0]) in chars), acc,  # type: ignore[union-attr]
+                               entering=True)
+                    continue
+            for c in chars:
+                a_, b_ = v.child(lo, hi, depth, c)
+                if a_ < b_:
+                    st = self.step(kid, g, buf, c)
+                    if st is not None:
+                        self.walk(a_, b_, depth + 1, st[0], st[1], st[2], acc)
+
+    def fanout(self, kid: int, allowed: frozenset) -> list[tuple[int, frozenset[int], tuple]]:
+        """The bytes out of a kernel grouped by the kernel they lead to."""
+        key = ("fan", kid, allowed)
+        hit = self.runs.get(key)
+        if hit is None:
+            groups: dict[tuple[int, tuple], set[int]] = {}
+            for c in sorted(self.auto.kernels[kid].chars):
+                r = self.auto.move(kid, c, allowed)
+                if r is not None:
+                    groups.setdefault((r[0], r[1]), set()).add(c)
+            hit = [(t, frozenset(cs), ev) for (t, ev), cs in groups.items()]
+            self.runs[key] = hit
+        return hit  # type: ignore[return-value]
+
+    def allow(self, lo: int, hi: int, depth: int, kid: int, g: Guide, buf: str, strings: tuple[str, ...],
+              acc: _Acc, entering: bool = False) -> None:
+        """An allow-list slot at a trie node: ``kid`` is inside the slot with ``buf`` written, or
+        (``entering``) the kernel just before it."""
+        for s in strings:
+            if entering:
+                rem = s
+            else:
+                if not s.startswith(buf):
+                    continue
+                rem = s[len(buf):]
+            if not rem:
+                self.exit_walk(lo, hi, depth, kid, g, buf, acc)  # the text is complete: it must end here
+                continue
+            key = (lo, hi, depth, rem)
+            entry = self.allow_entries.get(key)
+            if entry is None:
+                entry = self._allow_entry(lo, hi, depth, rem)
+                self.allow_entries[key] = entry
+            rows, a_, b_, _ = entry
+            acc.rows.extend(rows)
+            if a_ < b_:
+                st = self.step_bytes((kid, g, buf), rem.encode())
+                if st is not None:
+                    self.exit_walk(a_, b_, depth + len(rem), st[0], st[1], st[2], acc)
+
+    def _allow_entry(self, lo: int, hi: int, depth: int, rem: str) -> tuple[list[int], int, int, tuple[int, ...]]:
+        v = self.vocab
+        prefix = v.uniq[lo][:depth] if lo < hi else b""
+        data = rem.encode()
+        rows = []
+        for j in range(1, len(data) + 1):
+            u = v.by_bytes.get(prefix + data[:j])
+            if u is not None and lo <= u < hi:
+                rows.append(u)
+        a_, b_ = lo, hi
+        for j, c in enumerate(data):
+            a_, b_ = v.child(a_, b_, depth + j, c)
+            if a_ >= b_:
+                break
+        if a_ < b_ and v.lens[a_] == depth + len(data):
+            a_ += 1  # the string itself is in rows
+        return rows, a_, b_, ()
+
+    def exit_walk(self, lo: int, hi: int, depth: int, kid: int, g: Guide, buf: str, acc: _Acc) -> None:
+        """Tokens that end the slot at this node: only bytes that do not continue the slot."""
+        v = self.vocab
+        k = self.auto.kernels[kid]
+        if lo < hi and v.lens[lo] == depth:
+            lo += 1
+        if lo >= hi:
+            return
+        for c in k.chars:
+            if c in k.cont:
+                continue
+            a_, b_ = v.child(lo, hi, depth, c)
+            if a_ >= b_:
+                continue
+            st = self.step(kid, g, buf, c)
+            if st is not None:
+                self.walk(a_, b_, depth + 1, st[0], st[1], st[2], acc)
+
+    # ---------------------------------------------------------------- defining names in bulk
+
+    def bulk(self, lo: int, hi: int, depth: int, kid: int, g: Guide, buf: str, deny: frozenset, acc: _Acc,
+             enter: tuple | None = None) -> None:
+        """A name slot with a deny-list at a trie node.
+
+        ``kid`` is the kernel inside the name. With ``enter`` = (kernel before, allowed, first bytes,
+        guide before), the node is just before the name and its first byte is one of ``first``;
+        otherwise ``buf`` is the name written so far.
+        """
+        v = self.vocab
+        key = (lo, hi, depth, kid, enter[2] if enter else None)
+        b = self.bulks.get(key)
+        if b is None:
+            b = self._bulk(lo, hi, depth, kid, enter[2] if enter else None)
+            self.bulks[key] = b
+        n = len(buf)
+        if b.stay is not None:
+            if n + b.stay_max <= NAME_CAP:
+                acc.masks.append(b.stay)
+            else:
+                keep = b.stay_rows[n + b.stay_runs <= NAME_CAP]  # type: ignore[index,operator]
+                acc.rows.extend(keep.tolist())
+        if b.exits is not None:
+            acc.masks.append(b.exits)
+            for name in deny:
+                if name.startswith(buf):
+                    rows = b.by_content.get(name[n:])
+                    if rows:
+                        acc.removed.extend(rows)
+            if n + b.exit_max > NAME_CAP:
+                for content, rows in b.by_content.items():
+                    if n + len(content) > NAME_CAP:
+                        acc.removed.extend(rows)
+        if b.semantic:
+            start = (enter[0], enter[3], "") if enter else (kid, g, buf)
+            for row in b.semantic:
+                if self.step_bytes(start, v.uniq[row][depth:]) is not None:
+                    acc.rows.append(row)
+
+    def _bulk(self, lo: int, hi: int, depth: int, kid: int, first: frozenset[int] | None) -> _Bulk:
+        v, a = self.vocab, self.auto
+        k = a.kernels[kid]
+        b = _Bulk()
+        if lo >= hi:
+            return b
+        sub = v.matrix[lo:hi, depth:]
+        rem = v.lens[lo:hi] - depth
+        cont = np.zeros(256, dtype=bool)
+        cont[list(k.cont)] = True
+        width = sub.shape[1]
+        inside = cont[sub] & (np.arange(width)[None, :] < rem[:, None])
+        ok = np.ones(hi - lo, dtype=bool)
+        if first is not None:  # the name's first byte: one of `first`, then name bytes
+            lead = np.zeros(256, dtype=bool)
+            lead[list(first)] = True
+            ok = lead[sub[:, 0]] & (rem >= 1)
+            inside[:, 0] = ok
+        run = np.where(inside.all(axis=1), width, np.argmin(inside, axis=1))
+        run = np.minimum(run, rem)
+        rows = np.arange(lo, hi)
+        stay = ok & (run == rem) & (rem > 0)
+        if stay.any():
+            b.stay_rows = rows[stay]
+            b.stay_runs = run[stay]
+            b.stay_max = int(b.stay_runs.max())
+            b.stay = v.mask_of(b.stay_rows)
+        ends = np.nonzero(ok & (run < rem) & ((run > 0) if first is not None else True))[0]
+        after = np.zeros(256, dtype=bool)
+        after[list(set(k.chars) - set(k.cont))] = True
+        ends = ends[after[sub[ends, run[ends]]]] if len(ends) else ends
+        pure_rows: list[int] = []
+        by_content: dict[str, list[int]] = {}
+        semantic: list[int] = []
+        for i in ends.tolist():
+            r = int(run[i])
+            data = v.uniq[lo + i]
+            content = data[depth:depth + r].decode("ascii")
+            verdict = self._rest_kind(kid, data[depth + r:])
+            if verdict == "pure":
+                pure_rows.append(lo + i)
+                by_content.setdefault(content, []).append(lo + i)
+            elif verdict == "semantic":
+                semantic.append(lo + i)
+        if pure_rows:
+            b.exits = v.mask_of(np.array(pure_rows, dtype=np.int64))
+            b.by_content = by_content
+            b.exit_max = max(len(c) for c in by_content)
+        b.semantic = semantic  # type: ignore[assignment]
+        return b
+
+    def _rest_kind(self, kid: int, rest: bytes) -> str:
+        """What follows a name inside one token: ``dead`` (no syntax allows it), ``pure`` (literal text
+        with no branch the guide decides), or ``semantic`` (checked per token at mask time)."""
+        key = (kid, rest)
+        hit = self.runs.get(key)
+        if hit is not None:
+            return hit  # type: ignore[return-value]
+        a = self.auto
+        cur = kid
+        verdict = "pure"
+        for i, c in enumerate(rest):
+            k = a.kernels[cur]
+            if i > 0 and (k.decisions or k.slot is not None):
+                verdict = "semantic"
+            allowed = frozenset(k.decisions)
+            r = a.move(cur, c, allowed)
+            if r is None:
+                verdict = "dead"
+                break
+            if i == 0 and k.decisions:
+                verdict = "semantic"
+            cur = r[0]
+            if a.kernels[cur].slot is not None and i > 0:
+                verdict = "semantic"
+        self.runs[key] = verdict  # type: ignore[assignment]
+        return verdict
+
+
+class _Acc:
+    """Collects a mask: whole bitmasks, single rows, and rows to take out (deny-lists)."""
+
+    __slots__ = ("masks", "rows", "removed")
+
+    def __init__(self) -> None:
+        self.masks: list[np.ndarray] = []
+        self.rows: list[int] = []
+        self.removed: list[int] = []
+
+    def apply(self, out: np.ndarray, v: Vocab) -> None:
+        for m in self.masks:
+            np.bitwise_or(out, m, out=out)
+        view = memoryview(out)
+        for u in self.rows:
+            for t in v.tids(u):
+                view[t >> 5] |= 1 << (t & 31)
+        for u in self.removed:
+            for t in v.tids(u):
+                view[t >> 5] &= ~(1 << (t & 31)) & 0xFFFFFFFF

@@ -1,0 +1,544 @@
+"""The semantic layer: what each slot and branch of the canonical grammar may hold *here*.
+
+A ``Guide`` is an immutable snapshot of a partly decoded trace: the blocks so far, the names the
+current block defines (with their kind, the literal an input holds, their exact runtime value),
+the checker's value numbering, and the step being written. The automaton asks it
+
+- ``allowed(decisions)``: which branches may be taken (another step, which op, another list item,
+  closing a list, another block, the end);
+- ``slot(slot)``: what a slot may hold (an allow-list, a deny-list of names, a number spec);
+- ``complete(slot, text)`` / ``event(e)``: the snapshot after a slot is filled or a step ends.
+
+Every answer keeps a completion possible: a branch or a value is allowed only when some valid
+trace continues from it. So a decoder never gets stuck, and what it emits passes ``tracelang
+check`` with no error. The checks mirror ``checker.py`` (scope, E303/E304, E401, E402) and run the
+experts' own op functions for runtime errors (E501-E503, E603).
+
+Levels, each switchable: ``scope`` (defined names only, fresh names only), ``ops`` (the declared
+expert's ops and compute_ops, arity, exactly one final query), ``grounding`` (init values from the
+question), ``values`` (no no-op, no repeated computation, no runtime error).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+
+from .. import experts as registry
+from ..experts import Env, ExecError
+from ..experts.base import COMPUTE_OPS, OpSpec
+from ..experts.percentage import _PERCENT
+from ..limits import DEFAULT_LIMITS, Limits
+from ..numbers import ZERO, Exact, render
+from .automaton import Slot
+from .numslot import NumSpec
+
+NAME_CAP = 64  # longest name the decoder writes (the checker's limit is limits.max_name_chars)
+_FRESH = tuple(Exact(p) for p in (7919, 7927, 7933, 7937, 7949, 7951))  # witnesses for "a fresh literal"
+
+
+@dataclass(frozen=True)
+class Levels:
+    scope: bool = True
+    ops: bool = True
+    grounding: bool = True
+    values: bool = True
+
+    @classmethod
+    def parse(cls, text: str) -> Levels:
+        """``"scope,ops"`` -> those on, the rest off; ``"all"`` / ``"none"``."""
+        names = {n.strip() for n in text.split(",") if n.strip()}
+        if names == {"all"}:
+            return cls()
+        if names == {"none"}:
+            return cls(False, False, False, False)
+        unknown = names - {"scope", "ops", "grounding", "values"}
+        if unknown:
+            raise ValueError(f"unknown level(s) {', '.join(sorted(unknown))}; levels: scope, ops, grounding, values")
+        return cls(**{n: n in names for n in ("scope", "ops", "grounding", "values")})
+
+
+@dataclass(frozen=True)
+class Config:
+    levels: Levels = Levels()
+    grounded: frozenset[str] | None = None  # canonical strings of the allowed init values; None: any
+    limits: Limits = DEFAULT_LIMITS
+
+    @classmethod
+    def make(cls, levels: Levels = Levels(), allowed_values: Iterable[Exact] | None = None,
+             limits: Limits = DEFAULT_LIMITS) -> Config:
+        grounded = None
+        if levels.grounding and allowed_values is not None:
+            grounded = frozenset(render(v) for v in allowed_values)
+        return cls(levels, grounded, limits)
+
+
+@dataclass(frozen=True)
+class Def:
+    kind: str  # input | computed | entity
+    const: Exact | None  # the literal an input was initialised with
+    changed: bool = False
+
+
+@dataclass
+class BlockState:
+    index: int
+    composed: bool
+    expert: registry.Expert | None = None
+    expert_name: str | None = None
+    defs: dict[str, Def] = field(default_factory=dict)
+    values: dict[str, Exact] = field(default_factory=dict)  # runtime values (entities: what they hold)
+    numbers: dict[str, object] = field(default_factory=dict)  # value numbering, as the checker keys it
+    seen: frozenset = frozenset()
+    has_query: bool = False
+    steps: int = 0
+    answer: Exact | None = None
+
+    def copy(self) -> BlockState:
+        return replace(self, defs=dict(self.defs), values=dict(self.values), numbers=dict(self.numbers))
+
+
+class Guide:
+    """An immutable snapshot; every transition returns a new one (memoized on this one)."""
+
+    __slots__ = ("cfg", "results", "block", "draft", "memo", "__weakref__")
+
+    def __init__(self, cfg: Config, results: tuple = (), block: BlockState | None = None,
+                 draft: tuple | None = None):
+        self.cfg = cfg
+        self.results = results
+        self.block = block
+        self.draft = draft  # (op, ((key, value), ...)) of the step being written, or None
+        self.memo: dict = {}
+
+    # ---------------------------------------------------------------- small helpers
+
+    @property
+    def lv(self) -> Levels:
+        return self.cfg.levels
+
+    def _with(self, block: BlockState | None = None, draft: object = False, results: tuple | None = None) -> Guide:
+        return Guide(self.cfg, self.results if results is None else results,
+                     self.block if block is None else block, self.draft if draft is False else draft)  # type: ignore[arg-type]
+
+    def field(self, key: str, default: object = None) -> object:
+        if self.draft is None:
+            return default
+        for k, v in self.draft[1]:
+            if k == key:
+                return v
+        return default
+
+    @property
+    def op(self) -> str | None:
+        return self.draft[0] if self.draft else None
+
+    def _table(self, op: str) -> dict[str, OpSpec]:
+        b = self.block
+        if b is not None and b.expert is not None and op in b.expert.tables:
+            return b.expert.tables[op]
+        for expert in registry.experts().values():
+            if op in expert.tables:
+                return expert.tables[op]
+        return {}
+
+    def _offers(self, op: str) -> bool:
+        b = self.block
+        return not self.lv.ops or (b is not None and b.expert is not None and op in b.expert.ops)
+
+    # ---------------------------------------------------------------- value checks (the checker's)
+
+    def _key(self, arg: tuple) -> object:
+        kind, v = arg
+        return ("num", v) if kind == "num" else self.block.numbers.get(v, ("?", v))  # type: ignore[union-attr]
+
+    def _const(self, arg: tuple) -> Exact | None:
+        kind, v = arg
+        if kind == "num":
+            return v
+        d = self.block.defs.get(v)  # type: ignore[union-attr]
+        return d.const if d is not None else None
+
+    def _read(self, arg: tuple) -> Exact | None:
+        kind, v = arg
+        return v if kind == "num" else self.block.values.get(v)  # type: ignore[union-attr]
+
+    def _compute(self, op: str, cop: str, args: tuple) -> tuple[Exact, object] | None:
+        """Value and numbering key of a compute/compare, or None when the checker or runtime rejects it."""
+        spec = self._table(op).get(cop)
+        if spec is None:
+            return None
+        n = len(args)
+        if self.lv.ops and (n < spec.min_args or (spec.max_args is not None and n > spec.max_args)):
+            return None
+        if not self.lv.values:
+            return ZERO, None
+        if op == "compute":
+            ident = COMPUTE_OPS.get(cop)
+            if ident is not None and ident.identity is not None:
+                identity, where = ident.identity
+                for a in (args if where == "any" else args[1:]):
+                    if self._const(a) == identity:
+                        return None
+        keys = [self._key(a) for a in args]
+        if spec.commutative:
+            keys = sorted(keys, key=repr)
+        key = (op, cop, tuple(keys))
+        if key in self.block.seen:  # type: ignore[union-attr]
+            return None
+        xs = [self._read(a) for a in args]
+        if any(x is None for x in xs):
+            return ZERO, key  # a name the scope level did not check: no value to test
+        env = Env(self.cfg.limits)
+        try:
+            value = env.bound(spec.fn(xs, env, None), None)
+        except ExecError:
+            return None
+        return value, key
+
+    def _args_ok(self, op: str, cop: str, args: tuple, depth: int = 2) -> bool:
+        """Some completion of the argument list ``args`` gives a valid step."""
+        memo_key = ("args", op, cop, args, depth)
+        hit = self.memo.get(memo_key)
+        if hit is not None:
+            return hit
+        spec = self._table(op).get(cop)
+        ok = False
+        if spec is not None:
+            n = len(args)
+            if n >= spec.min_args and self._compute(op, cop, args) is not None:
+                ok = True
+            elif (spec.max_args is None or n < spec.max_args) and depth > 0:
+                ok = any(self._args_ok(op, cop, args + (c,), depth - 1) for c in self._witnesses())
+        self.memo[memo_key] = ok
+        return ok
+
+    def _witnesses(self) -> list[tuple]:
+        """Candidate next arguments when looking for *a* completion: fresh literals, then names."""
+        hit = self.memo.get("witnesses")
+        if hit is None:
+            hit = [("num", v) for v in _FRESH] + [("var", n) for n in self._readable()]
+            self.memo["witnesses"] = hit
+        return hit
+
+    def _readable(self) -> list[str]:
+        return sorted(self.block.defs) if self.block is not None else []
+
+    def _percent(self, op: str, base: str, rate: str) -> tuple[Exact, object] | None:
+        if not self.lv.values:
+            return ZERO, None
+        if op != "percent_of" and self._const(("var", rate)) == 0:
+            return None
+        key = (op, self._key(("var", base)), self._key(("var", rate)))
+        if key in self.block.seen:  # type: ignore[union-attr]
+            return None
+        b, r = self.block.values.get(base), self.block.values.get(rate)  # type: ignore[union-attr]
+        if b is None or r is None:
+            return ZERO, key
+        try:
+            return Env(self.cfg.limits).bound(_PERCENT[op](b, r), None), key
+        except ExecError:
+            return None
+
+    def _percent_ops(self) -> list[str]:
+        hit = self.memo.get("percent_ops")
+        if hit is None:
+            names = self._readable()
+            hit = [op for op in sorted(_PERCENT) if self._offers(op)
+                   and any(self._percent(op, b, r) is not None for b in names for r in names)]
+            self.memo["percent_ops"] = hit
+        return hit
+
+    def _entities(self, holding: bool = False) -> list[str]:
+        b = self.block
+        out = [n for n, d in b.defs.items() if d.kind == "entity"] if b else []
+        if holding and self.lv.values:
+            out = [n for n in out if b.values.get(n, ZERO) >= 0]  # type: ignore[union-attr]
+        return sorted(out)
+
+    def _held(self) -> Exact | None:
+        src = self.field("from_entity") or self.field("entity")
+        return self.block.values.get(src) if src is not None and self.block else None  # type: ignore[arg-type]
+
+    # ---------------------------------------------------------------- decisions
+
+    def allowed(self, decisions: tuple) -> frozenset:
+        hit = self.memo.get(decisions)
+        if hit is None:
+            hit = frozenset(d for d in decisions if self._allows(d))
+            self.memo[decisions] = hit
+        return hit
+
+    def _allows(self, d: tuple) -> bool:
+        kind = d[0]
+        b = self.block
+        if kind == "block":
+            return b is None or b.has_query or not self.lv.ops
+        if kind == "end":
+            return b is not None and (b.has_query or not self.lv.ops)
+        if kind == "step":
+            return b is not None and (not b.has_query or not self.lv.ops)
+        if kind == "rule":
+            return self._rule_ok(d[1])
+        if kind in ("more", "close"):
+            args = self.field("args", ())
+            op, cop = self.op, self.field("compute_op")
+            spec = self._table(op).get(cop) if op and cop else None  # type: ignore[arg-type]
+            if spec is None:
+                return not self.lv.ops
+            n = len(args)  # type: ignore[arg-type]
+            if kind == "close":
+                if not self.lv.ops and not self.lv.values:
+                    return True
+                return n >= spec.min_args and self._compute(op, cop, args) is not None  # type: ignore[arg-type]
+            if self.lv.ops and spec.max_args is not None and n >= spec.max_args:
+                return False
+            return any(self._args_ok(op, cop, args + (c,), 1) for c in self._witnesses())  # type: ignore[arg-type,operator]
+        raise ValueError(f"unknown decision {d}")
+
+    def _rule_ok(self, rule: str) -> bool:
+        op, step = _rule_info(rule)
+        if op is None:  # the op is the slot's own choice (percent ops)
+            return bool(self._percent_ops()) if self.lv.ops or self.lv.values else True
+        if not self._offers(op):
+            return False
+        b = self.block
+        if op == "init":
+            if "source" in automaton_rule_fields(rule):
+                return b is not None and b.composed and b.index >= 1
+            return not (self.lv.grounding and self.cfg.grounded is not None and not self.cfg.grounded)
+        if op == "query":
+            return not self.lv.values or bool(self._queryable())
+        if op in ("transfer", "consume"):
+            return not self.lv.scope or bool(self._entities(holding=True))
+        return True
+
+    def _queryable(self) -> list[str]:
+        b = self.block
+        if b is None:
+            return []
+        return sorted(n for n, d in b.defs.items() if d.kind == "computed" or (d.kind == "entity" and d.changed))
+
+    # ---------------------------------------------------------------- slots
+
+    def slot(self, slot: Slot) -> tuple[str, object]:
+        """("allow", strings) | ("deny", names) | ("name", None) | ("num", NumSpec)."""
+        hit = self.memo.get(slot)
+        if hit is None:
+            hit = self._slot(slot)
+            self.memo[slot] = hit
+        return hit
+
+    def _slot(self, s: Slot) -> tuple[str, object]:
+        lv, b = self.lv, self.block
+        if s.role == "expert":
+            return ("allow", tuple(sorted(registry.experts()))) if lv.ops else ("name", None)
+        if s.role == "op":
+            if s.key == "op":
+                return "allow", tuple(self._percent_ops() if lv.ops or lv.values else sorted(_PERCENT))
+            op = self.op or s.op
+            table = self._table(op)  # type: ignore[arg-type]
+            ops = [c for c in sorted(table) if not (lv.ops or lv.values) or self._args_ok(op, c, ())]  # type: ignore[arg-type]
+            return "allow", tuple(ops)
+        if s.role == "ref":
+            n = b.index if b is not None else 0
+            return "allow", tuple(["prev.result"] * (n >= 1) + [f"sub{i}.result" for i in range(n)])
+        if s.role == "def":
+            return ("deny", frozenset(b.defs) if b else frozenset()) if lv.scope else ("name", None)
+        if s.role == "use":
+            if not lv.scope:
+                return "name", None
+            return "allow", tuple(self._use_names(s))
+        if s.role == "num":
+            return "num", self._num_spec(s)
+        raise ValueError(f"unknown slot role {s.role}")
+
+    def _use_names(self, s: Slot) -> list[str]:
+        op = self.op or s.op
+        names = self._readable()
+        if not self.lv.values:
+            if s.key in ("from_entity", "to_entity", "entity"):
+                return self._entities()
+            return names
+        if s.key == "args":
+            cop, args = self.field("compute_op"), self.field("args", ())
+            return [n for n in names if self._args_ok(op, cop, args + (("var", n),))]  # type: ignore[arg-type,operator]
+        if s.key == "var":  # query
+            return self._queryable()
+        if s.key == "base":
+            return [n for n in names if any(self._percent(op, n, r) is not None for r in names)]  # type: ignore[arg-type]
+        if s.key == "rate":
+            base = self.field("base")
+            return [r for r in names if self._percent(op, base, r) is not None]  # type: ignore[arg-type]
+        if s.key in ("from_entity", "entity"):
+            return self._entities(holding=True)
+        if s.key == "to_entity":
+            return self._entities()
+        if s.key == "amount":
+            if op == "add_entity":
+                return names
+            held = self._held()
+            vals = self.block.values  # type: ignore[union-attr]
+            return [n for n in names if n in vals and ZERO <= vals[n] <= (held if held is not None else vals[n])
+                    and self._amount_ok(vals[n])]
+        return names
+
+    def _amount_ok(self, amount: Exact) -> bool:
+        """A transfer's receiver must stay within the size limit."""
+        to = self.field("to_entity")
+        if to is None or self.block is None or to not in self.block.values:
+            return True
+        try:
+            Env(self.cfg.limits).bound(self.block.values[to] + amount, None)
+        except ExecError:
+            return False
+        return True
+
+    def _num_spec(self, s: Slot) -> NumSpec:
+        op = self.op or s.op
+        if s.key == "value":
+            return NumSpec(allow=self.cfg.grounded if self.lv.grounding else None)
+        if not self.lv.values:
+            return NumSpec()
+        if s.key == "args":
+            cop, args = self.field("compute_op"), self.field("args", ())
+            return NumSpec(accept=lambda v: self._args_ok(op, cop, args + (("num", v),)))  # type: ignore[arg-type,operator]
+        if s.key == "amount" and op in ("transfer", "consume"):
+            held = self._held()
+            return NumSpec(lo=ZERO, hi=held, accept=self._amount_ok)
+        return NumSpec()
+
+    # ---------------------------------------------------------------- transitions
+
+    def complete(self, slot: Slot, text: str) -> Guide | None:
+        key = ("complete", slot, text)
+        hit = self.memo.get(key, False)
+        if hit is False:
+            hit = self._complete(slot, text)
+            self.memo[key] = hit
+        return hit  # type: ignore[return-value]
+
+    def _complete(self, s: Slot, text: str) -> Guide | None:
+        kind, spec = self.slot(s)
+        value: object = text
+        if kind == "allow" and text not in spec:  # type: ignore[operator]
+            return None
+        if kind == "deny" and (text in spec or len(text) > NAME_CAP):  # type: ignore[operator]
+            return None
+        if kind == "name" and len(text) > NAME_CAP:
+            return None
+        if kind == "num":
+            value = spec.complete_ok(text)  # type: ignore[union-attr]
+            if value is None:
+                return None
+        if s.role == "expert":
+            b = BlockState(len(self.results), self.block.composed if self.block else False,
+                           registry.get(text), text)
+            return self._with(block=b)
+        op, fields = self.draft if self.draft else (s.op, ())
+        if s.role == "op" and s.key == "op":
+            return self._with(draft=(text, fields))
+        if s.role in ("use", "num") and s.key == "args":
+            arg = ("var", text) if s.role == "use" else ("num", value)
+            args = dict(fields).get("args", ())
+            fields = tuple((k, v) for k, v in fields if k != "args") + (("args", args + (arg,)),)  # type: ignore[operator]
+            return self._with(draft=(op or s.op, fields))
+        if s.key == "amount":
+            value = ("var", text) if s.role == "use" else ("num", value)
+        return self._with(draft=(op or s.op, fields + ((s.key, value),)))
+
+    def event(self, e: object) -> Guide:
+        hit = self.memo.get(("event", e))
+        if hit is None:
+            hit = self._event(e)
+            self.memo[("event", e)] = hit
+        return hit
+
+    def _event(self, e: object) -> Guide:
+        if e == "start_step":
+            return self._with(draft=(None, ()))
+        if e == "end_step":
+            return self._commit()
+        if isinstance(e, tuple) and e[0] == "block":
+            results = self.results
+            if self.block is not None:
+                results = results + (self.block.answer,)
+            return Guide(self.cfg, results, BlockState(len(results), e[1]), None)
+        raise ValueError(f"unknown event {e}")
+
+    def _commit(self) -> Guide:
+        """The step is written: define its names, number its value, run it."""
+        b = self.block.copy()  # type: ignore[union-attr]
+        op, fields = self.draft  # type: ignore[misc]
+        f = dict(fields)
+        b.steps += 1
+        sid = ("step", b.index, b.steps)
+        if op == "init":
+            name = f["var"]
+            if "value" in f:
+                b.defs[name] = Def("input", f["value"])
+                b.values[name] = f["value"]
+            else:
+                ref = f["source"].split(".")[0]
+                idx = len(self.results) - 1 if ref == "prev" else int(ref[3:])
+                b.defs[name] = Def("input", None)
+                if 0 <= idx < len(self.results) and self.results[idx] is not None:
+                    b.values[name] = self.results[idx]
+            b.numbers[name] = ("input", name)
+        elif op in ("compute", "compare"):
+            res = self._compute(op, f["compute_op"], f["args"])
+            self._define(b, f["var"], res)
+        elif op in _PERCENT:
+            self._define(b, f["var"], self._percent(op, f["base"], f["rate"]))
+        elif op == "query":
+            b.has_query = True
+            b.answer = b.values.get(f["var"])
+        elif op == "add_entity":
+            name = f["entity"]
+            b.defs[name] = Def("entity", None)
+            amount = self._read(f["amount"])
+            if amount is not None:
+                b.values[name] = amount
+            b.numbers[name] = ("input", name)
+        elif op in ("transfer", "consume"):
+            amount = self._read(f["amount"]) or ZERO
+            src = f.get("from_entity", f.get("entity"))
+            targets = [src] + ([f["to_entity"]] if "to_entity" in f else [])
+            if src in b.values:
+                b.values[src] = b.values[src] - amount
+            if "to_entity" in f and f["to_entity"] in b.values:
+                b.values[f["to_entity"]] = b.values[f["to_entity"]] + amount
+            for t in targets:
+                if t in b.defs:
+                    b.defs[t] = replace(b.defs[t], changed=True)
+                b.numbers[t] = ("changed", t, sid)
+        return self._with(block=b, draft=None)
+
+    @staticmethod
+    def _define(b: BlockState, name: str, res: tuple[Exact, object] | None) -> None:
+        b.defs[name] = Def("computed", None)
+        if res is not None:
+            value, key = res
+            b.values[name] = value
+            if key is not None:
+                b.numbers[name] = ("value", key)
+                b.seen = b.seen | {key}
+
+    def end_ok(self) -> bool:
+        return self._allows(("end",))
+
+
+def _rule_info(rule: str) -> tuple[str | None, str]:
+    from .automaton import automaton
+
+    a = automaton()
+    hit = a.rule_info.get(rule)
+    if hit is None:
+        raise ValueError(f"unknown step rule {rule}")
+    return hit
+
+
+def automaton_rule_fields(rule: str) -> frozenset[str]:
+    from .automaton import automaton
+
+    return automaton().rule_fields[rule]
