@@ -13,7 +13,7 @@ ever handed to Python's ``eval``. Grammar (lowest precedence first)::
            | 'true' | 'false'
 
 Functions: ``int(x)`` (x is a whole number), ``floor``, ``ceil``, ``abs``, ``min``, ``max``,
-``distinct(a, b, ...)`` (no two equal). Every expression is typed statically (number or truth
+``pow(x, n)`` (n a whole number from 0 to 64), ``distinct(a, b, ...)`` (no two equal). Every expression is typed statically (number or truth
 value), so a constraint that is not a truth value is an error at load time, not at sampling.
 """
 
@@ -84,6 +84,12 @@ def _distinct(*xs: Exact) -> bool:
     return len(set(xs)) == len(xs)
 
 
+def _pow(base: Exact, exp: Exact) -> Exact:
+    if exp.denominator != 1 or not 0 <= exp <= 64:
+        raise Undefined("pow takes a whole exponent from 0 to 64")
+    return base ** int(exp.numerator)
+
+
 # name -> (min args, max args or None, arg kind, result kind, function)
 _FUNCTIONS: dict[str, tuple[int, int | None, str, str, Callable[..., Any]]] = {
     "int": (1, 1, "num", "bool", lambda x: x.denominator == 1),
@@ -93,6 +99,7 @@ _FUNCTIONS: dict[str, tuple[int, int | None, str, str, Callable[..., Any]]] = {
     "min": (2, None, "num", "num", min),
     "max": (2, None, "num", "num", max),
     "distinct": (2, None, "num", "bool", _distinct),
+    "pow": (2, 2, "num", "num", _pow),
 }
 
 _ARITH: dict[str, Callable[[Exact, Exact], Exact]] = {

@@ -106,22 +106,23 @@ class Template:
         fixed = fixed or {}
         for _ in range(tries):
             env = dict(fixed)
-            if self._attempt(rng, env, used):
-                for v in env.values():
-                    if isinstance(v, PoolEntry):
-                        used.add(id(v))
+            taken = set(used)  # entries of the record so far and of this attempt: drawn once each
+            if self._attempt(rng, env, taken):
+                used |= taken
                 return env
         return None
 
-    def _attempt(self, rng: Random, env: dict, used: set[int]) -> bool:
+    def _attempt(self, rng: Random, env: dict, taken: set[int]) -> bool:
         for i, spec in enumerate(self.vars.values()):
             if spec.name not in env:
                 try:
-                    value = spec.draw(rng, env, used)
+                    value = spec.draw(rng, env, taken)
                 except Undefined:
                     return False
                 if value is None:
                     return False
+                if spec.pool is not None:
+                    taken.add(id(value))
                 env[spec.name] = value
             for check in self._checks[i]:
                 try:
