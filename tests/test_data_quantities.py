@@ -101,3 +101,12 @@ def test_hostile_text_is_fast_and_safe() -> None:
     long = "9" * 5000 + " apples and " + "one " * 2000 + "pears " + "(" * 3000
     result = extract(long)
     assert [quantity.text for quantity in result][:2] == ["one", "one"]  # the 5000-digit run is no quantity
+
+
+def test_spec_shows_the_constants_table() -> None:
+    from pathlib import Path
+
+    from tracelang.data.quantities import constants_markdown
+
+    spec = (Path(__file__).resolve().parents[1] / "spec" / "quantities.md").read_text(encoding="utf-8")
+    assert constants_markdown() in spec

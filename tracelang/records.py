@@ -61,7 +61,8 @@ def iter_items(source: str) -> Iterator[Item]:
         yield Item(source, 0, text)
         return
     index = 0
-    for n, line in enumerate(text.splitlines(), start=1):
+    # JSON Lines break at "\n" only: str.splitlines would also split inside a string at U+2028
+    for n, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
         item = Item(source, index, "", file_line=n)

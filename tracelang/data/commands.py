@@ -14,7 +14,7 @@ from . import gsm8k
 from .contamination import NGRAM, Guard, default_reference
 from .importer import import_problems
 from .quantities import constants_for, extract
-from .schema import read_jsonl, write_records
+from .schema import dumps, read_jsonl, write_records
 from .splits import DEV_SEED, DEV_SIZE, dev_ids, split_of
 
 
@@ -138,7 +138,7 @@ def split_command(
         if path is not None:
             with atomic_write(path) as fh:
                 for record in parts[name]:
-                    fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+                    fh.write(dumps(record) + "\n")
     typer.echo(f"dev {len(parts['dev'])}, train {len(parts['train'])}")
 
 

@@ -94,3 +94,4 @@ def load(path: str, split: str | None = None) -> Iterator[Problem]:
         if not isinstance(question, str) or not isinstance(solution, str):
             raise InputError(f"{path}:{line}: a GSM-8K row needs `question` and `answer` strings")
         yield Problem(problem_id(split, index), index, split, question, solution, gold_answer(solution))
+

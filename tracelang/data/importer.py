@@ -24,7 +24,7 @@ import time
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..formatter import format_program
 from ..ir import Block, ComputeStep, InitStep, Num, PercentStep, Program, QueryStep, Var
@@ -536,8 +536,13 @@ class ImportReport:
         }
 
 
+class Imported(NamedTuple):
+    records: list[dict[str, Any]]
+    report: ImportReport
+
+
 def import_problems(problems: Iterable[Problem], *, strict: bool = False, guard: Guard | None = None,
-                    allow_contaminated: bool = False) -> tuple[list[dict[str, Any]], ImportReport]:
+                    allow_contaminated: bool = False) -> Imported:
     """Convert problems to records; a converted record whose question overlaps ``guard``'s reference
     set is refused (failure ``contaminated``) unless ``allow_contaminated``."""
     start = time.perf_counter()
@@ -556,4 +561,4 @@ def import_problems(problems: Iterable[Problem], *, strict: bool = False, guard:
         if conversion.record is not None:
             records.append(conversion.record)
     report.seconds = time.perf_counter() - start
-    return records, report
+    return Imported(records, report)

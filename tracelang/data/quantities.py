@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from ..numbers import Exact
+from ..numbers import Exact, render
 
 # ---------------------------------------------------------------- the result type
 
@@ -129,11 +129,6 @@ CONSTANTS_TABLE: tuple[tuple[int | tuple[int, int], str, str], ...] = (
     (8, "ounces_per_cup", r"\bcups?\b"),
     (2000, "pounds_per_ton", r"\btons?\b"),
     (10, "ten", r"\bdecimal|\btens\b|\bdimes?\b"),
-    # universal: always allowed (named by a cue row above when one matches)
-    (0, "zero", ""),
-    (1, "one", ""),
-    (2, "two", ""),
-    (100, "hundred", ""),
     (4, "legs_per_animal", r"\blegs?\b|\bpaws?\b|\bfeet\b"),
     (2, "legs_per_bird", r"\blegs?\b|\bfeet\b"),
     (4, "wheels_per_car", r"\bwheels?\b|\btires?\b"),
@@ -141,6 +136,11 @@ CONSTANTS_TABLE: tuple[tuple[int | tuple[int, int], str, str], ...] = (
     (3, "wheels_per_tricycle", r"\btricycles?\b"),
     (4, "sides_per_square", r"\bsquare|\brectang|\bwalls\b"),
     (3, "sides_per_triangle", r"\btriang"),
+    # universal: always allowed (named by a cue row above when one matches)
+    (0, "zero", ""),
+    (1, "one", ""),
+    (2, "two", ""),
+    (100, "hundred", ""),
 )
 
 
@@ -151,6 +151,15 @@ def _constant_rows() -> tuple[tuple[Constant, re.Pattern | None], ...]:
         exact = Exact(*value) if isinstance(value, tuple) else Exact(value)
         rows.append((Constant(exact, name, cue), re.compile(cue) if cue else None))
     return tuple(rows)
+
+
+def constants_markdown() -> str:
+    """The constants table as spec/quantities.md shows it (a test keeps the two equal)."""
+    lines = ["| value | name | cue (regex on the lowercased question) |", "| --- | --- | --- |"]
+    for const, _ in _constant_rows():
+        cue = "(always)" if not const.cue else "`" + const.cue.replace("|", "\\|") + "`"
+        lines.append(f"| {render(const.value)} | `{const.name}` | {cue} |")
+    return "\n".join(lines) + "\n"
 
 
 def constants_for(question: str) -> list[Constant]:

@@ -59,6 +59,12 @@ def validate(record: object, where: str = "record") -> dict[str, Any]:
     return record
 
 
+def dumps(record: dict[str, Any]) -> str:
+    """One JSON line, UTF-8 as is except U+2028/U+2029, which are escaped: tools that split lines
+    with str.splitlines (or JavaScript) would break a record there."""
+    return json.dumps(record, ensure_ascii=False).replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+
+
 def read_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
     """(line number, object) for each non-blank line of a JSON Lines file; ``InputError`` naming
     file, line and column for anything that is not a JSON object."""
@@ -97,6 +103,6 @@ def write_records(path: str | Path, records: Iterable[dict[str, Any]]) -> int:
     with atomic_write(path) as fh:
         for record in records:
             validate(record, f"record {count}")
-            fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+            fh.write(dumps(record) + "\n")
             count += 1
     return count
