@@ -28,6 +28,8 @@ _make = getattr(ir, "make", None) or (lambda cls, **kw: cls.model_construct(**kw
 # Variables a later template takes over from an earlier one (same pool): the main person always; the
 # item when the fed value counts items ("count.*" kinds: 48 muffins baked are the muffins boxed).
 SHARED = ("name", "item")
+MAX_TRIES = 60  # draws for a template on its own
+FED_TRIES = 20  # draws for a template whose input is fixed by an earlier answer
 
 
 @dataclass(frozen=True)
@@ -79,7 +81,7 @@ class TemplateSource:
         shared: dict[tuple[str, str], PoolEntry] = {}
         template, fixed, fed = first, {}, None
         while True:
-            env = template.sample(rng, fixed, used)
+            env = template.sample(rng, fixed, used, tries=MAX_TRIES if fed is None else FED_TRIES)
             if env is None:
                 self.rejected[f"constraints:{template.id}"] += 1
                 return None
@@ -97,15 +99,27 @@ class TemplateSource:
             options = [o for o in self.library.consumers.get(template.output or "", ()) if o[0] is not template]
             if not options:
                 return parts
-            template, fed = options[rng.randrange(len(options))]
-            fixed = {fed: expected}
-            kind = template.feed[fed]
-            for name in SHARED:
-                if name == "item" and not kind.startswith("count"):
-                    continue
-                spec = template.vars.get(name)
-                if spec is not None and spec.pool is not None and (name, spec.pool.name) in shared:
-                    fixed[name] = shared[(name, spec.pool.name)]
+            # A few consumers in random order: the first whose constraints accept the fed value.
+            for _ in range(3):
+                template, fed = options[rng.randrange(len(options))]
+                fixed = self._fixed(template, fed, expected, shared)
+                if template._fixed_ok(fixed):
+                    break
+            else:
+                self.rejected[f"no-consumer:{parts[-1].template.id}"] += 1
+                return None
+
+    @staticmethod
+    def _fixed(template: Template, fed: str, value: Exact, shared: dict) -> dict[str, object]:
+        fixed: dict[str, object] = {fed: value}
+        kind = template.feed[fed]
+        for name in SHARED:
+            if name == "item" and not kind.startswith("count"):
+                continue
+            spec = template.vars.get(name)
+            if spec is not None and spec.pool is not None and (name, spec.pool.name) in shared:
+                fixed[name] = shared[(name, spec.pool.name)]
+        return fixed
 
     # ------------------------------------------------------------------ text
 

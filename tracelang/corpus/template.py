@@ -104,6 +104,8 @@ class Template:
         pool entries already in the record, which are not drawn again."""
         used = used if used is not None else set()
         fixed = fixed or {}
+        if fixed and not self._fixed_ok(fixed):
+            return None  # a constraint on the given values alone fails: no draw can help
         for _ in range(tries):
             env = dict(fixed)
             taken = set(used)  # entries of the record so far and of this attempt: drawn once each
@@ -111,6 +113,21 @@ class Template:
                 used |= taken
                 return env
         return None
+
+    def _fixed_ok(self, fixed: dict[str, object]) -> bool:
+        known = set(fixed) | {n for n, spec in self.vars.items() if spec.kind == "const"}
+        env = dict(fixed)
+        for spec in self.vars.values():
+            if spec.kind == "const":
+                env[spec.name] = spec.lo
+        for check in self.constraints:
+            if check.names <= known:
+                try:
+                    if not check.fn(env):
+                        return False
+                except Undefined:
+                    return False
+        return True
 
     def _attempt(self, rng: Random, env: dict, taken: set[int]) -> bool:
         for i, spec in enumerate(self.vars.values()):
