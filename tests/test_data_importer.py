@@ -82,7 +82,7 @@ def test_percent_patterns_become_percent_ops() -> None:
 def test_percent_of_spellings(annotation: str) -> None:
     record = converted("A jar holds 80 beads and 15% of them are red. How many are red?",
                        f"Red: {annotation} = <<{annotation}=12>>12.\n#### 12")
-    assert "- {op: percent_of, base: beads, rate: beads_percent, var: result}" in record["trace"]
+    assert "- {op: percent_of, base: beads, rate: red_percent, var: result}" in record["trace"]
 
 
 def test_percent_off_from_a_complement() -> None:

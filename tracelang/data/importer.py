@@ -101,6 +101,7 @@ class _Builder:
     def __init__(self, question: str, strict: bool = False):
         self.question, self.strict = question, strict
         self.line_text = ""  # the solution line being read, to name ungrounded values
+        self.solution = ""
         self.ungrounded: set[str] = set()
         self.quantities: list[Quantity] = extract(question)
         self.constants = constants_for(question)
@@ -188,7 +189,8 @@ class _Builder:
         """An input for a value the solution knows but the question does not state (the legs of a
         dog, a count it worked out in prose): named from the solution's words, checked as W701."""
         if value not in self.derived_var:
-            name = solution_name(self.line_text, value) or "number_" + render(value).replace(".", "_").replace(
+            name = solution_name(self.line_text, value) or solution_name(self.solution, value) or \
+                "number_" + render(value).replace(".", "_").replace(
                 "/", "_over_").replace("-", "minus_")
             self.derived_var[value] = self._input(name, value, (2, len(self.inputs)))
         self.ungrounded.add(self.derived_var[value])
@@ -465,6 +467,7 @@ def convert(problem: Problem, split_name: str | None = None, strict: bool = Fals
         if not anns:
             raise ImportFailure("no_annotations")
         builder = _Builder(problem.question, strict)
+        builder.solution = problem.solution.split("####")[0]
         lines = problem.solution.split("\n")
         try:
             for ann in anns:

@@ -26,6 +26,7 @@ also only just still now already total another other same such one while after b
 over under again per twice half off most least both either any no not very really them him us me
 get gets got make makes made take takes took give gives gave buy buys bought sell sells sold cost costs
 pay pays paid spend spends spent needs need wants want uses use used left remaining well plus minus times
+because equals equal since means therefore thus hence substituting dividing multiplying adding subtracting
 """)
 # Words that may stand between a number and its noun ("48 of her friends", "5 more apples").
 LEAD_WORDS = _wordset("of the a an her his their its my your our more extra additional new other full whole "
@@ -112,6 +113,10 @@ def _noun_before(words: list[str]) -> tuple[list[str], bool]:
     return verbs[-1:], costly
 
 
+def _first_content(words: list[str]) -> list[str]:
+    return [w for w in words if w not in STOP and len(w) > 1][:1]
+
+
 def _rate(words: list[str]) -> str | None:
     """"an hour", "per week", "each day" at the start of ``words``: the unit of a rate."""
     if len(words) >= 2 and words[0] in RATE_WORDS and words[1] not in STOP \
@@ -143,10 +148,12 @@ def base_name(question: str, q: Quantity) -> str:
         parts = ["discount"]
     elif after[:1] and after[0] in ("more", "extra", "additional", "less", "fewer"):  # "9 more."
         parts = after[:1]
+    elif q.kind == "percent" and _first_content(after[:4]):  # "40% are girls"
+        parts = _first_content(after[:4])
     else:
         before, costly = _noun_before(_words_before(question, q.start))
         if q.kind == "money":
-            parts = before + ["cost" if costly else "dollars"] if before else \
+            parts = [w for w in before if w not in COST_WORDS] + ["cost" if costly else "dollars"] if before else \
                 ["cents" if "cent" in text or "¢" in text else "dollars"]
         else:
             parts = before
