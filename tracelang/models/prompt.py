@@ -1,0 +1,72 @@
+"""The one prompt format, shared by inference, SFT and RL (versioned: a trained checkpoint records
+the version it was trained with). A chat template is used where the tokenizer has one; otherwise a
+plain format. The trace always starts right after the prompt, so the constrained decoder starts at
+the grammar's first symbol, and SFT's loss covers exactly the trace and the end-of-sequence token.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+PROMPT_VERSION = "tracelang-prompt-v1"
+
+INSTRUCTIONS = (
+    "Solve the math problem by writing a tracelang trace: name each quantity of the problem with an "
+    "`init` step, combine them with `compute` steps (add, sub, mul, div, ...), and end with a `query` "
+    "of the answer. Do not do arithmetic yourself: the runtime computes every step exactly."
+)
+
+
+@dataclass
+class Prompter:
+    tokenizer: Any
+    shots: list[dict] = field(default_factory=list)  # records with `question` and `trace`
+    version: str = PROMPT_VERSION
+
+    @property
+    def chat(self) -> bool:
+        return getattr(self.tokenizer, "chat_template", None) is not None
+
+    def prompt(self, question: str) -> str:
+        if self.chat:
+            messages = []
+            for i, shot in enumerate(self.shots):
+                user = f"Question: {shot['question'].strip()}"
+                messages += [{"role": "user", "content": (INSTRUCTIONS + "\n\n" + user) if i == 0 else user},
+                             {"role": "assistant", "content": shot["trace"]}]
+            user = f"Question: {question.strip()}"
+            messages.append({"role": "user", "content": user if self.shots else INSTRUCTIONS + "\n\n" + user})
+            return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        parts = [INSTRUCTIONS, ""]
+        for shot in self.shots:
+            parts += [f"Question: {shot['question'].strip()}", "Trace:", shot["trace"].rstrip("\n"), ""]
+        parts += [f"Question: {question.strip()}", "Trace:", ""]
+        return "\n".join(parts)
+
+    def stop_strings(self) -> list[str]:
+        """Where an unconstrained completion has clearly left the trace (the plain format's next shot)."""
+        return ["\nQuestion:", "\n\n"]
+
+
+def load_shots(path: str | Path, k: int, seed: int = 0) -> list[dict]:
+    """``k`` records with a question and a trace, drawn deterministically, one per expert first."""
+    records = [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
+    records = [r for r in records if isinstance(r.get("question"), str) and isinstance(r.get("trace"), str)]
+    rng = random.Random(seed)
+    rng.shuffle(records)
+    chosen: list[dict] = []
+    seen: set[str] = set()
+    for r in records:  # variety of experts before repeats
+        if len(chosen) < k and r.get("expert") not in seen:
+            chosen.append(r)
+            seen.add(r.get("expert"))
+    for r in records:
+        if len(chosen) >= k:
+            break
+        if r not in chosen:
+            chosen.append(r)
+    return chosen[:k]
