@@ -104,6 +104,14 @@ def test_import_bad_input_leaves_no_output(tmp_path: Path, content: str, message
     assert "Traceback" not in result.output and not out.exists()
 
 
+def test_import_unwritable_output(tmp_path: Path) -> None:
+    source = write_jsonl(tmp_path / "train.jsonl", PROBLEMS)
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    result = run("gsm8k", "import", "--input", str(source), "--out", str(blocker / "out.jsonl"))
+    assert result.exit_code == 2 and "cannot write" in result.output and "Traceback" not in result.output
+
+
 def test_import_missing_file_and_hub_without_datasets(tmp_path: Path) -> None:
     result = run("gsm8k", "import", "--input", str(tmp_path / "nope.jsonl"), "--out", str(tmp_path / "o.jsonl"))
     assert result.exit_code == 2 and "nope.jsonl" in result.output

@@ -77,12 +77,15 @@ def import_command(
                                           allow_contaminated=allow_contaminated)
     except InputError as err:
         _fail(str(err))
-    write_records(out, records)
     data = {"input": input_path, "split": split, "reference": str(reference) if reference else None,
             **report.to_json()}
-    if report_path is not None:
-        with atomic_write(report_path) as fh:
-            fh.write(json.dumps(data, indent=2) + "\n")
+    try:
+        write_records(out, records)
+        if report_path is not None:
+            with atomic_write(report_path) as fh:
+                fh.write(json.dumps(data, indent=2) + "\n")
+    except OSError as err:
+        _fail(f"cannot write: {err}")
     _summary(data, out)
 
 
@@ -136,9 +139,12 @@ def split_command(
         _fail(str(err))
     for name, path in (("dev", dev), ("train", train)):
         if path is not None:
-            with atomic_write(path) as fh:
-                for record in parts[name]:
-                    fh.write(dumps(record) + "\n")
+            try:
+                with atomic_write(path) as fh:
+                    for record in parts[name]:
+                        fh.write(dumps(record) + "\n")
+            except OSError as err:
+                _fail(f"cannot write: {err}")
     typer.echo(f"dev {len(parts['dev'])}, train {len(parts['train'])}")
 
 

@@ -446,14 +446,21 @@ def _word_quantities(question: str) -> list[Quantity]:
 # "Tuesdays, Thursdays, and Saturdays", "Anna, Ben and Carl": a list of three or more capitalised
 # items states a count the solution uses.
 _ITEM = r"(?!(?:One|Two|Three|Four|Five|Six|Seven|Eight|Nine|Ten)\b)[A-Z][a-z]+(?:'s)?"
-_ENUMERATION = re.compile(rf"\b{_ITEM}(?:,\s+{_ITEM})+,?\s+(?:and|or)\s+{_ITEM}\b")
+# A run of comma-separated items, then "and"/"or" and the last one; matched in two steps so that a
+# long list without an "and" costs linear time, not quadratic backtracking.
+_ITEM_RUN = re.compile(rf"\b{_ITEM}(?:,\s+{_ITEM})+")
+_LAST_ITEM = re.compile(rf",?\s+(?:and|or)\s+{_ITEM}\b")
 
 
 def _enumerations(question: str) -> list[Quantity]:
     out = []
-    for m in _ENUMERATION.finditer(question):
-        items = len(re.findall(_ITEM, m.group(0)))
-        out.append(Quantity(Exact(items), m.start(), m.end(), m.group(0), "count"))
+    for m in _ITEM_RUN.finditer(question):
+        last = _LAST_ITEM.match(question, m.end())
+        if last is None:
+            continue
+        text = question[m.start():last.end()]
+        items = len(re.findall(_ITEM, text))
+        out.append(Quantity(Exact(items), m.start(), last.end(), text, "count"))
     return out
 
 
