@@ -192,7 +192,8 @@ app.add_typer(corpus_app, name="corpus")
 app.add_typer(decode_app, name="decode")
 app.add_typer(bench_app, name="bench")
 
-_COMMAND_MODULES = ("tracelang.data.commands", "tracelang.corpus.commands", "tracelang.decoding.commands")
+_COMMAND_MODULES = ("tracelang.data.commands", "tracelang.corpus.commands", "tracelang.decoding.commands",
+                    "tracelang.evaluation.commands")
 
 
 def _load_commands() -> None:

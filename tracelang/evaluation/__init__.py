@@ -1,0 +1,1 @@
+"""GSM-8K evaluation: predictions, metrics with confidence intervals, a failure taxonomy, reports."""

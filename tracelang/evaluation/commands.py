@@ -1,0 +1,105 @@
+"""`tracelang solve` and `tracelang eval`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from ..cli import app
+from ..diagnostics import render as render_diag
+from ..models import ModelError, Prompter, load_model
+from ..models.prompt import load_shots
+from ..numbers import render
+from ..pipeline import analyze
+from .backends import Backend, FreeBackend
+from .runner import EvalConfig, EvalError, run
+
+SHOTS = Path(__file__).resolve().parents[2] / "corpora" / "shots.jsonl"
+
+
+def make_backend(model: str, constrain: bool, shots: int, shots_from: str | None, max_new_tokens: int,
+                 seed: int = 0) -> tuple[Backend, Prompter]:
+    try:
+        loaded = load_model(model, seed=seed)
+    except ModelError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2) from None
+    source = Path(shots_from) if shots_from else SHOTS
+    if shots and not source.is_file():
+        typer.echo(f"error: no shots corpus at {source}", err=True)
+        raise typer.Exit(2)
+    prompter = Prompter(loaded.tokenizer, load_shots(source, shots, seed) if shots else [])
+    if not constrain:
+        return FreeBackend(loaded, prompter, max_new_tokens), prompter
+    from .constrained import ConstrainedBackend
+
+    return ConstrainedBackend(loaded, prompter, max_new_tokens, seed=seed), prompter
+
+
+@app.command()
+def solve(
+    question: str = typer.Argument(..., help="The problem, in words."),
+    model: str = typer.Option("embedded", help="`embedded` (Gemma 3 270M), `tiny`, a local path or a hub id."),
+    constrain: bool = typer.Option(True, "--constrain/--no-constrain", help="Decode under the grammar."),
+    shots: int = typer.Option(3, help="Worked examples in the prompt."),
+    shots_from: str | None = typer.Option(None, help="Corpus (.jsonl) to draw the examples from."),
+    max_new_tokens: int = typer.Option(320, help="Longest trace, in tokens."),
+) -> None:
+    """Write a trace for one question with a model, check it, run it, print the answer."""
+    backend, prompter = make_backend(model, constrain, shots, shots_from, max_new_tokens)
+    (out,) = backend.generate([prompter.prompt(question)], [question])
+    typer.echo(out.text, nl=False)
+    from ..data.quantities import grounder_for
+
+    report = analyze(out.text, grounder=grounder_for(question))
+    for d in report.diagnostics:
+        typer.echo(render_diag(d, out.text, "trace") + "\n", err=True)
+    typer.echo(f"answer: {render(report.answer) if report.answer is not None else 'none'}")
+    raise typer.Exit(0 if report.answer is not None else 1)
+
+
+@app.command("eval")
+def evaluate(
+    model: str = typer.Option("embedded", help="`embedded` (Gemma 3 270M), `tiny`, a local path or a hub id."),
+    split: str = typer.Option("test", help="`test` (evaluation only) or `dev` (500 of train, for model selection)."),
+    n: int | None = typer.Option(None, help="A seeded sample of N problems; the whole split if omitted."),
+    seed: int = typer.Option(42, help="Seed of the sample (`--n 30 --seed 42` is the study's protocol)."),
+    out: Path = typer.Option(..., help="Directory for predictions.jsonl, metrics.json and report.md."),
+    constrain: bool = typer.Option(True, "--constrain/--no-constrain", help="Decode under the grammar."),
+    batch_size: int = typer.Option(8, help="Problems decoded together."),
+    shots: int = typer.Option(3, help="Worked examples in the prompt."),
+    shots_from: str | None = typer.Option(None, help="Corpus (.jsonl) to draw the examples from."),
+    max_new_tokens: int = typer.Option(320, help="Longest trace, in tokens."),
+    data: str | None = typer.Option(None, help="GSM-8K directory (default ../shared/data/gsm8k)."),
+) -> None:
+    """Evaluate a model on GSM-8K: decode, check, execute; write predictions, metrics and a report.
+
+    An interrupted run resumes where it stopped when started again with the same --out.
+    """
+    from tqdm import tqdm
+
+    from ..models.prompt import PROMPT_VERSION
+
+    config = EvalConfig(model, split, n, seed, constrain, batch_size, shots, shots_from, max_new_tokens, data,
+                        PROMPT_VERSION)
+    try:
+        from .runner import problems
+
+        total = len(problems(config))
+    except EvalError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2) from None
+    backend, prompter = make_backend(model, constrain, shots, shots_from, max_new_tokens, seed)
+    bar = tqdm(total=total, unit="problem", desc=f"eval {split}")
+    try:
+        metrics = run(config, out, backend, prompter.prompt, progress=bar.update)
+    except EvalError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2) from None
+    finally:
+        bar.close()
+    keys = ("n", "correct", "accuracy", "ci95", "parsed", "valid", "wrong_answer", "invalid_trace", "wrong_expert")
+    typer.echo(json.dumps({k: metrics[k] for k in keys}))
+    typer.echo(f"wrote {out / 'predictions.jsonl'}, {out / 'metrics.json'}, {out / 'report.md'}")

@@ -1,0 +1,156 @@
+"""`tracelang eval`: decode a GSM-8K split, check and execute every trace, write what happened.
+
+Each prediction is appended to ``predictions.jsonl`` as soon as its batch is done, so an
+interrupted run resumes where it stopped; ``metrics.json`` and ``report.md`` are written at the end
+(atomically). The run's settings are kept in ``config.json``; resuming with other settings is refused.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from ..data.gsm8k import Problem, load
+from ..data.importer import convert
+from ..data.quantities import grounder_for
+from ..data.splits import dev_ids
+from ..ir import Program
+from ..numbers import render
+from ..pipeline import analyze, parse
+from ..records import atomic_write
+from .backends import Backend
+from .metrics import summarize
+from .report import write_report
+from .taxonomy import classify
+
+
+class EvalError(RuntimeError):
+    """A run that cannot start (missing data, a resumed directory with other settings)."""
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    model: str = "embedded"
+    split: str = "test"  # test | dev
+    n: int | None = None  # a seeded sample of n problems; None = the whole split
+    seed: int = 42
+    constrain: bool = True
+    batch_size: int = 8
+    shots: int = 3
+    shots_from: str | None = None  # a corpus of records with question + trace; default corpora/shots.jsonl
+    max_new_tokens: int = 320
+    data_dir: str | None = None
+    prompt_version: str = ""
+
+
+def data_dir(explicit: str | None) -> Path:
+    for candidate in (explicit, os.environ.get("TRACELANG_GSM8K"), "../shared/data/gsm8k", "shared/data/gsm8k"):
+        if candidate and (Path(candidate) / "test.jsonl").is_file():
+            return Path(candidate)
+    raise EvalError("GSM-8K not found: pass --data DIR (with train.jsonl and test.jsonl) or set TRACELANG_GSM8K")
+
+
+def problems(config: EvalConfig) -> list[Problem]:
+    root = data_dir(config.data_dir)
+    if config.split == "test":
+        pool = list(load(str(root / "test.jsonl"), "test"))
+    elif config.split == "dev":
+        ids = dev_ids()
+        pool = [p for p in load(str(root / "train.jsonl"), "train") if p.id in ids]
+    else:
+        raise EvalError(f"--split takes test or dev, not {config.split!r}")
+    if config.n is not None and config.n < len(pool):
+        pool = sorted(random.Random(config.seed).sample(pool, config.n), key=lambda p: p.index)
+    return pool
+
+
+def _gold(problem: Problem) -> tuple[Program | None, str | None]:
+    record = convert(problem).record
+    if record is None:
+        return None, None
+    return parse(record["trace"]).program, record["expert"]
+
+
+def predict(problem: Problem, text: str, new_tokens: int, seconds: float) -> dict[str, Any]:
+    report = analyze(text, expected=problem.gold, grounder=grounder_for(problem.question))
+    gold, gold_expert = _gold(problem)
+    experts = [b.expert for b in report.program.blocks] if report.program else []
+    return {
+        "id": problem.id,
+        "question": problem.question,
+        "gold": None if problem.gold is None else render(problem.gold),
+        "trace": text,
+        "answer": None if report.answer is None else render(report.answer),
+        "correct": bool(report.correct),
+        "parsed": report.program is not None,
+        "valid": report.ok and report.answer is not None,
+        "codes": [d.code for d in report.diagnostics],
+        "expert": experts[-1] if experts else None,
+        "gold_expert": gold_expert,
+        "wrong_expert": bool(experts and gold_expert and gold_expert not in experts),
+        "failure": classify(report, gold, problem.question),
+        "new_tokens": new_tokens,
+        "seconds": round(seconds, 4),
+    }
+
+
+def _read_predictions(path: Path) -> dict[str, dict]:
+    done: dict[str, dict] = {}
+    if path.exists():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:  # a line cut by an interrupt: that problem is redone
+                continue
+            done[row["id"]] = row
+    return done
+
+
+def _batches(items: list, size: int) -> Iterator[list]:
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
+
+
+def run(config: EvalConfig, out: Path, backend: Backend, prompt: Callable[[str], str],
+        progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+    """Evaluate; returns the metrics. ``prompt`` turns a question into the model's prompt."""
+    out.mkdir(parents=True, exist_ok=True)
+    settings = out / "config.json"
+    wanted = asdict(config)
+    if settings.exists() and json.loads(settings.read_text()) != wanted:
+        raise EvalError(f"{out} holds a run with other settings ({settings}); use another --out")
+    with atomic_write(settings) as fh:
+        json.dump(wanted, fh, indent=2)
+    todo_all = problems(config)
+    preds_path = out / "predictions.jsonl"
+    done = _read_predictions(preds_path)
+    # rewrite without cut lines before appending, so the file stays one JSON object per line
+    with atomic_write(preds_path) as fh:
+        for row in done.values():
+            fh.write(json.dumps(row) + "\n")
+    todo = [p for p in todo_all if p.id not in done]
+    if progress:
+        progress(len(todo_all) - len(todo))
+    with preds_path.open("a", encoding="utf-8") as fh:
+        for batch in _batches(todo, config.batch_size):
+            outputs = backend.generate([prompt(p.question) for p in batch], [p.question for p in batch])
+            for problem, gen in zip(batch, outputs, strict=True):
+                row = predict(problem, gen.text, gen.new_tokens, gen.seconds)
+                done[problem.id] = row
+                fh.write(json.dumps(row) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+            if progress:
+                progress(len(batch))
+    rows = [done[p.id] for p in todo_all]
+    metrics = summarize(rows)
+    metrics["config"] = wanted
+    with atomic_write(out / "metrics.json") as fh:
+        json.dump(metrics, fh, indent=2)
+    write_report(out / "report.md", metrics, rows)
+    return metrics
