@@ -74,7 +74,7 @@ def _words_after(text: str, end: int) -> list[str]:
 
 def _words_before(text: str, start: int) -> list[str]:
     out = []
-    for tok in reversed([m.group(0) for m in _TOKEN.finditer(text[:start])]):
+    for tok in reversed([m.group(0) for m in _TOKEN.finditer(text[max(0, start - 200):start])]):
         if tok in _BREAK or tok[0].isdigit():
             break
         if tok in ("-", "$"):

@@ -319,9 +319,10 @@ def _below_hundred(toks: list[_Tok], j: int) -> tuple[int, int] | None:
     return None
 
 
-def _below_thousand(toks: list[_Tok], j: int) -> tuple[int, int] | None:
-    """"two hundred and six", "twelve hundred", "eighty-one" at token j; (value, next j)."""
-    head = _below_hundred(toks, j)
+def _below_thousand(toks: list[_Tok], j: int, one: bool = False) -> tuple[int, int] | None:
+    """"two hundred and six", "twelve hundred", "eighty-one" at token j; (value, next j). With
+    ``one``, token j-1 was "a" standing for one ("a hundred and ten")."""
+    head = (1, j) if one else _below_hundred(toks, j)
     if head is None:
         return None
     value, j = head
@@ -335,9 +336,10 @@ def _below_thousand(toks: list[_Tok], j: int) -> tuple[int, int] | None:
     return value, j
 
 
-def _cardinal(toks: list[_Tok], i: int) -> tuple[int, int] | None:
-    """A cardinal number phrase at token i ("three million two hundred thousand"); (value, next i)."""
-    group = _below_thousand(toks, i)
+def _cardinal(toks: list[_Tok], i: int, one: bool = False) -> tuple[int, int] | None:
+    """A cardinal number phrase at token i ("three million two hundred thousand"); (value, next i).
+    With ``one``, token i-1 was "a" ("a thousand")."""
+    group = _below_thousand(toks, i, one)
     if group is None:
         return None
     total, (value, j) = 0, group
@@ -367,9 +369,8 @@ def _word_quantities(question: str) -> list[Quantity]:
         # "a hundred", "a thousand", "a dozen", "a pair of", "a couple of", "a half", "a third"
         if w in ("a", "an") and nxt is not None and _adjacent(nxt):
             if nxt.word in SCALES:
-                card = _cardinal([_Tok("one", 0, 0)] + toks[i + 1:], 0)
-                value, used = card if card else (SCALES[nxt.word], 2)
-                j = i + used
+                card = _cardinal(toks, i + 1, one=True)
+                value, j = card if card else (SCALES[nxt.word], i + 2)
                 if _PERCENT_AFTER.match(question, toks[j - 1].end):
                     pm = _PERCENT_AFTER.match(question, toks[j - 1].end)
                     out.append(_percent(Exact(value), toks[i].start, pm.end(), question[toks[i].start:pm.end()]))
