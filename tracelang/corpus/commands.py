@@ -14,9 +14,6 @@ from ..records import InputError
 from .library import DEFAULT_DIR, Library
 from .template import TemplateError
 
-_REPO = Path(__file__).resolve().parents[2]
-DEFAULT_TEST = _REPO.parent / "shared" / "data" / "gsm8k" / "test.jsonl"
-
 
 def _library(templates: Path, errors: list[str] | None = None) -> Library:
     try:
@@ -34,11 +31,13 @@ def _progress(total: int | None, desc: str, quiet: bool):
 
 
 def _test_path(explicit: Path | None, train: Path | None) -> Path | None:
+    from ..data.contamination import default_reference
+
     if explicit is not None:
         return explicit
     if train is not None and (train.parent / "test.jsonl").is_file():
         return train.parent / "test.jsonl"
-    return DEFAULT_TEST if DEFAULT_TEST.is_file() else None
+    return default_reference()
 
 
 @corpus_app.command("generate")
@@ -61,9 +60,9 @@ def generate_cmd(
     Every record passes the checker with no diagnostics and the runtime's answer; duplicates are
     dropped; records overlapping GSM-8K test are refused. Exit 1 if the sources cannot supply N.
     """
+    from ..data.contamination import load_guard
     from .compose import TemplateSource
     from .generate import GenerationError, Tally, generate
-    from .guard import load_guard
     from .lift import LiftSource, TrainError, train_records
 
     library = _library(templates)

@@ -76,24 +76,12 @@ class TemplateSource:
             first = rng.choices(self._start, cum_weights=self._start_w)[0]
         else:
             first = rng.choices(self._all, cum_weights=self._all_w)[0]
-        used: set[int] = set()
         parts: list[Part] = []
-        shared: dict[tuple[str, str], PoolEntry] = {}
-        template, fixed, fed = first, {}, None
+        state: tuple[set, dict] = (set(), {})
+        template, fed = first, None
         while True:
-            env = template.sample(rng, fixed, used, tries=MAX_TRIES if fed is None else FED_TRIES)
-            if env is None:
-                self.rejected[f"constraints:{template.id}"] += 1
+            if not self.extend(parts, template, fed, rng, state):
                 return None
-            expected = template.expected(env)
-            if not nice(expected, template.decimals):
-                self.rejected[f"answer-not-nice:{template.id}"] += 1
-                return None
-            parts.append(Part(template, env, fed, expected))  # type: ignore[arg-type]
-            for name in SHARED:
-                spec = template.vars.get(name)
-                if spec is not None and spec.pool is not None:
-                    shared.setdefault((name, spec.pool.name), env[name])  # type: ignore[arg-type]
             if len(parts) >= length:
                 return parts
             options = [o for o in self.library.consumers.get(template.output or "", ()) if o[0] is not template]
@@ -102,12 +90,34 @@ class TemplateSource:
             # A few consumers in random order: the first whose constraints accept the fed value.
             for _ in range(3):
                 template, fed = options[rng.randrange(len(options))]
-                fixed = self._fixed(template, fed, expected, shared)
-                if template._fixed_ok(fixed):
+                if template._fixed_ok(self._fixed(template, fed, parts[-1].expected, state[1])):
                     break
             else:
                 self.rejected[f"no-consumer:{parts[-1].template.id}"] += 1
                 return None
+
+    def extend(self, parts: list[Part], template: Template, fed: str | None, rng: Random,
+               state: tuple[set, dict], tries: int | None = None) -> bool:
+        """Sample ``template`` as the next part (fed the last part's answer when ``fed`` is given).
+        ``state`` is the chain's (pool entries used, shared entries); False if no sample fits."""
+        used, shared = state
+        fixed = self._fixed(template, fed, parts[-1].expected, shared) if fed is not None else {}
+        if tries is None:
+            tries = MAX_TRIES if fed is None else FED_TRIES
+        env = template.sample(rng, fixed, used, tries=tries)
+        if env is None:
+            self.rejected[f"constraints:{template.id}"] += 1
+            return False
+        expected = template.expected(env)
+        if not nice(expected, template.decimals):
+            self.rejected[f"answer-not-nice:{template.id}"] += 1
+            return False
+        parts.append(Part(template, env, fed, expected))  # type: ignore[arg-type]
+        for name in SHARED:
+            spec = template.vars.get(name)
+            if spec is not None and spec.pool is not None:
+                shared.setdefault((name, spec.pool.name), env[name])
+        return True
 
     @staticmethod
     def _fixed(template: Template, fed: str, value: Exact, shared: dict) -> dict[str, object]:
@@ -191,6 +201,9 @@ class TemplateSource:
         parts = self.chain(rng)
         if parts is None:
             return None
+        return self.record(parts, rng)
+
+    def record(self, parts: list[Part], rng: Random) -> dict | None:
         program = self.program(parts)
         answer, why = verify(program, [p.expected for p in parts])
         if answer is None:

@@ -13,8 +13,9 @@ ever handed to Python's ``eval``. Grammar (lowest precedence first)::
            | 'true' | 'false'
 
 Functions: ``int(x)`` (x is a whole number), ``floor``, ``ceil``, ``abs``, ``min``, ``max``,
-``pow(x, n)`` (n a whole number from 0 to 64), ``distinct(a, b, ...)`` (no two equal). Every expression is typed statically (number or truth
-value), so a constraint that is not a truth value is an error at load time, not at sampling.
+``pow(x, n)`` (n a whole number from 0 to 64), ``distinct(a, b, ...)`` (no two equal). Every
+expression is typed statically (number or truth value), so a constraint that is not a truth value
+is an error at load time, not at sampling.
 """
 
 from __future__ import annotations

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from random import Random
 
 from .. import ir
+from ..checker import check
 from ..formatter import format_program
 from ..ir import CompareStep, ComputeStep, InitStep, Num, Program, Var
 from ..numbers import Exact, render
@@ -102,6 +103,19 @@ class LiftPlan:
         if not nice(run.answer, self.answer_places):
             return None
         return self._question(values), program, run.answer
+
+    def grounded(self, rng: Random, tries: int = 10) -> bool:
+        """Whether a sample's question still states every init value (the check's W701), tried once
+        when the plan is made: the new numbers are written in the forms the quantity reader knows,
+        and what is not lifted stays as the importer grounded it."""
+        from ..data.quantities import grounder_for
+
+        for _ in range(tries):
+            drawn = self.sample(rng)
+            if drawn is not None:
+                question, program, _ = drawn
+                return not check(program, grounder=grounder_for(question))
+        return False
 
     def _program(self, values: list[Exact]) -> Program:
         new_value: dict[tuple[int, int], Exact] = {}
@@ -240,6 +254,9 @@ def plan(record: dict) -> LiftPlan | None:
     question, trace = record.get("question"), record.get("trace")
     if not isinstance(question, str) or not isinstance(trace, str):
         return None
+    meta = record.get("meta")
+    if isinstance(meta, dict) and meta.get("warnings"):
+        return None  # the importer kept it with an ungrounded value: so would every lifted copy
     report = parse(trace)
     if report.program is None or not report.complete:
         return None
@@ -260,6 +277,9 @@ def plan(record: dict) -> LiftPlan | None:
     by_value: dict[Exact, list] = {}
     for q in quantities:
         by_value.setdefault(q.value, []).append(q)
+    # A quantity whose derived value the trace uses (0.75 for "25% off") stays as written: the
+    # trace would keep the old derived value while the text changed.
+    used_through_derived = {q.value for q in quantities if any(a != q.value and a in inits for a in q.also)}
     classes: list[_Class] = []
     frozen: set[Exact] = set()
     for value, qs in by_value.items():
@@ -273,6 +293,7 @@ def plan(record: dict) -> LiftPlan | None:
             continue
         kinds = {o.kind for o in occurrences if o is not None}
         if (not plain or len(kinds) != 1 or value in derived or value in constants or value in literals
+                or value in used_through_derived
                 or value in (0, 1) or value < 0 or _looks_like_year(value, occurrences)):
             frozen.add(value)
             continue
@@ -290,7 +311,8 @@ def plan(record: dict) -> LiftPlan | None:
     whole = [v is not None and v.denominator == 1 for _, _, v in run.steps]
     answer = run.answer
     places = 0 if answer.denominator == 1 else 2
-    return LiftPlan(str(record.get("id", "")), question, program, classes, frozen, signs, whole, _picks(run), places)
+    lift = LiftPlan(str(record.get("id", "")), question, program, classes, frozen, signs, whole, _picks(run), places)
+    return lift if lift.grounded(Random(0)) else None
 
 
 @dataclass

@@ -11,14 +11,17 @@ from collections import Counter
 from dataclasses import dataclass
 from random import Random
 
+from ..checker import check
 from .compose import Part, TemplateSource
 from .library import Library
 from .template import Template
 from .text import Renderer, Text
-from .verify import nice, verify
+from .verify import verify
 
 SATISFY_TRIES = 3000  # draws before the constraints are declared unsatisfiable
 SAMPLES = 150  # verified instances per template
+GROUND_SAMPLES = 25  # of which this many also have their question rendered and grounding checked
+CHAIN_SAMPLES = 6  # samples per producer -> consumer pair
 WASTE_WARNING = 0.5  # warn when more than this share of draws is rejected
 
 
@@ -100,43 +103,67 @@ def lint_template(t: Template, library: Library, seed: int = 0) -> list[Finding]
             error(f"feed `{var}`: the trace must take it in exactly one `init` as its whole value")
         if kind not in {x.output for x in library.templates}:
             warn(f"feed `{var}`: no template outputs `{kind}`")
-    # ---- constraints satisfiable, and samples verify
+    if t.output:
+        asked = t.question[0].vars & material
+        if asked:
+            error(f"it feeds other templates (`output`), so its question is dropped in a chain: state "
+                  f"{', '.join(sorted(asked))} in a fact instead")
+        for var in sorted((read & consts) - stated):
+            cue = t.vars[var].cue
+            if cue and not any(all(any(c in a.source.lower() for c in cue) for a in alts) for alts in t.facts):
+                error(f"constant `{var}`: it feeds other templates, so a fact (not the question) must state it")
+    # ---- constraints satisfiable, and samples verify and are grounded in their question
     rng = Random(seed)
     env = t.sample(rng, tries=SATISFY_TRIES)
     if env is None:
         error(f"the constraints are unsatisfiable: no values in {SATISFY_TRIES} draws")
         return out
+    source = TemplateSource(library)
     draws = ok = 0
     reasons: Counter = Counter()
-    example: dict | None = None
+    reported: set[str] = set()
     for _ in range(SAMPLES * 4):
         if ok >= SAMPLES:
             break
         draws += 1
-        env = t.sample(rng, tries=1)
-        if env is None:
-            reasons["constraints"] += 1
+        parts: list[Part] = []
+        if not source.extend(parts, t, None, rng, (set(), {}), tries=1):
             continue
-        expected = t.expected(env)
-        if not nice(expected, t.decimals):
-            reasons["answer not nice"] += 1
-            continue
-        source = TemplateSource(library)
-        program = source.program([Part(t, env, None, expected)])  # type: ignore[arg-type]
-        answer, why = verify(program, [expected])
+        program = source.program(parts)
+        answer, why = verify(program, [parts[0].expected])
         if answer is None:
             reasons[why] += 1
-            if why.startswith(("check", "run", "answer-mismatch")) and example is None:
-                example = {k: str(v) for k, v in env.items()}
-                error(f"a sample fails the gate ({why}) with {example}")
+            if why.startswith(("check", "run", "answer-mismatch")) and why not in reported:
+                reported.add(why)
+                error(f"a sample fails the gate ({why}) with {_values(parts[0].env)}")
             continue
         ok += 1
-        _render_all(t, env, rng, out)
+        if ok <= GROUND_SAMPLES:
+            _grounded(source, parts, program, rng, out, t.where, reported)
+        if ok == 1:
+            _render_all(t, parts[0].env, rng, out)
+    reasons.update({k.split(":")[0]: v for k, v in source.rejected.items()})
     if ok == 0:
         error(f"no sample passes in {draws} draws ({dict(reasons)})")
     elif draws and 1 - ok / draws > WASTE_WARNING:
         warn(f"{1 - ok / draws:.0%} of draws are rejected ({dict(reasons.most_common(3))})")
     return out
+
+
+def _values(env: dict) -> dict[str, str]:
+    return {k: getattr(v, "text", None) or str(v) for k, v in env.items()}
+
+
+def _grounded(source: TemplateSource, parts: list[Part], program, rng: Random, out: list[Finding], where: str,
+              reported: set[str]) -> None:
+    """The question must state every init value (the checker's W701 with the data layer's reader)."""
+    from ..data.quantities import grounder_for
+
+    question, _ = source.question(parts, rng)
+    diags = check(program, grounder=grounder_for(question))
+    if diags and "W701" not in reported:
+        reported.add("W701")
+        out.append(Finding("error", where, f"{diags[0].message}: \"{question}\""))
 
 
 def _render_all(t: Template, env: dict, rng: Random, out: list[Finding]) -> None:
@@ -156,6 +183,7 @@ def lint_library(library: Library, seed: int = 0) -> list[Finding]:
     findings: list[Finding] = []
     for t in library.templates:
         findings.extend(lint_template(t, library, seed))
+    findings.extend(lint_chains(library, seed))
     outputs = {t.output for t in library.templates if t.output}
     for kind in sorted(outputs - set(library.consumers)):
         producers = ", ".join(t.id for t in library.templates if t.output == kind)
@@ -170,3 +198,38 @@ def lint_library(library: Library, seed: int = 0) -> list[Finding]:
                                                 f"`{kind}` chains need an `item` from the same pool in "
                                                 f"`{producer.id}` and `{consumer.id}`"))
     return findings
+
+
+def lint_chains(library: Library, seed: int = 0) -> list[Finding]:
+    """Every producer -> consumer pair: chains verify and their questions state every value."""
+    out: list[Finding] = []
+    rng = Random(seed)
+    source = TemplateSource(library)
+    for producer in library.templates:
+        for consumer, var in library.consumers.get(producer.output or "", ()):
+            if consumer is producer:
+                continue
+            where = f"{consumer.where} (after `{producer.id}`)"
+            reported: set[str] = set()
+            made = 0
+            for _ in range(CHAIN_SAMPLES * 5):
+                if made >= CHAIN_SAMPLES:
+                    break
+                parts: list[Part] = []
+                state: tuple[set, dict] = (set(), {})
+                if not source.extend(parts, producer, None, rng, state) or \
+                        not source.extend(parts, consumer, var, rng, state):
+                    continue
+                program = source.program(parts)
+                answer, why = verify(program, [p.expected for p in parts])
+                if answer is None:
+                    if why not in reported and why.startswith(("check", "run", "answer-mismatch")):
+                        reported.add(why)
+                        out.append(Finding("error", where, f"a chained sample fails the gate ({why})"))
+                    continue
+                made += 1
+                _grounded(source, parts, program, rng, out, where, reported)
+            if made == 0:
+                out.append(Finding("warning", where, f"fed by `{producer.id}` it never samples in "
+                                                     f"{CHAIN_SAMPLES * 5} tries"))
+    return out
