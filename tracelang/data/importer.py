@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from ..formatter import format_program
-from ..ir import Block, ComputeStep, InitStep, Num, PercentStep, Program, QueryStep, Var
+from ..ir import Block, ComputeStep, InitStep, Num, PercentStep, Program, QueryStep, Var, make
 from ..numbers import ONE, ZERO, Exact, render
 from ..pipeline import analyze
 from .calc import Annotation, Bin, CalcError, Expr, Lit, Neg, Pct, annotations, evaluate
@@ -365,20 +365,19 @@ class _Builder:
         for n, st in enumerate(kept, start=1):
             rename[st.var] = "result" if st.var == answer_var else f"step{n}"
         inputs = sorted((self.inputs[n] for n in needed if n in self.inputs), key=lambda i: i.order)
-        trace: list = [InitStep.model_construct(op="init", var=Var.model_construct(name=i.name),
-                                                value=Num.model_construct(value=i.value), source=None)
-                       for i in inputs]
+        trace: list = [make(InitStep, op="init", var=make(Var, name=i.name), value=make(Num, value=i.value),
+                            source=None) for i in inputs]
         for st in kept:
-            args = [Var.model_construct(name=rename.get(a, a)) for a in st.args]
-            out = Var.model_construct(name=rename[st.var])
+            args = [make(Var, name=rename.get(a, a)) for a in st.args]
+            out = make(Var, name=rename[st.var])
             if st.op.startswith("percent_"):
-                trace.append(PercentStep.model_construct(op=st.op, base=args[0], rate=args[1], var=out))
+                trace.append(make(PercentStep, op=st.op, base=args[0], rate=args[1], var=out))
             else:
-                trace.append(ComputeStep.model_construct(op="compute", compute_op=st.op, args=args, var=out))
-        trace.append(QueryStep.model_construct(op="query", var=Var.model_construct(name="result")))
+                trace.append(make(ComputeStep, op="compute", compute_op=st.op, args=args, var=out))
+        trace.append(make(QueryStep, op="query", var=make(Var, name="result")))
         expert = choose_expert(kept, inputs)
-        block = Block.model_construct(expert=expert, trace=trace)
-        return Program.model_construct(composed=False, blocks=[block]), expert
+        block = make(Block, expert=expert, trace=trace)
+        return make(Program, composed=False, blocks=[block]), expert
 
 
 def _is(node: Expr, value: int | Exact) -> bool:

@@ -170,13 +170,19 @@ def constants_for(question: str) -> list[Constant]:
 @lru_cache(maxsize=4096)
 def _constants_for(question: str) -> tuple[Constant, ...]:
     lower = question.lower()
+    found: dict[str, str | None] = {}  # cue -> the text it matched (several rows share a cue)
     seen: dict[Exact, Constant] = {}
     for const, cue in _constant_rows():
         if const.value in seen:
             continue
-        if cue is None or cue.search(lower):
-            match = cue.search(lower).group(0) if cue is not None else ""
-            seen[const.value] = Constant(const.value, const.name, match)
+        if cue is None:
+            seen[const.value] = Constant(const.value, const.name, "")
+            continue
+        if const.cue not in found:
+            m = cue.search(lower)
+            found[const.cue] = m.group(0) if m else None
+        if found[const.cue] is not None:
+            seen[const.value] = Constant(const.value, const.name, found[const.cue])
     return tuple(seen.values())
 
 
