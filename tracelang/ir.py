@@ -91,13 +91,18 @@ class InitStep(Step):
     defines: ClassVar = ("var",)
 
 
-class ComputeStep(Step):
-    op: Literal["compute"] = "compute"
+class _TableStep(Step):
+    """A step that applies a named operation of its op's table (``compute_op``) to ``args``."""
+
     compute_op: str
     args: list[Arg]
     var: Var
     defines: ClassVar = ("var",)
     reads: ClassVar = ("args",)
+
+
+class ComputeStep(_TableStep):
+    op: Literal["compute"] = "compute"
 
 
 class QueryStep(Step):
@@ -140,13 +145,8 @@ class AddEntityStep(Step):
     reads: ClassVar = ("amount",)
 
 
-class CompareStep(Step):
+class CompareStep(_TableStep):
     op: Literal["compare"] = "compare"
-    compute_op: str
-    args: list[Arg]
-    var: Var
-    defines: ClassVar = ("var",)
-    reads: ClassVar = ("args",)
 
 
 AnyStep = Annotated[
