@@ -15,11 +15,11 @@ from itertools import accumulate
 from random import Random
 
 from .. import ir
-from ..formatter import format_program
 from ..ir import Program
 from ..numbers import Exact, render
 from .library import Library
 from .pools import PoolEntry
+from .skeleton import program_text
 from .template import Template
 from .text import Renderer, Text
 from .verify import nice, verify
@@ -40,7 +40,7 @@ class Style:
     when_p: float = 0.35  # the last fact becomes an "if/when" clause of the question
     distractor_p: tuple[float, float] = (0.45, 0.12)  # chance of at least one, of a second
     local_distractor_p: float = 0.5  # a template's own distractor rather than a shared one
-    words_p: float = 0.5  # a word-able number slot is written as words
+    words_p: float = 0.3  # a word-able number slot is written as words
 
 
 @dataclass
@@ -193,6 +193,11 @@ class TemplateSource:
 
     # ------------------------------------------------------------------ records
 
+    @staticmethod
+    def trace_text(parts: list[Part]) -> str:
+        """The canonical text of ``program(parts)``, written from the skeletons' lines."""
+        return program_text([(p.template.expert, p.template.skeleton.lines(p.env, p.fed)) for p in parts])
+
     def program(self, parts: list[Part]) -> Program:
         blocks = [p.template.skeleton.build(p.env, p.fed) for p in parts]
         return _make(Program, composed=len(blocks) > 1, blocks=blocks)
@@ -210,7 +215,7 @@ class TemplateSource:
             self.rejected[f"{why}:{'+'.join(p.template.id for p in parts)}"] += 1
             return None
         question, names = self.question(parts, rng)
-        trace = format_program(program)
+        trace = self.trace_text(parts)
         ids = [p.template.id for p in parts]
         return {
             "id": "tpl-" + hashlib.blake2b((question + trace).encode(), digest_size=8).hexdigest(),

@@ -14,7 +14,9 @@ from dataclasses import dataclass, field
 
 from .. import ir
 from ..diagnostics import has_errors
+from ..formatter import format_step
 from ..ir import Block, InitStep, Num, Ref, Step, Var, step_fields
+from ..numbers import render
 from ..pipeline import parse
 from .pools import PoolEntry
 
@@ -44,6 +46,8 @@ class _Plan:
     fields: dict[str, object] = field(default_factory=dict)
     slots: list[tuple[str, int | None, TraceSlot]] = field(default_factory=list)  # (field, list index, slot)
     init_of: str | None = None  # the variable whose slot is this init's whole value
+    line: str = ""  # the step's canonical text, sentinels where the slots go
+    tokens: list[tuple[str, TraceSlot]] = field(default_factory=list)  # (sentinel text, slot)
 
 
 @dataclass
@@ -84,6 +88,32 @@ class Skeleton:
             steps.append(_make(type(plan.step), **fields))
         return _make(Block, expert=self.expert, trace=steps)
 
+    def lines(self, values: dict[str, object], fed: str | None = None) -> list[str]:
+        """The block's steps as canonical text, straight from the sample (what ``format_program``
+        writes for ``build``'s IR, without walking it)."""
+        out: list[str] = []
+        for plan in self.plans:
+            if not plan.tokens:
+                out.append(plan.line)
+            elif fed is not None and plan.init_of == fed:
+                out.append(f"- {{op: init, var: {plan.step.var.name}, source: prev.result}}")
+            else:
+                line = plan.line
+                for token, slot in plan.tokens:
+                    value = slot_value(slot, values)
+                    line = line.replace(token, value if slot.kind == "name" else render(value))  # type: ignore[arg-type]
+                out.append(line)
+        return out
+
+
+def program_text(blocks: list[tuple[str, list[str]]]) -> str:
+    """Canonical text of (expert, step lines) blocks: one plain block, or a composed list."""
+    if len(blocks) == 1:
+        expert, lines = blocks[0]
+        return f"expert: {expert}\ntrace:\n" + "".join(line + "\n" for line in lines)
+    return "".join(f"- expert: {expert}\n  trace:\n" + "".join(f"  {line}\n" for line in lines)
+                   for expert, lines in blocks)
+
 
 def slot_value(slot: TraceSlot, values: dict[str, object]) -> object:
     value = values[slot.var]
@@ -118,7 +148,7 @@ def compile_trace(text: str, kind_of: Callable[[str, str | None], str]) -> Skele
             by_key[key] = len(slots)
             slots.append(TraceSlot(key[0], key[1], kind))
         k = by_key[key]
-        return f"{_NAME_SENTINEL}{k}" if slots[k].kind == "name" else str(_NUM_SENTINEL + k)
+        return _sentinel(k, slots[k].kind)
 
     filled = _SLOT.sub(sentinel, text)
     report = parse(filled)
@@ -129,8 +159,11 @@ def compile_trace(text: str, kind_of: Callable[[str, str | None], str]) -> Skele
     if report.program.composed or len(report.program.blocks) != 1:
         raise SkeletonError("a template's trace is one block (`expert:` and `trace:`); chains compose them")
     block = report.program.blocks[0]
+    if len(slots) >= 1000:
+        raise SkeletonError("more than 999 slots in one trace")
     num_slots = {_NUM_SENTINEL + k: s for k, s in enumerate(slots) if s.kind == "num"}
-    name_slots = {f"{_NAME_SENTINEL}{k}": s for k, s in enumerate(slots) if s.kind == "name"}
+    name_slots = {_sentinel(k, "name"): s for k, s in enumerate(slots) if s.kind == "name"}
+    tokens = {s: _sentinel(k, s.kind) for k, s in enumerate(slots)}
 
     def which(node: object) -> TraceSlot | None:
         if isinstance(node, Num) and node.value.denominator == 1:
@@ -155,6 +188,8 @@ def compile_trace(text: str, kind_of: Callable[[str, str | None], str]) -> Skele
             plan.init_of = plan.slots[0][2].var if plan.slots[0][2].attr is None else None
         if not plan.slots:
             plan.step = _strip_step(step)
+        plan.line = format_step(step)
+        plan.tokens = [(tokens[slot], slot) for slot in dict.fromkeys(sl for _, _, sl in plan.slots)]
         plans.append(plan)
     missing = [s for s in slots if s not in seen]
     if missing:
@@ -162,6 +197,12 @@ def compile_trace(text: str, kind_of: Callable[[str, str | None], str]) -> Skele
         raise SkeletonError(f"the slot `{{{s.var}{'.' + s.attr if s.attr else ''}}}` is in a position that "
                             f"takes {'a number' if s.kind == 'name' else 'a name'}")
     return Skeleton(block.expert, plans, slots)
+
+
+def _sentinel(k: int, kind: str) -> str:
+    """A stand-in for slot ``k`` in the parsed text; all of one kind have the same width, so none is
+    a prefix of another and text replacement is exact."""
+    return f"{_NAME_SENTINEL}{k:03d}" if kind == "name" else str(_NUM_SENTINEL + k)
 
 
 def _strip(value: object) -> object:
