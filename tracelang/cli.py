@@ -212,5 +212,7 @@ def main() -> None:
     app()
 
 
-if __name__ == "__main__":
-    main()
+if __name__ == "__main__":  # run the package's module, so that feature commands register on these apps
+    from tracelang.cli import main as _main
+
+    _main()

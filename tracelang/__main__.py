@@ -1,0 +1,5 @@
+"""`python -m tracelang` runs the command line."""
+
+from tracelang.cli import main
+
+main()
