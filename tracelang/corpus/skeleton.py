@@ -106,9 +106,10 @@ class Skeleton:
         return out
 
 
-def program_text(blocks: list[tuple[str, list[str]]]) -> str:
-    """Canonical text of (expert, step lines) blocks: one plain block, or a composed list."""
-    if len(blocks) == 1:
+def program_text(blocks: list[tuple[str, list[str]]], composed: bool | None = None) -> str:
+    """Canonical text of (expert, step lines) blocks: one plain block, or a composed list (the
+    default when there is more than one block)."""
+    if not (composed if composed is not None else len(blocks) > 1):
         expert, lines = blocks[0]
         return f"expert: {expert}\ntrace:\n" + "".join(line + "\n" for line in lines)
     return "".join(f"- expert: {expert}\n  trace:\n" + "".join(f"  {line}\n" for line in lines)

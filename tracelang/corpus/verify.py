@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from ..checker import check
 from ..ir import Program
 from ..numbers import Exact
-from ..runtime import execute
+from ..runtime import Execution, execute
 
 
 def nice(value: Exact | None, decimals: int) -> bool:
@@ -24,16 +24,19 @@ def nice(value: Exact | None, decimals: int) -> bool:
     return scaled.denominator == 1
 
 
-def verify(program: Program, expected: Sequence[Exact | None] | None = None) -> tuple[Exact | None, str]:
+def verify(program: Program, expected: Sequence[Exact | None] | None = None,
+           run: Execution | None = None) -> tuple[Exact | None, str]:
     """Run the gate. Returns (answer, "") on success, (None, reason) otherwise.
 
     ``expected`` holds each block's answer as the template states it; the runtime must agree with
-    every one. No value along the way may be negative (a count, price or time never is).
+    every one. No value along the way may be negative (a count, price or time never is). ``run`` is
+    an execution of this very program the caller already made (it is not repeated).
     """
     diags = check(program)
     if diags:
         return None, f"check:{diags[0].code}"
-    run = execute(program)
+    if run is None:
+        run = execute(program)
     if run.diagnostics:
         return None, f"run:{run.diagnostics[0].code}"
     if expected is not None and list(run.results) != list(expected):
