@@ -292,6 +292,17 @@ class _Builder:
             kind = "step" if self.contains(name, "canon_step") and not self.contains(name, "expert") else \
                 "block" if self.contains(name, "expert") else "more"
             decision = (kind, ctx.rule) if kind == "more" else (kind,)
+            if [list(e) for e in base] == [list(e) for e in tails] and not ctx.decisions and not ctx.events:
+                # X+ : one copy of X serves the first and every later iteration (fewer DFA states)
+                c = _Ctx(ctx.rule, ctx.op, ctx.step, ctx.key, ctx.role, (decision,), ctx.events)
+                for exp in base:
+                    s, e = self.sequence(exp, c, name)
+                    nfa.eps[start].append(s)
+                    nfa.eps[loop].append(s)
+                    nfa.eps[e].append(loop)
+                end = nfa.node()
+                nfa.eps[loop].append(end)
+                return start, end
         for exp in base:
             c = ctx if kind is None else _Ctx(ctx.rule, ctx.op, ctx.step, ctx.key, ctx.role,
                                                (*ctx.decisions, decision), ctx.events)

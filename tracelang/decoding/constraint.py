@@ -26,7 +26,7 @@ from .guide import Config, Guide, Levels
 from .tokenizer_store import cache_dir
 from .vocab import Vocab, fingerprint
 
-_FORMAT = 1  # bump when the pickled layout changes
+_FORMAT = 2  # bump when the pickled layout changes
 _COMPILED: dict[tuple[str, str], Compiled] = {}
 
 
@@ -80,6 +80,7 @@ def save(compiled: Compiled) -> Path:
         "vocab": compiled.vocab,
         "auto": compiled.auto,
         "skeletons": compiled.skeletons,
+        "skeleton_deps": compiled.skeleton_deps,
         "bulks": compiled.bulks,
         "allow_entries": compiled.allow_entries,
         "runs": compiled.runs,
@@ -96,8 +97,8 @@ def _restore(blob: dict) -> Compiled:
     if auto.hash != grammar_hash():
         raise KeyError("grammar changed")
     c = Compiled(blob["vocab"], auto)
-    c.skeletons, c.bulks, c.allow_entries, c.runs = (blob["skeletons"], blob["bulks"], blob["allow_entries"],
-                                                     blob["runs"])
+    c.skeletons, c.skeleton_deps, c.bulks, c.allow_entries, c.runs = (
+        blob["skeletons"], blob["skeleton_deps"], blob["bulks"], blob["allow_entries"], blob["runs"])
     return c
 
 

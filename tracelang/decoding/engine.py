@@ -55,7 +55,10 @@ class Compiled:
         self.vocab = vocab
         self.auto = auto or automaton()
         self.words = vocab.words
-        self.skeletons: dict[tuple[int, frozenset], tuple[np.ndarray, list]] = {}
+        self.skeletons: dict[tuple, tuple[np.ndarray, list]] = {}
+        self.skeleton_deps: dict[tuple[int, frozenset], list] = {}
+        self.allow_results: dict[tuple, tuple] = {}
+        self.num_results: dict[tuple, tuple] = {}
         self.bulks: dict[tuple, _Bulk] = {}
         self.allow_entries: dict[tuple, tuple[list[int], int, int, tuple[int, ...]]] = {}
         self.runs: dict[tuple, tuple] = {}
@@ -133,14 +136,13 @@ class Compiled:
         acc = _Acc()
         v = self.vocab
         if k.slot is None:
-            allowed = g.allowed(k.decisions) if k.decisions else _EMPTY
-            pure, frontier = self.skeleton(kid, allowed)
+            pure, frontier = self.skeleton(kid, g)
             np.copyto(out, pure)
-            for lo, hi, depth, fkid, events in frontier:
+            for lo, hi, depth, fkid, events, only in frontier:
                 fg = g
                 for e in events:
                     fg = fg.event(e)
-                self.walk(lo, hi, depth, fkid, fg, "", acc)
+                self.walk(lo, hi, depth, fkid, fg, "", acc, only)
         else:
             out.fill(0)
             self.walk(0, len(v.uniq), 0, kid, g, buf, acc)
@@ -148,48 +150,69 @@ class Compiled:
         if self.eos_ok(kid, g, buf):
             np.bitwise_or(out, self.eos_mask, out=out)
 
-    def skeleton(self, kid: int, allowed: frozenset) -> tuple[np.ndarray, list]:
-        key = (kid, allowed)
+    def skeleton(self, kid: int, g: Guide) -> tuple[np.ndarray, list]:
+        """The literal part of a kernel's mask, keyed by the decisions the guide takes on the way."""
+        k = self.auto.kernels[kid]
+        allowed = g.allowed(k.decisions) if k.decisions else _EMPTY
+        deps = self.skeleton_deps.get((kid, allowed))
+        if deps is None:
+            deps = self._skeleton(kid, allowed, None)[2]
+            self.skeleton_deps[(kid, allowed)] = deps
+        answers = []
+        for dk, events in deps:
+            dg = g
+            for e in events:
+                dg = dg.event(e)
+            answers.append(dg.allowed(self.auto.kernels[dk].decisions))
+        key = (kid, allowed, tuple(answers))
         hit = self.skeletons.get(key)
         if hit is None:
-            hit = self._skeleton(kid, allowed)
-            self.skeletons[key] = hit
+            pure, frontier, _ = self._skeleton(kid, allowed, dict(zip(deps, answers, strict=True)))
+            hit = self.skeletons[key] = (pure, frontier)
         return hit
 
-    def _skeleton(self, kid: int, allowed: frozenset) -> tuple[np.ndarray, list]:
-        """Walk literal text from a kernel without the guide; stop where the guide must speak."""
+    def _skeleton(self, kid: int, allowed: frozenset, decided: dict | None) -> tuple[np.ndarray, list, list]:
+        """Walk literal text from a kernel; stop where a slot starts. ``decided`` gives the allowed
+        decisions at the kernels met on the way (None: allow all, and list those kernels)."""
         v, a = self.vocab, self.auto
         rows: list[int] = []
         frontier: list = []
-        stack = [(0, len(v.uniq), 0, kid, allowed, ())]
-        first = True
+        deps: list = []
+        stack = [(0, len(v.uniq), 0, kid, ())]
         while stack:
-            lo, hi, depth, cur, allw, events = stack.pop()
+            lo, hi, depth, cur, events = stack.pop()
             k = a.kernels[cur]
-            if not first and (k.decisions or k.slot is not None or self._enters_slot(cur)):
-                frontier.append((lo, hi, depth, cur, events))
+            if k.slot is not None:
+                frontier.append((lo, hi, depth, cur, events, None))
                 continue
-            if first and (k.slot is not None or self._enters_slot(cur)):
-                # the very first byte may start a slot: literal bytes are walked here, slot starts later
-                frontier.append((lo, hi, depth, cur, events))
-                first = False
-                continue
-            first = False
-            if lo < hi and v.lens[lo] == depth:
+            if depth and lo < hi and v.lens[lo] == depth:
                 rows.append(lo)
                 lo += 1
             if lo >= hi:
                 continue
-            for c in k.chars:
-                a_, b_ = v.child(lo, hi, depth, c)
-                if a_ >= b_:
+            if depth == 0:
+                allw = allowed
+            elif not k.decisions:
+                allw = _EMPTY
+            elif decided is None:
+                if (cur, events) not in deps:
+                    deps.append((cur, events))
+                allw = frozenset(k.decisions)
+            else:
+                allw = decided[(cur, events)]
+            slot_chars: frozenset[int] = frozenset()
+            for target, chars, ev in self.fanout(cur, allw):
+                if a.kernels[target].slot is not None:
+                    slot_chars |= chars
                     continue
-                r = a.move(cur, c, allw)
-                if r is None:
-                    continue
-                stack.append((a_, b_, depth + 1, r[0], _EMPTY, events + r[1]))
+                for c in chars:
+                    a_, b_ = v.child(lo, hi, depth, c)
+                    if a_ < b_:
+                        stack.append((a_, b_, depth + 1, target, events + ev))
+            if slot_chars:
+                frontier.append((lo, hi, depth, cur, events, slot_chars))
         mask = v.mask_of(np.array(rows, dtype=np.int64)) if rows else np.zeros(self.words, dtype=np.uint32)
-        return mask, frontier
+        return mask, frontier, deps
 
     def _enters_slot(self, kid: int) -> bool:
         a = self.auto
@@ -203,10 +226,13 @@ class Compiled:
 
     # ---------------------------------------------------------------- the guided walk
 
-    def walk(self, lo: int, hi: int, depth: int, kid: int, g: Guide, buf: str, acc: _Acc) -> None:
+    def walk(self, lo: int, hi: int, depth: int, kid: int, g: Guide, buf: str, acc: _Acc,
+             only: frozenset[int] | None = None) -> None:
+        """Add the tokens under trie node [lo, hi) (``depth`` bytes consumed) allowed from the state
+        (kid, g, buf); ``only``: take just these next bytes (the rest was done by a skeleton)."""
         v, a = self.vocab, self.auto
         if lo < hi and v.lens[lo] == depth:
-            if depth:
+            if depth and only is None:
                 acc.rows.append(lo)
             lo += 1
         if lo >= hi:
@@ -220,6 +246,9 @@ class Compiled:
             if kind == "allow":
                 self.allow(lo, hi, depth, kid, g, buf, spec, acc)  # type: ignore[arg-type]
                 return
+            if kind == "num" and spec.fast and only is None:  # type: ignore[union-attr]
+                if self.num_fast(lo, hi, depth, kid, g, buf, spec, acc, None):
+                    return
             for c in k.chars:
                 a_, b_ = v.child(lo, hi, depth, c)
                 if a_ < b_:
@@ -228,20 +257,30 @@ class Compiled:
                         self.walk(a_, b_, depth + 1, st[0], st[1], st[2], acc)
             return
         allowed = g.allowed(k.decisions) if k.decisions else _EMPTY
+        entering: dict = {}  # allow-list slots entered from here: slot -> (bytes, spec)
+        numbers: dict = {}  # number slots entered from here
         for target, chars, events in self.fanout(kid, allowed):
+            if only is not None:
+                chars = chars & only
+                if not chars:
+                    continue
             kt = a.kernels[target]
-            if kt.slot is not None and len(chars) > 1:
+            if kt.slot is not None:
                 sg = g
                 for e in events:
                     sg = sg.event(e)
                 kind, spec = sg.slot(kt.slot)
-                if kind in ("deny", "name"):
+                if kind in ("deny", "name") and len(chars) > 1:
                     self.bulk(lo, hi, depth, target, sg, "", spec if kind == "deny" else _EMPTY, acc,  # type: ignore[arg-type]
                               enter=(kid, allowed, chars, g))
                     continue
-                if kind == "allow":
-                    self.allow(lo, hi, depth, kid, g, "", tuple(s for s in spec if ord(s[0]) in chars), acc,  # type: ignore[union-attr]
-                               entering=True)
+                if kind == "allow" and not events:
+                    prev = entering.get(kt.slot)
+                    entering[kt.slot] = ((prev[0] | chars) if prev else chars, spec)
+                    continue
+                if kind == "num" and not events and spec.fast:  # type: ignore[union-attr]
+                    prev = numbers.get(kt.slot)
+                    numbers[kt.slot] = ((prev[0] | chars) if prev else chars, spec)
                     continue
             for c in chars:
                 a_, b_ = v.child(lo, hi, depth, c)
@@ -249,6 +288,74 @@ class Compiled:
                     st = self.step(kid, g, buf, c)
                     if st is not None:
                         self.walk(a_, b_, depth + 1, st[0], st[1], st[2], acc)
+        for chars, spec in entering.values():
+            self.allow(lo, hi, depth, kid, g, "", tuple(s for s in spec if ord(s[0]) in chars), acc, entering=True)
+        for chars, spec in numbers.values():
+            if not self.num_fast(lo, hi, depth, kid, g, "", spec, acc, (chars, allowed)):
+                for c in chars:
+                    a_, b_ = v.child(lo, hi, depth, c)
+                    if a_ < b_:
+                        st = self.step(kid, g, buf, c)
+                        if st is not None:
+                            self.walk(a_, b_, depth + 1, st[0], st[1], st[2], acc)
+
+    def num_fast(self, lo: int, hi: int, depth: int, kid: int, g: Guide, buf: str, spec, acc: _Acc,
+                 enter: tuple | None) -> bool:
+        """A number slot whose spec refuses finitely many values: any prefix the regex and the
+        canonical shape allow can be completed, so the tokens staying inside the number depend on
+        the trie node and kernel only (cached); tokens ending it are walked with the guide.
+        False when the literal is too close to its length limit (the caller walks byte by byte)."""
+        key = (lo, hi, depth, kid, enter)
+        hit = self.num_results.get(key)
+        if hit is None:
+            hit = self.num_results[key] = self._num_walk(lo, hi, depth, kid, buf, enter)
+        rows, exits, longest = hit
+        if len(buf) + longest > spec.max_chars - 4:
+            return False
+        acc.rows.extend(rows)
+        for elo, ehi, edepth, ekid, part in exits:
+            text = buf + part
+            if spec.complete_ok(text) is not None:
+                self.exit_walk(elo, ehi, edepth, ekid, g, text, acc)
+        return True
+
+    def _num_walk(self, lo: int, hi: int, depth: int, kid: int, buf: str, enter: tuple | None) -> tuple:
+        from .numslot import shape_ok
+
+        v, a = self.vocab, self.auto
+        rows: list[int] = []
+        exits: list[tuple] = []
+        longest = 0
+        stack: list[tuple] = []
+        if enter is None:
+            stack.append((lo, hi, depth, kid, ""))
+        else:
+            chars, allowed = enter
+            for c in sorted(chars):
+                a_, b_ = v.child(lo, hi, depth, c)
+                r = a.move(kid, c, allowed)
+                if a_ < b_ and r is not None and shape_ok(chr(c)):
+                    stack.append((a_, b_, depth + 1, r[0], chr(c)))
+        while stack:
+            lo_, hi_, d, cur, part = stack.pop()
+            longest = max(longest, len(part))
+            if part and lo_ < hi_ and v.lens[lo_] == d:
+                rows.append(lo_)
+                lo_ += 1
+            if lo_ >= hi_:
+                continue
+            k = a.kernels[cur]
+            nxt = set(np.unique(v.matrix[lo_:hi_, d]).tolist())
+            if (part or enter is None) and nxt - k.cont:
+                exits.append((lo_, hi_, d, cur, part))
+            for c in sorted(nxt & k.cont):
+                if not shape_ok(buf + part + chr(c)):
+                    continue
+                a_, b_ = v.child(lo_, hi_, d, c)
+                r = a.move(cur, c, _EMPTY)
+                if a_ < b_ and r is not None:
+                    stack.append((a_, b_, d + 1, r[0], part + chr(c)))
+        return rows, exits, longest
 
     def fanout(self, kid: int, allowed: frozenset) -> list[tuple[int, frozenset[int], tuple]]:
         """The bytes out of a kernel grouped by the kernel they lead to."""
@@ -267,28 +374,44 @@ class Compiled:
     def allow(self, lo: int, hi: int, depth: int, kid: int, g: Guide, buf: str, strings: tuple[str, ...],
               acc: _Acc, entering: bool = False) -> None:
         """An allow-list slot at a trie node: ``kid`` is inside the slot with ``buf`` written, or
-        (``entering``) the kernel just before it."""
-        for s in strings:
-            if entering:
-                rem = s
-            else:
-                if not s.startswith(buf):
+        (``entering``) the kernel just before it. The tokens spelling a prefix of an allowed string
+        depend only on the strings (cached); those that go past its end are walked with the guide."""
+        key = (lo, hi, depth, kid, entering, buf, strings)
+        hit = self.allow_results.get(key)
+        if hit is None:
+            rows: list[int] = []
+            exits: list[tuple[str, int, int]] = []
+            complete = False
+            for s in strings:
+                if entering:
+                    rem = s
+                elif s.startswith(buf):
+                    rem = s[len(buf):]
+                else:
                     continue
-                rem = s[len(buf):]
-            if not rem:
-                self.exit_walk(lo, hi, depth, kid, g, buf, acc)  # the text is complete: it must end here
-                continue
-            key = (lo, hi, depth, rem)
-            entry = self.allow_entries.get(key)
-            if entry is None:
-                entry = self._allow_entry(lo, hi, depth, rem)
-                self.allow_entries[key] = entry
-            rows, a_, b_, _ = entry
-            acc.rows.extend(rows)
-            if a_ < b_:
-                st = self.step_bytes((kid, g, buf), rem.encode())
-                if st is not None:
-                    self.exit_walk(a_, b_, depth + len(rem), st[0], st[1], st[2], acc)
+                if not rem:
+                    complete = True  # the text is complete: what ends the slot may follow
+                    continue
+                ekey = (lo, hi, depth, rem)
+                entry = self.allow_entries.get(ekey)
+                if entry is None:
+                    entry = self.allow_entries[ekey] = self._allow_entry(lo, hi, depth, rem)
+                r, a_, b_, nxt = entry
+                rows.extend(r)
+                if a_ < b_ and self._may_exit(kid, rem, nxt, entering):
+                    exits.append((rem, a_, b_))
+            hit = (rows, exits, complete)
+            if len(self.allow_results) > 200_000:
+                self.allow_results.clear()
+            self.allow_results[key] = hit
+        rows, exits, complete = hit
+        acc.rows.extend(rows)
+        if complete:
+            self.exit_walk(lo, hi, depth, kid, g, buf, acc)
+        for rem, a_, b_ in exits:
+            st = self.step_bytes((kid, g, buf), rem.encode())
+            if st is not None:
+                self.exit_walk(a_, b_, depth + len(rem), st[0], st[1], st[2], acc)
 
     def _allow_entry(self, lo: int, hi: int, depth: int, rem: str) -> tuple[list[int], int, int, tuple[int, ...]]:
         v = self.vocab
@@ -306,7 +429,28 @@ class Compiled:
                 break
         if a_ < b_ and v.lens[a_] == depth + len(data):
             a_ += 1  # the string itself is in rows
-        return rows, a_, b_, ()
+        nxt = frozenset(np.unique(v.matrix[a_:b_, depth + len(data)]).tolist()) if a_ < b_ else frozenset()
+        return rows, a_, b_, nxt
+
+    def _may_exit(self, kid: int, rem: str, nxt: frozenset[int], entering: bool) -> bool:
+        """Could a token go on past the allowed string ``rem`` with a byte that ends the slot?
+        (Syntax only, decisions all allowed: a cheap filter before the exact walk.)"""
+        key = ("exit", kid, rem, entering)
+        after = self.runs.get(key)
+        if after is None:
+            a = self.auto
+            cur = kid
+            for i, c in enumerate(rem.encode()):
+                k = a.kernels[cur]
+                r = a.move(cur, c, frozenset(k.decisions) if (entering and i == 0) else _EMPTY)
+                if r is None:
+                    cur = -1
+                    break
+                cur = r[0]
+            k = a.kernels[cur] if cur >= 0 else None
+            after = frozenset(k.chars - k.cont) if k is not None else frozenset()
+            self.runs[key] = after
+        return bool(after & nxt)
 
     def exit_walk(self, lo: int, hi: int, depth: int, kid: int, g: Guide, buf: str, acc: _Acc) -> None:
         """Tokens that end the slot at this node: only bytes that do not continue the slot."""
@@ -366,55 +510,83 @@ class Compiled:
                 if self.step_bytes(start, v.uniq[row][depth:]) is not None:
                     acc.rows.append(row)
 
+    def _runs(self, lo: int, hi: int, depth: int, cont: frozenset[int], first: frozenset[int] | None) -> tuple:
+        """Name runs under a trie node (shared by every kernel): the rows that stay inside the name
+        (with their run lengths) and the rows that leave it, by the byte they leave with."""
+        key = ("runs", lo, hi, depth, cont, first)
+        hit = self.runs.get(key)
+        if hit is not None:
+            return hit  # type: ignore[return-value]
+        v = self.vocab
+        lut = np.zeros(256, dtype=bool)
+        lut[list(cont)] = True
+        rem = v.lens[lo:hi] - depth
+        idx = np.arange(lo, hi)
+        run = np.zeros(hi - lo, dtype=np.int64)
+        alive = np.nonzero(rem > 0)[0]
+        if first is not None:
+            lead = np.zeros(256, dtype=bool)
+            lead[list(first)] = True
+            alive = alive[lead[v.matrix[idx[alive], depth]]]
+            run[alive] = 1
+            alive = alive[rem[alive] > 1]
+            col = 1
+        else:
+            col = 0
+        ok_rows = np.zeros(hi - lo, dtype=bool)
+        if first is None:
+            ok_rows[:] = rem > 0
+        else:
+            lead = np.zeros(256, dtype=bool)
+            lead[list(first)] = True
+            ok_rows = (rem > 0) & lead[v.matrix[idx, depth]]
+        while len(alive):  # advance the rows still inside the name, one column at a time
+            inside = lut[v.matrix[idx[alive], depth + col]]
+            alive = alive[inside]
+            run[alive] += 1
+            col += 1
+            alive = alive[rem[alive] > col]
+        stay = ok_rows & (run == rem)
+        leave = ok_rows & (run < rem) & ((run > 0) if first is not None else True)
+        stay_rows = idx[stay]
+        leave_i = np.nonzero(leave)[0]
+        exit_bytes = v.matrix[idx[leave_i], depth + run[leave_i]] if len(leave_i) else np.zeros(0, np.uint8)
+        by_exit: dict[int, np.ndarray] = {}
+        for e in np.unique(exit_bytes).tolist():
+            by_exit[e] = leave_i[exit_bytes == e]
+        stay_mask = v.mask_of(stay_rows) if len(stay_rows) else None
+        hit = (stay_mask, stay_rows, run[stay], by_exit, run)
+        self.runs[key] = hit
+        return hit
+
     def _bulk(self, lo: int, hi: int, depth: int, kid: int, first: frozenset[int] | None) -> _Bulk:
         v, a = self.vocab, self.auto
         k = a.kernels[kid]
         b = _Bulk()
         if lo >= hi:
             return b
-        sub = v.matrix[lo:hi, depth:]
-        rem = v.lens[lo:hi] - depth
-        cont = np.zeros(256, dtype=bool)
-        cont[list(k.cont)] = True
-        width = sub.shape[1]
-        inside = cont[sub] & (np.arange(width)[None, :] < rem[:, None])
-        ok = np.ones(hi - lo, dtype=bool)
-        if first is not None:  # the name's first byte: one of `first`, then name bytes
-            lead = np.zeros(256, dtype=bool)
-            lead[list(first)] = True
-            ok = lead[sub[:, 0]] & (rem >= 1)
-            inside[:, 0] = ok
-        run = np.where(inside.all(axis=1), width, np.argmin(inside, axis=1))
-        run = np.minimum(run, rem)
-        rows = np.arange(lo, hi)
-        stay = ok & (run == rem) & (rem > 0)
-        if stay.any():
-            b.stay_rows = rows[stay]
-            b.stay_runs = run[stay]
-            b.stay_max = int(b.stay_runs.max())
-            b.stay = v.mask_of(b.stay_rows)
-        ends = np.nonzero(ok & (run < rem) & ((run > 0) if first is not None else True))[0]
-        after = np.zeros(256, dtype=bool)
-        after[list(set(k.chars) - set(k.cont))] = True
-        ends = ends[after[sub[ends, run[ends]]]] if len(ends) else ends
+        stay_mask, stay_rows, stay_runs, by_exit, run = self._runs(lo, hi, depth, k.cont, first)
+        if stay_mask is not None:
+            b.stay, b.stay_rows, b.stay_runs = stay_mask, stay_rows, stay_runs
+            b.stay_max = int(stay_runs.max())
         pure_rows: list[int] = []
         by_content: dict[str, list[int]] = {}
         semantic: list[int] = []
-        for i in ends.tolist():
-            r = int(run[i])
-            data = v.uniq[lo + i]
-            content = data[depth:depth + r].decode("ascii")
-            verdict = self._rest_kind(kid, data[depth + r:])
-            if verdict == "pure":
-                pure_rows.append(lo + i)
-                by_content.setdefault(content, []).append(lo + i)
-            elif verdict == "semantic":
-                semantic.append(lo + i)
+        for e in sorted(set(k.chars) - set(k.cont)):
+            for i in by_exit.get(e, ()).tolist() if e in by_exit else ():
+                r = int(run[i])
+                data = v.uniq[lo + i]
+                verdict = self._rest_kind(kid, data[depth + r:])
+                if verdict == "pure":
+                    pure_rows.append(lo + i)
+                    by_content.setdefault(data[depth:depth + r].decode("ascii"), []).append(lo + i)
+                elif verdict == "semantic":
+                    semantic.append(lo + i)
         if pure_rows:
             b.exits = v.mask_of(np.array(pure_rows, dtype=np.int64))
             b.by_content = by_content
             b.exit_max = max(len(c) for c in by_content)
-        b.semantic = semantic  # type: ignore[assignment]
+        b.semantic = semantic
         return b
 
     def _rest_kind(self, kid: int, rest: bytes) -> str:

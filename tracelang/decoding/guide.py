@@ -34,7 +34,36 @@ from .automaton import Slot
 from .numslot import NumSpec
 
 NAME_CAP = 64  # longest name the decoder writes (the checker's limit is limits.max_name_chars)
-_FRESH = tuple(Exact(p) for p in (7919, 7927, 7933, 7937, 7949, 7951))  # witnesses for "a fresh literal"
+# Witnesses for "some literal completes this": small ones (an exponent must stay small), then
+# primes unlikely to be in any trace (a repeated computation needs the very same arguments).
+_FRESH = ((2, 1), (3, 1), (7919, 1), (7927, 1), (7933, 1), (1, 7))
+_DIVIDES = {"div", "mod", "ratio"}
+
+
+def _fills(k: int) -> tuple[tuple, ...]:
+    """Literal argument tuples of length ``k`` to try first: fresh primes, then small numbers."""
+    big = tuple(("num", p, 1) for p in (7919, 7927, 7933)[:k])
+    small = tuple(("num", p, 1) for p in (2, 3, 5)[:k])
+    return (big, small) if k <= 3 else ()
+_SMALL = {(0, 1): ZERO, (1, 1): Exact(1)}
+
+
+def _order(key: object) -> tuple:
+    """A total order on numbering keys (ints for values, tuples for literals and unknown names)."""
+    return (0, key) if isinstance(key, int) else (1, *key)  # type: ignore[misc]
+_ENVS: dict[Limits, Env] = {}
+
+
+def num_arg(value: Exact) -> tuple:
+    """A literal argument as the guide keeps it: ints hash fast, sympy's rationals do not."""
+    return ("num", int(value.numerator), int(value.denominator))
+
+
+def _env(limits: Limits) -> Env:
+    env = _ENVS.get(limits)
+    if env is None:
+        env = _ENVS[limits] = Env(limits)
+    return env
 
 
 @dataclass(frozen=True)
@@ -88,14 +117,21 @@ class BlockState:
     expert_name: str | None = None
     defs: dict[str, Def] = field(default_factory=dict)
     values: dict[str, Exact] = field(default_factory=dict)  # runtime values (entities: what they hold)
-    numbers: dict[str, object] = field(default_factory=dict)  # value numbering, as the checker keys it
-    seen: frozenset = frozenset()
+    numbers: dict[str, int] = field(default_factory=dict)  # value numbers, as the checker assigns them
+    seen: dict = field(default_factory=dict)  # computation key -> its value number
+    counter: int = 0
     has_query: bool = False
     steps: int = 0
     answer: Exact | None = None
+    cache: dict = field(default_factory=dict)  # pure functions of this block state (shared by drafts)
 
     def copy(self) -> BlockState:
-        return replace(self, defs=dict(self.defs), values=dict(self.values), numbers=dict(self.numbers))
+        return replace(self, defs=dict(self.defs), values=dict(self.values), numbers=dict(self.numbers),
+                       seen=dict(self.seen), cache={})
+
+    def fresh(self) -> int:
+        self.counter += 1
+        return self.counter
 
 
 class Guide:
@@ -149,22 +185,87 @@ class Guide:
     # ---------------------------------------------------------------- value checks (the checker's)
 
     def _key(self, arg: tuple) -> object:
-        kind, v = arg
-        return ("num", v) if kind == "num" else self.block.numbers.get(v, ("?", v))  # type: ignore[union-attr]
+        if arg[0] == "num":
+            return arg
+        return self.block.numbers.get(arg[1], ("?", arg[1]))  # type: ignore[union-attr]
 
     def _const(self, arg: tuple) -> Exact | None:
-        kind, v = arg
-        if kind == "num":
-            return v
-        d = self.block.defs.get(v)  # type: ignore[union-attr]
+        if arg[0] == "num":
+            return _SMALL.get((arg[1], arg[2])) or Exact(arg[1], arg[2])
+        d = self.block.defs.get(arg[1])  # type: ignore[union-attr]
         return d.const if d is not None else None
 
     def _read(self, arg: tuple) -> Exact | None:
-        kind, v = arg
-        return v if kind == "num" else self.block.values.get(v)  # type: ignore[union-attr]
+        if arg[0] == "num":
+            return Exact(arg[1], arg[2])
+        return self.block.values.get(arg[1])  # type: ignore[union-attr]
 
-    def _compute(self, op: str, cop: str, args: tuple) -> tuple[Exact, object] | None:
+    def _compute(self, op: str, cop: str, args: tuple) -> tuple[Exact | None, object] | None:
         """Value and numbering key of a compute/compare, or None when the checker or runtime rejects it."""
+        cache = self.block.cache  # type: ignore[union-attr]
+        key = ("compute", op, cop, args)
+        hit = cache.get(key, False)
+        if hit is False:
+            hit = cache[key] = self._compute_uncached(op, cop, args, evaluate=True)
+        return hit  # type: ignore[return-value]
+
+    def _valid(self, op: str, cop: str, args: tuple) -> bool:
+        cache = self.block.cache  # type: ignore[union-attr]
+        key = ("valid", op, cop, args)
+        hit = cache.get(key)
+        if hit is None:
+            hit = self._quick_valid(op, cop, args)
+            if hit is None:
+                hit = self._compute_uncached(op, cop, args, evaluate=False) is not None
+            cache[key] = hit
+        return hit
+
+    def _quick_valid(self, op: str, cop: str, args: tuple) -> bool | None:
+        """The common case without arithmetic: arity, identities, repeats, and sizes far from the
+        limit (then no runtime error is possible). None: not decided here."""
+        if not (self.lv.ops and self.lv.values) or cop == "pow":
+            return None
+        spec = self._table(op).get(cop)
+        n = len(args)
+        if spec is None or n < spec.min_args or (spec.max_args is not None and n > spec.max_args):
+            return False
+        b = self.block
+        defs, numbers, values = b.defs, b.numbers, b.values  # type: ignore[union-attr]
+        ident = spec.identity if op == "compute" else None
+        ip = int(ident[0].numerator) if ident is not None else None
+        divides = cop in _DIVIDES
+        keys = []
+        bits = 0
+        for i, a in enumerate(args):
+            if a[0] == "num":
+                p, q = a[1], a[2]
+                if ip is not None and (i or ident[1] == "any") and q == 1 and p == ip:  # type: ignore[index]
+                    return False
+                if divides and i == 1 and p == 0:
+                    return False
+                keys.append(a)
+                bits += max(p.bit_length(), q.bit_length())
+            else:
+                name = a[1]
+                x = values.get(name)
+                num = numbers.get(name)
+                if x is None or num is None:
+                    return None
+                if ip is not None and (i or ident[1] == "any"):  # type: ignore[index]
+                    d = defs.get(name)
+                    if d is not None and d.const is not None and d.const == ident[0]:  # type: ignore[index]
+                        return False
+                if divides and i == 1 and x.numerator == 0:
+                    return False
+                keys.append(num)
+                bits += max(x.numerator.bit_length(), x.denominator.bit_length())
+        if bits + 64 >= self.cfg.limits.max_value_digits * 3.3:
+            return None
+        if spec.commutative:
+            keys.sort(key=_order)
+        return (op, cop, *keys) not in b.seen  # type: ignore[union-attr]
+
+    def _compute_uncached(self, op: str, cop: str, args: tuple, evaluate: bool) -> tuple | None:
         spec = self._table(op).get(cop)
         if spec is None:
             return None
@@ -172,7 +273,7 @@ class Guide:
         if self.lv.ops and (n < spec.min_args or (spec.max_args is not None and n > spec.max_args)):
             return None
         if not self.lv.values:
-            return ZERO, None
+            return None, None
         if op == "compute":
             ident = COMPUTE_OPS.get(cop)
             if ident is not None and ident.identity is not None:
@@ -182,14 +283,18 @@ class Guide:
                         return None
         keys = [self._key(a) for a in args]
         if spec.commutative:
-            keys = sorted(keys, key=repr)
-        key = (op, cop, tuple(keys))
+            keys.sort(key=_order)
+        key = (op, cop, *keys)
         if key in self.block.seen:  # type: ignore[union-attr]
             return None
         xs = [self._read(a) for a in args]
         if any(x is None for x in xs):
-            return ZERO, key  # a name the scope level did not check: no value to test
-        env = Env(self.cfg.limits)
+            return None, key  # a name the scope level did not check: no value to test
+        if not evaluate and cop != "pow" and not (cop in _DIVIDES and xs[1] == 0):
+            bits = sum(max(x.numerator.bit_length(), x.denominator.bit_length()) for x in xs)
+            if bits + 64 < self.cfg.limits.max_value_digits * 3.3:
+                return None, key  # no runtime error is possible: skip the arithmetic
+        env = _env(self.cfg.limits)
         try:
             value = env.bound(spec.fn(xs, env, None), None)
         except ExecError:
@@ -199,34 +304,46 @@ class Guide:
     def _args_ok(self, op: str, cop: str, args: tuple, depth: int = 2) -> bool:
         """Some completion of the argument list ``args`` gives a valid step."""
         memo_key = ("args", op, cop, args, depth)
-        hit = self.memo.get(memo_key)
+        hit = self.block.cache.get(memo_key)  # type: ignore[union-attr]
         if hit is not None:
             return hit
         spec = self._table(op).get(cop)
         ok = False
         if spec is not None:
             n = len(args)
-            if n >= spec.min_args and self._compute(op, cop, args) is not None:
+            if n >= spec.min_args and self._valid(op, cop, args):
                 ok = True
+            elif n < spec.min_args and spec.min_args - n <= depth and any(
+                    self._valid(op, cop, args + fill) for fill in _fills(spec.min_args - n)):
+                ok = True  # the quick witnesses: literals filling the missing arguments
             elif (spec.max_args is None or n < spec.max_args) and depth > 0:
                 ok = any(self._args_ok(op, cop, args + (c,), depth - 1) for c in self._witnesses())
-        self.memo[memo_key] = ok
+        self.block.cache[memo_key] = ok  # type: ignore[union-attr]
         return ok
 
     def _witnesses(self) -> list[tuple]:
         """Candidate next arguments when looking for *a* completion: fresh literals, then names."""
         hit = self.memo.get("witnesses")
         if hit is None:
-            hit = [("num", v) for v in _FRESH] + [("var", n) for n in self._readable()]
+            hit = [("num", p, q) for p, q in _FRESH] + [("var", n) for n in self._readable()]
             self.memo["witnesses"] = hit
         return hit
 
     def _readable(self) -> list[str]:
         return sorted(self.block.defs) if self.block is not None else []
 
-    def _percent(self, op: str, base: str, rate: str) -> tuple[Exact, object] | None:
+    def _percent(self, op: str, base: str, rate: str, evaluate: bool = False) -> tuple | None:
+        """(value or None, key) of a percent step, or None when the checker or runtime rejects it."""
+        cache = self.block.cache  # type: ignore[union-attr]
+        ck = ("percent", op, base, rate, evaluate)
+        hit = cache.get(ck, False)
+        if hit is False:
+            hit = cache[ck] = self._percent_uncached(op, base, rate, evaluate)
+        return hit  # type: ignore[return-value]
+
+    def _percent_uncached(self, op: str, base: str, rate: str, evaluate: bool) -> tuple | None:
         if not self.lv.values:
-            return ZERO, None
+            return None, None
         if op != "percent_of" and self._const(("var", rate)) == 0:
             return None
         key = (op, self._key(("var", base)), self._key(("var", rate)))
@@ -234,9 +351,12 @@ class Guide:
             return None
         b, r = self.block.values.get(base), self.block.values.get(rate)  # type: ignore[union-attr]
         if b is None or r is None:
-            return ZERO, key
+            return None, key
+        if not evaluate and max(b.numerator.bit_length(), b.denominator.bit_length()) + \
+                max(r.numerator.bit_length(), r.denominator.bit_length()) + 64 < self.cfg.limits.max_value_digits * 3.3:
+            return None, key
         try:
-            return Env(self.cfg.limits).bound(_PERCENT[op](b, r), None), key
+            return _env(self.cfg.limits).bound(_PERCENT[op](b, r), None), key
         except ExecError:
             return None
 
@@ -389,7 +509,7 @@ class Guide:
         if to is None or self.block is None or to not in self.block.values:
             return True
         try:
-            Env(self.cfg.limits).bound(self.block.values[to] + amount, None)
+            _env(self.cfg.limits).bound(self.block.values[to] + amount, None)
         except ExecError:
             return False
         return True
@@ -402,7 +522,11 @@ class Guide:
             return NumSpec()
         if s.key == "args":
             cop, args = self.field("compute_op"), self.field("args", ())
-            return NumSpec(accept=lambda v: self._args_ok(op, cop, args + (("num", v),)))  # type: ignore[arg-type,operator]
+            finite = cop != "pow" and all(  # refusals are finitely many values unless sizes are near the limit
+                (x := self._read(a)) is None or max(x.numerator.bit_length(), x.denominator.bit_length()) < 800
+                for a in args)  # type: ignore[union-attr]
+            return NumSpec(accept=lambda v: self._args_ok(op, cop, args + (num_arg(v),)),  # type: ignore[arg-type,operator]
+                           finite=finite)
         if s.key == "amount" and op in ("transfer", "consume"):
             held = self._held()
             return NumSpec(lo=ZERO, hi=held, accept=self._amount_ok)
@@ -439,12 +563,12 @@ class Guide:
         if s.role == "op" and s.key == "op":
             return self._with(draft=(text, fields))
         if s.role in ("use", "num") and s.key == "args":
-            arg = ("var", text) if s.role == "use" else ("num", value)
+            arg = ("var", text) if s.role == "use" else num_arg(value)  # type: ignore[arg-type]
             args = dict(fields).get("args", ())
             fields = tuple((k, v) for k, v in fields if k != "args") + (("args", args + (arg,)),)  # type: ignore[operator]
             return self._with(draft=(op or s.op, fields))
         if s.key == "amount":
-            value = ("var", text) if s.role == "use" else ("num", value)
+            value = ("var", text) if s.role == "use" else num_arg(value)  # type: ignore[arg-type]
         return self._with(draft=(op or s.op, fields + ((s.key, value),)))
 
     def event(self, e: object) -> Guide:
@@ -472,7 +596,6 @@ class Guide:
         op, fields = self.draft  # type: ignore[misc]
         f = dict(fields)
         b.steps += 1
-        sid = ("step", b.index, b.steps)
         if op == "init":
             name = f["var"]
             if "value" in f:
@@ -484,12 +607,12 @@ class Guide:
                 b.defs[name] = Def("input", None)
                 if 0 <= idx < len(self.results) and self.results[idx] is not None:
                     b.values[name] = self.results[idx]
-            b.numbers[name] = ("input", name)
+            b.numbers[name] = b.fresh()
         elif op in ("compute", "compare"):
             res = self._compute(op, f["compute_op"], f["args"])
             self._define(b, f["var"], res)
         elif op in _PERCENT:
-            self._define(b, f["var"], self._percent(op, f["base"], f["rate"]))
+            self._define(b, f["var"], self._percent(op, f["base"], f["rate"], evaluate=True))
         elif op == "query":
             b.has_query = True
             b.answer = b.values.get(f["var"])
@@ -499,7 +622,7 @@ class Guide:
             amount = self._read(f["amount"])
             if amount is not None:
                 b.values[name] = amount
-            b.numbers[name] = ("input", name)
+            b.numbers[name] = b.fresh()
         elif op in ("transfer", "consume"):
             amount = self._read(f["amount"]) or ZERO
             src = f.get("from_entity", f.get("entity"))
@@ -511,34 +634,47 @@ class Guide:
             for t in targets:
                 if t in b.defs:
                     b.defs[t] = replace(b.defs[t], changed=True)
-                b.numbers[t] = ("changed", t, sid)
+                b.numbers[t] = b.fresh()
         return self._with(block=b, draft=None)
 
     @staticmethod
-    def _define(b: BlockState, name: str, res: tuple[Exact, object] | None) -> None:
+    def _define(b: BlockState, name: str, res: tuple | None) -> None:
         b.defs[name] = Def("computed", None)
-        if res is not None:
-            value, key = res
+        if res is None:
+            return
+        value, key = res
+        if value is not None:
             b.values[name] = value
-            if key is not None:
-                b.numbers[name] = ("value", key)
-                b.seen = b.seen | {key}
+        if key is not None:
+            if key not in b.seen:
+                b.seen[key] = b.fresh()
+            b.numbers[name] = b.seen[key]
 
     def end_ok(self) -> bool:
         return self._allows(("end",))
 
 
-def _rule_info(rule: str) -> tuple[str | None, str]:
-    from .automaton import automaton
+_RULES: dict[str, tuple[str | None, str]] = {}
+_RULE_FIELDS: dict[str, frozenset[str]] = {}
 
-    a = automaton()
-    hit = a.rule_info.get(rule)
+
+def _rule_info(rule: str) -> tuple[str | None, str]:
+    hit = _RULES.get(rule)
     if hit is None:
-        raise ValueError(f"unknown step rule {rule}")
+        from .automaton import automaton
+
+        _RULES.update(automaton().rule_info)
+        hit = _RULES.get(rule)
+        if hit is None:
+            raise ValueError(f"unknown step rule {rule}")
     return hit
 
 
 def automaton_rule_fields(rule: str) -> frozenset[str]:
-    from .automaton import automaton
+    hit = _RULE_FIELDS.get(rule)
+    if hit is None:
+        from .automaton import automaton
 
-    return automaton().rule_fields[rule]
+        _RULE_FIELDS.update(automaton().rule_fields)
+        hit = _RULE_FIELDS[rule]
+    return hit

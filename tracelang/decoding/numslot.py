@@ -45,9 +45,17 @@ class NumSpec:
     hi: Exact | None = None
     integer: bool = False
     accept: Callable[[Exact], bool] | None = None
+    # `accept` refuses finitely many values: a prefix short enough always has an accepted completion
+    finite: bool = False
     max_chars: int = MAX_CHARS
     _prefixes: frozenset[str] | None = field(default=None, repr=False)
     _memo: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def fast(self) -> bool:
+        """Refuses finitely many values (or none), by value only: prefixes are a matter of shape."""
+        return self.allow is None and self.lo is None and self.hi is None and not self.integer \
+            and (self.accept is None or self.finite)
 
     @property
     def free(self) -> bool:
@@ -87,13 +95,30 @@ class NumSpec:
             if self._prefixes is None:
                 self._prefixes = frozenset(s[:i] for s in self.allow for i in range(len(s) + 1))
             return text in self._prefixes
-        if self.free and len(text) <= self.max_chars - 4:
+        if (self.free or (self.finite and self.lo is None and self.hi is None and not self.integer)) \
+                and len(text) <= self.max_chars - 4:
             return True
+        if not self._interval_ok(text):
+            return False
         hit = self._memo.get(("p", text))
         if hit is None:
             hit = any(self.complete_ok(c) is not None for c in _completions(text, self.max_chars))
             self._memo[("p", text)] = hit
         return hit
+
+
+    def _interval_ok(self, text: str) -> bool:
+        """Quick refusal by bounds: completions of a decimal prefix are at least its value; of a
+        negative prefix, negative."""
+        if self.lo is not None and self.lo >= 0 and text.startswith("-"):
+            return False
+        if self.hi is not None and "." in text and "/" not in text and not text.startswith("-"):
+            whole, _, frac = text.partition(".")
+            if frac and canonical_value(text.rstrip("0")) is not None:
+                v = canonical_value(text.rstrip("0"))
+                if v is not None and v > self.hi:
+                    return False
+        return True
 
 
 def _completions(text: str, max_chars: int):

@@ -149,6 +149,7 @@ class Vocab:
     lens: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     matrix: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.uint8))
     by_bytes: dict[bytes, int] = field(default_factory=dict)
+    _dup_keys: np.ndarray | None = None
 
     @property
     def words(self) -> int:
@@ -197,9 +198,13 @@ class Vocab:
 
     def mask_of(self, us: np.ndarray) -> np.ndarray:
         """Bitmask (uint32 words) of the tokens behind unique indices ``us``."""
-        flags = np.zeros(self.words * 32, dtype=bool)
-        flags[self.first_tid[us]] = True
-        for u in us.tolist() if self.dup else ():
-            for t in self.dup.get(u, ()):
-                flags[t] = True
-        return np.packbits(flags, bitorder="little").view(np.uint32)
+        tids = self.first_tid[us]
+        if self.dup:
+            if self._dup_keys is None:
+                self._dup_keys = np.array(sorted(self.dup), dtype=np.int64)
+            hit = us[np.isin(us, self._dup_keys)]
+            if len(hit):
+                tids = np.concatenate([tids, np.array([t for u in hit.tolist() for t in self.dup[u]], dtype=np.int64)])
+        out = np.zeros(self.words, dtype=np.uint32)
+        np.bitwise_or.at(out, tids >> 5, (np.uint32(1) << (tids & 31).astype(np.uint32)))
+        return out
