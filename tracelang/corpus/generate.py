@@ -17,6 +17,7 @@ from typing import Protocol
 
 from .compose import TemplateSource
 from .lift import LiftSource
+from .numwords import to_words
 
 _NORMAL = re.compile(r"[^a-z0-9$%.]+")
 
@@ -29,9 +30,13 @@ class GenerationError(RuntimeError):
     pass
 
 
+_WORD_DIGITS = {to_words(n): str(n) for n in range(0, 101) if " " not in to_words(n) and "-" not in to_words(n)}
+
+
 def question_key(question: str) -> str:
-    """The form under which two questions count as duplicates: case, spacing and punctuation aside."""
-    return _NORMAL.sub(" ", question.lower()).strip()
+    """The form under which two questions count as duplicates: case, spacing, punctuation and the
+    spelling of numbers aside ("two" and "2" are the same question)."""
+    return " ".join(_WORD_DIGITS.get(w, w) for w in _NORMAL.sub(" ", question.lower()).split())
 
 
 @dataclass

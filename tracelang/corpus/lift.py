@@ -281,6 +281,8 @@ def plan(record: dict) -> LiftPlan | None:
     if report.program is None or not report.complete:
         return None
     program = report.program
+    if check(program):
+        return None  # only clean traces are lifted (execution needs a checked program)
     run = execute(program)
     if run.diagnostics or run.answer is None:
         return None
@@ -306,8 +308,8 @@ def plan(record: dict) -> LiftPlan | None:
         occurrences = [_occurrence(q) for q in qs]
         plain = all(o is not None for o in occurrences)
         if value not in inits:
-            if any(o is not None and o.kind != "word" for o in occurrences) and value not in derived \
-                    and value not in constants:
+            feeds = value in used_through_derived or value in derived or value in constants
+            if any(o is not None and o.kind != "word" for o in occurrences) and not feeds:
                 return None  # a plain number the trace does not use: it may depend on the others
             frozen.add(value)
             continue

@@ -352,7 +352,12 @@ def compile_template(raw: dict[str, Any], pools: dict[str, Pool], path: str, sou
     try:
         skeleton = compile_trace(trace_text.strip("\n") + "\n", kind_of)
     except SkeletonError as err:
-        raise _fail(where, str(err)) from None
+        if err.line is None:
+            raise _fail(where, f"trace: {err}") from None
+        first = trace_text.strip("\n").splitlines()[0]
+        at = source.find(first, source.find(tid))
+        line = source.count("\n", 0, at) + err.line if at >= 0 else line
+        raise _fail(f"{path}:{line}: template `{tid}`", f"trace: {str(err).split(': ', 1)[1]}") from None
     _check_slots(specs, facts, question, when, distractors, where)
     return Template(
         id=tid, family=raw.get("family", tid.split(".")[0]), path=path, line=line, expert=skeleton.expert,

@@ -150,7 +150,8 @@ class Renderer:
                 return to_words(int(value.numerator))
             return render(value)
         cache_key = (id(env), slot.var)
-        if not at_start and cache_key in self.choices:
+        cached = not at_start and not slot.digits  # the same number reads the same way each time
+        if cached and cache_key in self.choices:
             return self.choices[cache_key]
         whole = value.denominator == 1
         n = int(value.numerator) if whole else 0
@@ -170,6 +171,6 @@ class Renderer:
             text = _grouped(n)
         else:
             text = render(value)
-        if not at_start:
+        if cached:
             self.choices[cache_key] = text
         return text
