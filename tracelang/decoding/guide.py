@@ -321,6 +321,18 @@ class Guide:
         self.block.cache[memo_key] = ok  # type: ignore[union-attr]
         return ok
 
+    def _empty_ok(self, op: str, cop: str) -> bool:
+        """Some argument list makes ``cop`` valid: fresh literals do unless that very computation was
+        done already (then the full search)."""
+        spec = self._table(op).get(cop)
+        if spec is None:
+            return False
+        if self.lv.values and cop != "pow" and spec.min_args <= 3:
+            fill = _fills(spec.min_args)[0]
+            if (op, cop, *fill) not in self.block.seen:  # type: ignore[union-attr]
+                return True
+        return self._args_ok(op, cop, ())
+
     def _witnesses(self) -> list[tuple]:
         """Candidate next arguments when looking for *a* completion: fresh literals, then names."""
         hit = self.memo.get("witnesses")
@@ -410,7 +422,7 @@ class Guide:
             if kind == "close":
                 if not self.lv.ops and not self.lv.values:
                     return True
-                return n >= spec.min_args and self._compute(op, cop, args) is not None  # type: ignore[arg-type]
+                return n >= spec.min_args and self._valid(op, cop, args)  # type: ignore[arg-type]
             if self.lv.ops and spec.max_args is not None and n >= spec.max_args:
                 return False
             return any(self._args_ok(op, cop, args + (c,), 1) for c in self._witnesses())  # type: ignore[arg-type,operator]
@@ -458,7 +470,7 @@ class Guide:
                 return "allow", tuple(self._percent_ops() if lv.ops or lv.values else sorted(_PERCENT))
             op = self.op or s.op
             table = self._table(op)  # type: ignore[arg-type]
-            ops = [c for c in sorted(table) if not (lv.ops or lv.values) or self._args_ok(op, c, ())]  # type: ignore[arg-type]
+            ops = [c for c in sorted(table) if not (lv.ops or lv.values) or self._empty_ok(op, c)]  # type: ignore[arg-type]
             return "allow", tuple(ops)
         if s.role == "ref":
             n = b.index if b is not None else 0

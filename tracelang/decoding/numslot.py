@@ -102,10 +102,35 @@ class NumSpec:
             return False
         hit = self._memo.get(("p", text))
         if hit is None:
-            hit = any(self.complete_ok(c) is not None for c in _completions(text, self.max_chars))
+            hit = any(self.complete_ok(c) is not None for c in self._fractions_first(text)) or \
+                any(self.complete_ok(c) is not None for c in _completions(text, self.max_chars))
             self._memo[("p", text)] = hit
         return hit
 
+
+    def _fractions_first(self, text: str) -> list[str]:
+        """Completions D/q below the upper bound for a prefix ``D`` or ``D/q...`` whose integer D is
+        above it: q must reach D/hi, and must start with the digits already written."""
+        if self.hi is None or self.hi <= 0 or text.startswith("-"):
+            return []
+        head, slash, qp = text.partition("/")
+        if not head.isdigit() or head == "0" or (slash and qp and not qp.isdigit()):
+            return []
+        d = int(head)
+        if not slash and d <= self.hi:
+            return []
+        q0 = max(-(-d * self.hi.denominator // self.hi.numerator), 2)
+        out: list[str] = []
+        room = self.max_chars - len(head) - 1
+        for width in range(max(len(qp), 1), room + 1):
+            k = width - len(qp)
+            lo = int(qp) * 10**k if qp else 10 ** (width - 1)
+            hi = (int(qp) + 1) * 10**k if qp else 10**width
+            start = max(lo, q0)
+            out.extend(f"{head}/{q}" for q in range(start, min(hi, start + 30)))
+            if len(out) > 60:
+                break
+        return out
 
     def _interval_ok(self, text: str) -> bool:
         """Quick refusal by bounds: completions of a decimal prefix are at least its value; of a

@@ -151,6 +151,34 @@ class Vocab:
     by_bytes: dict[bytes, int] = field(default_factory=dict)
     _dup_keys: np.ndarray | None = None
 
+    def __getstate__(self) -> dict:
+        """Compact form for the disk cache: byte blobs and offsets instead of 262k small objects."""
+        lens = np.array([-1 if b is None else len(b) for b in self.bytes_of], dtype=np.int64)
+        return {"size": self.size, "eos": self.eos, "fingerprint": self.fingerprint,
+                "blob": b"".join(b for b in self.bytes_of if b is not None), "lens": lens,
+                "uniq_blob": b"".join(self.uniq), "uniq_lens": self.lens, "first_tid": self.first_tid,
+                "dup": self.dup, "matrix": self.matrix}
+
+    def __setstate__(self, state: dict) -> None:
+        self.size, self.eos, self.fingerprint = state["size"], state["eos"], state["fingerprint"]
+        blob, lens = state["blob"], state["lens"].tolist()
+        out: list[bytes | None] = []
+        pos = 0
+        for n in lens:
+            if n < 0:
+                out.append(None)
+            else:
+                out.append(blob[pos:pos + n])
+                pos += n
+        self.bytes_of = out
+        ublob, ulens = state["uniq_blob"], state["uniq_lens"]
+        ends = np.cumsum(ulens).tolist()
+        starts = [0, *ends[:-1]]
+        self.uniq = [ublob[a:b] for a, b in zip(starts, ends, strict=True)]
+        self.lens, self.first_tid, self.dup, self.matrix = ulens, state["first_tid"], state["dup"], state["matrix"]
+        self.by_bytes = {b: u for u, b in enumerate(self.uniq)}
+        self._dup_keys = None
+
     @property
     def words(self) -> int:
         return (self.size + 31) // 32
