@@ -246,9 +246,9 @@ class Compiled:
             if kind == "allow":
                 self.allow(lo, hi, depth, kid, g, buf, spec, acc)  # type: ignore[arg-type]
                 return
-            if kind == "num" and spec.fast and only is None:  # type: ignore[union-attr]
-                if self.num_fast(lo, hi, depth, kid, g, buf, spec, acc, None):
-                    return
+            if kind == "num" and spec.fast and only is None \
+                    and self.num_fast(lo, hi, depth, kid, g, buf, spec, acc, None):  # type: ignore[union-attr]
+                return
             for c in k.chars:
                 a_, b_ = v.child(lo, hi, depth, c)
                 if a_ < b_:

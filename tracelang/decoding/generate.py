@@ -76,8 +76,8 @@ def generate(
     width = model.get_output_embeddings().weight.shape[0]
     bufs = [c.new_mask() if c is not None else None for c in cons]
 
-    encoded = [tokenizer.encode(p, add_special_tokens=True) if p else [tokenizer.bos_token_id or eos.__iter__().__next__()]
-               for p in prompts]
+    start = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else min(eos)
+    encoded = [tokenizer.encode(p, add_special_tokens=True) if p else [start] for p in prompts]
     longest = max(len(e) for e in encoded)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     ids = torch.full((n, longest), pad, dtype=torch.long)

@@ -1,0 +1,262 @@
+"""Benchmarks of the decoder, each against its baselines in the same run.
+
+``mask_benchmark``: per-token mask time (and the time to take the token) on the same canonical
+traces, for tracelang (scope, ops, grounding, values on), xgrammar and llguidance (the same grammar,
+syntax only, exported from ``trace.lark``); compile time cold and cached for each.
+
+``generation_benchmark``: a small random model writes the same traces (teacher-forced, so every run
+emits exactly the same tokens) unconstrained, constrained, and constrained with fast-forward;
+tokens of trace per second and forward passes.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .automaton import Automaton
+from .constraint import Constraint, compile_tokenizer, make_config, save
+from .engine import Compiled
+from .guide import Levels
+from .vocab import Vocab
+
+
+@dataclass
+class Trace:
+    text: str
+    question: str | None = None
+
+
+@dataclass
+class Timing:
+    name: str
+    compile_cold: float | None = None
+    compile_cached: float | None = None
+    mask_us: list[float] = field(default_factory=list)  # first pass (lazy caches cold for tracelang)
+    warm_mask_us: list[float] = field(default_factory=list)
+    advance_us: list[float] = field(default_factory=list)
+    error: str | None = None
+    rejected: int = 0  # reference tokens the engine refused (completeness failures)
+
+    def summary(self) -> dict:
+        def stats(xs: list[float]) -> dict | None:
+            if not xs:
+                return None
+            a = np.array(xs)
+            return {"mean": float(a.mean()), "p50": float(np.percentile(a, 50)), "p99": float(np.percentile(a, 99)),
+                    "max": float(a.max()), "n": len(a)}
+
+        return {"engine": self.name, "compile_cold_s": self.compile_cold, "compile_cached_s": self.compile_cached,
+                "mask_first_pass_us": stats(self.mask_us), "mask_us": stats(self.warm_mask_us or self.mask_us),
+                "advance_us": stats(self.advance_us), "rejected": self.rejected, "error": self.error}
+
+
+@contextmanager
+def _no_gc() -> Iterator[None]:
+    """Time without the cyclic collector's pauses (it scans every object the caches hold)."""
+    gc.collect()
+    gc.freeze()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+        gc.unfreeze()
+
+
+def load_traces(paths: list[str], limit: int | None = None) -> list[Trace]:
+    """Canonical traces (and their questions) from corpus JSONL files or .yaml trace files."""
+    from ..records import iter_items
+
+    out: list[Trace] = []
+    for path in paths:
+        for item in iter_items(path):
+            if item.error is None and item.text:
+                out.append(Trace(item.text, item.question))
+    return out[:limit] if limit else out
+
+
+def _ours(tokenizer, traces: list[list[int]], questions: list[str | None], levels: Levels, passes: int) -> Timing:
+    tm = Timing("tracelang")
+    t0 = time.perf_counter()
+    compiled = Compiled(Vocab.from_tokenizer(tokenizer), Automaton())
+    tm.compile_cold = time.perf_counter() - t0
+    save(compiled)
+    t0 = time.perf_counter()
+    compile_tokenizer(tokenizer, disk=True, memory=False)
+    tm.compile_cached = time.perf_counter() - t0
+    configs = [make_config(levels, question=q) if q else make_config(Levels(levels.scope, levels.ops, False,
+                                                                            levels.values)) for q in questions]
+    for p in range(passes):
+        sink = tm.mask_us if p == 0 else tm.warm_mask_us
+        with _no_gc():
+            for ids, cfg in zip(traces, configs, strict=True):
+                con = Constraint(compiled, cfg)
+                buf = con.new_mask()
+                for tok in ids:
+                    a = time.perf_counter()
+                    con.fill_mask(buf)
+                    b = time.perf_counter()
+                    ok = (int(buf[tok >> 5]) >> (tok & 31)) & 1 and con.try_advance(tok)
+                    c = time.perf_counter()
+                    sink.append((b - a) * 1e6)
+                    if p == passes - 1:
+                        tm.advance_us.append((c - b) * 1e6)
+                    if not ok:
+                        tm.rejected += 1
+                        break
+    return tm
+
+
+def _xgrammar(tokenizer, traces: list[list[int]], passes: int) -> Timing:
+    tm = Timing("xgrammar")
+    try:
+        import torch
+        import xgrammar as xgr
+    except ImportError as err:
+        tm.error = f"not installed ({err.name}); pip install 'tracelang[bench]'"
+        return tm
+    from .export import to_ebnf
+
+    t0 = time.perf_counter()
+    info = xgr.TokenizerInfo.from_huggingface(tokenizer, vocab_size=len(tokenizer))
+    compiler = xgr.GrammarCompiler(info, cache_enabled=True)
+    compiled = compiler.compile_grammar(to_ebnf())
+    tm.compile_cold = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    compiler.compile_grammar(to_ebnf())
+    tm.compile_cached = time.perf_counter() - t0
+    bitmask = xgr.allocate_token_bitmask(1, info.vocab_size)
+    for p in range(passes):
+        sink = tm.mask_us if p == 0 else tm.warm_mask_us
+        with _no_gc():
+            for ids in traces:
+                matcher = xgr.GrammarMatcher(compiled)
+                for tok in ids:
+                    a = time.perf_counter()
+                    matcher.fill_next_token_bitmask(bitmask)
+                    b = time.perf_counter()
+                    ok = bool((bitmask[0, tok >> 5] >> (tok & 31)) & 1) and matcher.accept_token(tok)
+                    c = time.perf_counter()
+                    sink.append((b - a) * 1e6)
+                    if p == passes - 1:
+                        tm.advance_us.append((c - b) * 1e6)
+                    if not ok:
+                        tm.rejected += 1
+                        break
+    del torch
+    return tm
+
+
+def _llguidance(tokenizer, traces: list[list[int]], passes: int) -> Timing:
+    tm = Timing("llguidance")
+    try:
+        import llguidance
+        import llguidance.hf
+        import llguidance.numpy as llnp
+    except ImportError as err:
+        tm.error = f"not installed ({err.name}); pip install 'tracelang[bench]'"
+        return tm
+    from .export import to_lark
+
+    t0 = time.perf_counter()
+    lltok = llguidance.hf.from_tokenizer(tokenizer, n_vocab=len(tokenizer))
+    grammar = llguidance.grammar_from("lark", to_lark())
+    matcher = llguidance.LLMatcher(lltok, grammar)
+    tm.compile_cold = time.perf_counter() - t0
+    if matcher.is_error():
+        tm.error = matcher.get_error()
+        return tm
+    t0 = time.perf_counter()
+    llguidance.LLMatcher(lltok, grammar)  # tokenizer built; the grammar is compiled per matcher
+    tm.compile_cached = time.perf_counter() - t0
+    bitmask = llnp.allocate_token_bitmask(1, lltok.vocab_size)
+    for p in range(passes):
+        sink = tm.mask_us if p == 0 else tm.warm_mask_us
+        with _no_gc():
+            for ids in traces:
+                m = llguidance.LLMatcher(lltok, grammar)
+                for tok in ids:
+                    a = time.perf_counter()
+                    llnp.fill_next_token_bitmask(m, bitmask, 0)
+                    b = time.perf_counter()
+                    ok = bool((int(bitmask[0, tok >> 5]) >> (tok & 31)) & 1) and m.consume_token(tok)
+                    c = time.perf_counter()
+                    sink.append((b - a) * 1e6)
+                    if p == passes - 1:
+                        tm.advance_us.append((c - b) * 1e6)
+                    if not ok:
+                        tm.rejected += 1
+                        break
+    return tm
+
+
+def mask_benchmark(tokenizer, traces: list[Trace], levels: Levels = Levels(), passes: int = 2,
+                   engines: tuple[str, ...] = ("tracelang", "xgrammar", "llguidance"),
+                   progress: Callable[[str], None] | None = None) -> list[dict]:
+    eos = tokenizer.eos_token_id
+    ids = [tokenizer.encode(t.text, add_special_tokens=False) + [eos] for t in traces]
+    out = []
+    for name in engines:
+        if progress:
+            progress(name)
+        if name == "tracelang":
+            tm = _ours(tokenizer, ids, [t.question for t in traces], levels, passes)
+        elif name == "xgrammar":
+            tm = _xgrammar(tokenizer, ids, passes)
+        elif name == "llguidance":
+            tm = _llguidance(tokenizer, ids, passes)
+        else:
+            raise ValueError(f"unknown engine {name}")
+        out.append(tm.summary())
+    return out
+
+
+def generation_benchmark(tokenizer, traces: list[Trace], batch: int = 8, layers: int = 4, hidden: int = 256,
+                         seed: int = 0, levels: Levels = Levels(grounding=False)) -> list[dict]:
+    """Tokens of trace per second writing the same traces three ways (teacher-forced)."""
+    import torch
+
+    from .generate import generate
+    from .tiny_model import tiny_model
+
+    torch.manual_seed(seed)
+    model = tiny_model(tokenizer, seed=seed, layers=layers, hidden=hidden)
+    compiled = compile_tokenizer(tokenizer)
+    refs = [tokenizer.encode(t.text, add_special_tokens=False) + [tokenizer.eos_token_id] for t in traces]
+    prompts = ["Q: " + (t.question or "a problem")[:200] + "\n" for t in traces]
+    total = sum(len(r) for r in refs)
+    rows = []
+    # warm the constraint's caches and the model once (not timed)
+    generate(model, tokenizer, prompts[:batch], lambda i: Constraint(compiled, make_config(levels)),
+             reference=refs[:batch], max_new_tokens=max(len(r) for r in refs[:batch]) + 1)
+    for name, constrained, ff in (("unconstrained", False, False), ("constrained", True, False),
+                                  ("constrained+fast-forward", True, True)):
+        t0 = time.perf_counter()
+        passes = 0
+        same = True
+        for s in range(0, len(refs), batch):
+            chunk = refs[s:s + batch]
+            factory = (lambda i: Constraint(compiled, make_config(levels))) if constrained else None
+            res = generate(model, tokenizer, prompts[s:s + batch], factory, reference=chunk,
+                           max_new_tokens=max(len(r) for r in chunk) + 1, fast_forward=ff)
+            passes += res[0].forward_passes
+            same &= all(r.token_ids == ref for r, ref in zip(res, chunk, strict=True))
+        dt = time.perf_counter() - t0
+        rows.append({"mode": name, "seconds": dt, "tokens": total, "tokens_per_second": total / dt,
+                     "forward_passes": passes, "same_tokens_as_reference": same})
+    return rows
+
+
+def write_json(path: str | Path, data: object) -> None:
+    from ..records import atomic_write
+
+    with atomic_write(path) as fh:
+        fh.write(json.dumps(data, indent=2) + "\n")

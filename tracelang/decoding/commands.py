@@ -1,0 +1,262 @@
+"""`tracelang decode ...` and `tracelang bench decode|generate`."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import typer
+
+from ..cli import bench_app, decode_app
+from ..records import InputError
+
+_EXAMPLES = Path(__file__).resolve().parents[2] / "corpora" / "examples"
+
+
+def _tokenizer(name: str):
+    from .tokenizer_store import load_tokenizer
+
+    try:
+        return load_tokenizer(name)
+    except (OSError, ValueError) as err:
+        typer.echo(f"error: --tokenizer {name}: {err}", err=True)
+        raise typer.Exit(2) from None
+
+
+def _levels(text: str):
+    from .guide import Levels
+
+    try:
+        return Levels.parse(text)
+    except ValueError as err:
+        typer.echo(f"error: --levels: {err}", err=True)
+        raise typer.Exit(2) from None
+
+
+def _questions(path: Path | None) -> list[str | None] | None:
+    if path is None:
+        return None
+    out: list[str | None] = []
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as err:
+        typer.echo(f"error: {path}: {err}", err=True)
+        raise typer.Exit(2) from None
+    for n, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as err:
+            typer.echo(f"error: {path}:{n}:{err.colno}: not JSON: {err.msg}", err=True)
+            raise typer.Exit(2) from None
+        if not isinstance(record, dict) or not isinstance(record.get("question"), str):
+            typer.echo(f"error: {path}:{n}: the record has no `question` string", err=True)
+            raise typer.Exit(2)
+        out.append(record["question"])
+    if not out:
+        typer.echo(f"error: {path}: no records", err=True)
+        raise typer.Exit(2)
+    return out
+
+
+@decode_app.command("fuzz")
+def fuzz_command(
+    tokenizer: str = typer.Option("embedded", "--tokenizer", help="embedded | tiny-bpe | tiny-spm | a local "
+                                  "tokenizer directory."),
+    n: int = typer.Option(100, "--n", min=1, help="How many traces to sample."),
+    out: Path = typer.Option(..., "--out", help="Corpus JSONL to write (all or nothing)."),
+    question_file: Path | None = typer.Option(None, "--question-file", help="JSONL records with a `question`: "
+                                              "trace i is grounded in question i (cycling)."),
+    seed: int = typer.Option(0, "--seed"),
+    levels: str = typer.Option("all", "--levels", help="Semantic levels on: all, none, or a list of scope, "
+                               "ops, grounding, values."),
+    max_tokens: int = typer.Option(4096, "--max-tokens", min=16, help="A sample longer than this is dropped "
+                                   "(and counted)."),
+) -> None:
+    """Sample traces under the constraint from random logits (no model) and check every one.
+
+    Without --question-file, grounding uses a few random quantities per trace (kept in `meta`).
+    Exit status: 0 when every trace checks with no error, 1 otherwise, 2 for usage errors.
+    """
+    from ..data.schema import dumps, make_record
+    from ..pipeline import analyze
+    from ..records import atomic_write
+    from .constraint import compile_tokenizer
+    from .fuzz import fuzz
+
+    tok = _tokenizer(tokenizer)
+    lv = _levels(levels)
+    questions = _questions(question_file)
+    grounders: dict[str, object] = {}
+    t0 = time.perf_counter()
+    compiled = compile_tokenizer(tok)
+    counts = {"sampled": 0, "ok": 0, "with_errors": 0, "too_long": 0, "tokens": 0}
+    codes: dict[str, int] = {}
+    records = []
+    for i, question, sample in fuzz(compiled, n, seed, lv, questions, max_tokens):
+        if sample.text is None:
+            counts["too_long"] += 1
+            continue
+        counts["sampled"] += 1
+        counts["tokens"] += sample.tokens
+        grounder = None
+        if question is not None and lv.grounding:
+            if question not in grounders:
+                from ..data.quantities import grounder_for
+
+                grounders[question] = grounder_for(question)
+            grounder = grounders[question]
+        elif sample.allowed_values is not None:
+            allowed = set(sample.allowed_values)
+            grounder = allowed.__contains__
+        report = analyze(sample.text, grounder=grounder)  # type: ignore[arg-type]
+        bad = [d for d in report.diagnostics if d.severity == "error" or (lv.grounding and d.code == "W701")]
+        for d in bad:
+            codes[d.code] = codes.get(d.code, 0) + 1
+        counts["with_errors" if bad else "ok"] += 1
+        expert = report.program.blocks[0].expert if report.program and report.program.blocks else ""
+        meta = {"tokenizer": tokenizer, "seed": seed, "index": i, "tokens": sample.tokens, "levels": levels,
+                "diagnostics": [d.code for d in report.diagnostics]}
+        if sample.allowed_values is not None:
+            from ..numbers import render
+
+            meta["allowed_values"] = [render(v) for v in sample.allowed_values]
+        records.append(make_record(f"fuzz-{seed}-{i:05d}", question, sample.text, report.answer, expert,
+                                   "synthetic:decode-fuzz", meta))
+    with atomic_write(out) as fh:
+        for r in records:
+            fh.write(dumps(r) + "\n")
+    dt = time.perf_counter() - t0
+    typer.echo(f"{counts['sampled']} traces ({counts['tokens']} tokens) in {dt:.1f}s with {tokenizer}: "
+               f"{counts['ok']} check with no error, {counts['with_errors']} with errors"
+               + (f" {codes}" if codes else "") + f"; {counts['too_long']} dropped at --max-tokens; wrote {out}")
+    raise typer.Exit(1 if counts["with_errors"] else 0)
+
+
+@decode_app.command("export")
+def export_command(
+    fmt: str = typer.Option("lark", "--format", help="lark (llguidance, vLLM guidance), ebnf (xgrammar), regex, "
+                            "or vllm (the JSON `structured_outputs` request fragment)."),
+) -> None:
+    """Print the canonical grammar for another engine (derived from grammar/trace.lark)."""
+    from .export import to_ebnf, to_lark, to_regex, vllm_request
+
+    if fmt == "lark":
+        sys.stdout.write(to_lark())
+    elif fmt == "ebnf":
+        sys.stdout.write(to_ebnf())
+    elif fmt == "regex":
+        sys.stdout.write(to_regex() + "\n")
+    elif fmt == "vllm":
+        sys.stdout.write(json.dumps(vllm_request("lark"), indent=2) + "\n")
+    else:
+        typer.echo("error: --format takes lark, ebnf, regex or vllm", err=True)
+        raise typer.Exit(2)
+
+
+@decode_app.command("compile")
+def compile_command(
+    tokenizer: str = typer.Option("embedded", "--tokenizer"),
+) -> None:
+    """Compile the automaton for a tokenizer and store it in the cache (~/.cache/tracelang)."""
+    from .constraint import compile_tokenizer
+
+    tok = _tokenizer(tokenizer)
+    c = compile_tokenizer(tok, memory=False)
+    info = c.info  # type: ignore[attr-defined]
+    typer.echo(f"{tokenizer}: {c.vocab.size} tokens, {'loaded' if info.from_disk else 'compiled'} in "
+               f"{info.seconds:.2f}s; cache {info.path}")
+
+
+def _traces(corpus: list[Path], limit: int | None):
+    from .bench import load_traces
+
+    paths = [str(p) for p in corpus] or sorted(str(p) for p in _EXAMPLES.glob("*.yaml"))
+    if not corpus:
+        typer.echo(f"note: no --corpus; using the {len(paths)} example traces", err=True)
+    try:
+        traces = load_traces(paths, limit)
+    except InputError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2) from None
+    if not traces:
+        typer.echo("error: no traces in the corpus", err=True)
+        raise typer.Exit(2)
+    return traces
+
+
+def _fmt(stats: dict | None) -> str:
+    if not stats:
+        return "-"
+    return f"{stats['mean']:8.1f} {stats['p50']:7.1f} {stats['p99']:8.1f} {stats['max']:9.1f}"
+
+
+@bench_app.command("decode")
+def bench_decode(
+    corpus: list[Path] = typer.Option([], "--corpus", help="Corpus JSONL / trace files (repeatable)."),
+    tokenizer: str = typer.Option("embedded", "--tokenizer"),
+    limit: int | None = typer.Option(None, "--limit", min=1, help="Use the first N traces."),
+    levels: str = typer.Option("all", "--levels", help="tracelang's semantic levels (all: scope, ops, grounding, "
+                               "values; grounding applies to traces with a question)."),
+    engines: str = typer.Option("tracelang,xgrammar,llguidance", "--engines"),
+    json_out: Path | None = typer.Option(None, "--json", help="Also write the numbers as JSON."),
+) -> None:
+    """Per-token mask time and compile time: tracelang vs xgrammar vs llguidance on the same traces.
+
+    tracelang runs with its semantic levels on; xgrammar and llguidance get the same grammar
+    (exported from trace.lark) and check syntax only. Mask times exclude taking the token, which is
+    reported separately. The first pass fills tracelang's lazy caches; the second is steady state.
+    """
+    from .bench import mask_benchmark, write_json
+
+    tok = _tokenizer(tokenizer)
+    traces = _traces(corpus, limit)
+    names = tuple(e.strip() for e in engines.split(",") if e.strip())
+    rows = mask_benchmark(tok, traces, _levels(levels), engines=names,
+                          progress=lambda name: typer.echo(f"running {name} ...", err=True))
+    tokens = sum(len(tok.encode(t.text, add_special_tokens=False)) + 1 for t in traces)
+    typer.echo(f"{len(traces)} traces, {tokens} tokens, tokenizer {tokenizer} ({len(tok)} ids)")
+    typer.echo(f"{'engine':<12} {'compile cold':>12} {'cached':>8}   {'mask µs: mean':>13} {'p50':>7} {'p99':>8} "
+               f"{'max':>9}   {'first pass mean/p99':>19}   {'take token mean':>15}  rejected")
+    for r in rows:
+        if r["error"]:
+            typer.echo(f"{r['engine']:<12} unavailable: {r['error']}")
+            continue
+        first = r["mask_first_pass_us"]
+        typer.echo(f"{r['engine']:<12} {r['compile_cold_s']:11.3f}s {r['compile_cached_s']:7.3f}s   "
+                   f"{_fmt(r['mask_us']):>40}   {first['mean']:9.1f}/{first['p99']:<9.1f}   "
+                   f"{r['advance_us']['mean']:15.1f}  {r['rejected']}")
+    if json_out:
+        write_json(json_out, {"tokenizer": tokenizer, "traces": len(traces), "tokens": tokens, "engines": rows})
+
+
+@bench_app.command("generate")
+def bench_generate(
+    corpus: list[Path] = typer.Option([], "--corpus", help="Corpus JSONL / trace files (repeatable)."),
+    tokenizer: str = typer.Option("tiny-spm", "--tokenizer"),
+    limit: int | None = typer.Option(64, "--limit", min=1),
+    batch: int = typer.Option(8, "--batch", min=1),
+    layers: int = typer.Option(4, "--layers", min=1),
+    hidden: int = typer.Option(256, "--hidden", min=16),
+    json_out: Path | None = typer.Option(None, "--json"),
+) -> None:
+    """A small random model writes the same traces unconstrained, constrained, and constrained with
+    fast-forward (teacher-forced, so all three emit identical tokens): tokens of trace per second."""
+    import torch
+
+    from .bench import generation_benchmark, write_json
+
+    torch.set_num_threads(1)
+    tok = _tokenizer(tokenizer)
+    traces = _traces(corpus, limit)
+    rows = generation_benchmark(tok, traces, batch=batch, layers=layers, hidden=hidden)
+    typer.echo(f"{len(traces)} traces, {rows[0]['tokens']} tokens, tokenizer {tokenizer}, model {layers} layers x "
+               f"{hidden}, batch {batch}")
+    for r in rows:
+        typer.echo(f"{r['mode']:<26} {r['tokens_per_second']:9.1f} tokens/s  {r['seconds']:7.2f}s  "
+                   f"{r['forward_passes']:6d} forward passes  same tokens: {r['same_tokens_as_reference']}")
+    if json_out:
+        write_json(json_out, rows)
