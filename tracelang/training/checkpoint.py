@@ -1,0 +1,178 @@
+"""Checkpoints: only what trained, as safetensors, plus what it takes to use or resume it.
+
+A checkpoint directory holds
+
+- ``trained.safetensors``: the trained parameters by name (the unfrozen layers, the final norm,
+  the head rows with ``head_rows_ids`` naming their tokens) — never pickle for weights;
+- ``training.json``: base model, the checkpoint it started from (``init``), the stage's config,
+  the recipe, the prompt version, the step;
+- ``state.pt`` (resumable checkpoints): optimizer, scheduler and RNG state and the position in the
+  data, as plain tensors and primitives (``torch.load(weights_only=True)`` reads it).
+
+Directories are written beside their final name and renamed into place: an interrupted save
+never leaves a half checkpoint that a resume would trust.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from ..models import LoadedModel, load_model
+
+FORMAT = "tracelang-train-v1"
+
+
+class CheckpointError(RuntimeError):
+    pass
+
+
+def save(path: Path, tensors: dict[str, torch.Tensor], meta: dict[str, Any], state: dict[str, Any] | None) -> Path:
+    path = Path(path)
+    tmp = path.with_name(path.name + ".part")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(tmp / "trained.safetensors"),
+              metadata={"format": FORMAT})
+    (tmp / "training.json").write_text(json.dumps({"format": FORMAT, **meta}, indent=2, default=str) + "\n")
+    if state is not None:
+        torch.save(state, tmp / "state.pt")
+    old = path.with_name(path.name + ".old")
+    if path.exists():
+        path.rename(old)
+    tmp.rename(path)
+    shutil.rmtree(old, ignore_errors=True)
+    return path
+
+
+def read_meta(path: Path) -> dict[str, Any]:
+    file = Path(path) / "training.json"
+    try:
+        meta = json.loads(file.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise CheckpointError(f"{file}: not a tracelang training checkpoint ({err})") from None
+    if meta.get("format") != FORMAT:
+        raise CheckpointError(f"{file}: format {meta.get('format')!r}, expected {FORMAT}")
+    return meta
+
+
+def read_tensors(path: Path) -> dict[str, torch.Tensor]:
+    return load_file(str(Path(path) / "trained.safetensors"))
+
+
+def read_state(path: Path) -> dict[str, Any] | None:
+    file = Path(path) / "state.pt"
+    return torch.load(file, weights_only=True) if file.is_file() else None
+
+
+def rng_state() -> dict[str, Any]:
+    state = {"python": random.getstate(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def latest(run_dir: Path) -> Path | None:
+    """The resumable checkpoint with the highest step under ``run_dir/checkpoints``."""
+    root = Path(run_dir) / "checkpoints"
+    best, best_step = None, -1
+    if root.is_dir():
+        for d in root.iterdir():
+            resumable = d.name.startswith("step-") and d.name[5:].isdigit() and (d / "state.pt").is_file()
+            if resumable and int(d.name[5:]) > best_step:
+                best, best_step = d, int(d.name[5:])
+    return best
+
+
+def prune(run_dir: Path, keep: int) -> None:
+    root = Path(run_dir) / "checkpoints"
+    steps = sorted((int(d.name[5:]), d) for d in root.iterdir() if d.name.startswith("step-") and d.name[5:].isdigit())
+    for _, d in steps[:-keep] if keep > 0 else []:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+# ---------------------------------------------------------------- using a checkpoint
+
+
+def materialize(model: torch.nn.Module, tensors: dict[str, torch.Tensor]) -> None:
+    """Write trained tensors into a model of the base architecture. Head rows make the head an
+    untied copy of the embeddings with those rows replaced."""
+    state = model.state_dict()
+    rows = tensors.get("head_rows")
+    for name, value in tensors.items():
+        if name in ("head_rows", "head_rows_ids"):
+            continue
+        key = name[len("model."):] if name.startswith("model.") else name
+        if key not in state:
+            raise CheckpointError(f"trained tensor {name} has no counterpart {key!r} in {type(model).__name__}")
+        with torch.no_grad():
+            state[key].copy_(value.to(state[key].dtype))
+    if rows is not None:
+        ids = tensors["head_rows_ids"].long()
+        embed = model.get_input_embeddings().weight
+        head = model.get_output_embeddings()
+        weight = head.weight.detach().clone() if head.weight is embed else head.weight.detach()
+        with torch.no_grad():
+            weight[ids] = rows.to(weight.dtype)
+        if head.weight is embed:
+            new = torch.nn.Linear(weight.shape[1], weight.shape[0], bias=False, device=weight.device,
+                                  dtype=weight.dtype)
+            new.weight = torch.nn.Parameter(weight, requires_grad=False)
+            model.set_output_embeddings(new)
+            model.config.tie_word_embeddings = False
+            if hasattr(model.config, "get_text_config"):
+                model.config.get_text_config().tie_word_embeddings = False
+
+
+def chain(path: Path) -> list[Path]:
+    """This checkpoint and the ones it started from, oldest first."""
+    out: list[Path] = []
+    cur: Path | None = Path(path)
+    while cur is not None:
+        if cur in out:
+            raise CheckpointError(f"{cur}: checkpoints start from each other in a loop")
+        out.append(cur)
+        init = read_meta(cur).get("init_checkpoint")
+        cur = Path(init) if init else None
+    return out[::-1]
+
+
+def load_trained(path: str | Path, *, seed: int = 0, device: str | None = None) -> LoadedModel:
+    """The base model with this checkpoint (and the ones it started from) applied."""
+    links = chain(Path(path))
+    base = read_meta(links[0])["base_model"]
+    loaded = load_model(base, seed=seed, device=device)
+    for link in links:
+        materialize(loaded.model, read_tensors(link))
+    loaded.name = str(path)
+    return loaded
+
+
+def export(path: str | Path, out: str | Path) -> Path:
+    """A full Hugging Face model directory (safetensors) that ``--model DIR`` loads anywhere."""
+    loaded = load_trained(path)
+    out = Path(out)
+    tmp = out.with_name(out.name + ".part")
+    shutil.rmtree(tmp, ignore_errors=True)
+    loaded.model.save_pretrained(tmp, safe_serialization=True)
+    loaded.tokenizer.save_pretrained(tmp)
+    meta = read_meta(Path(path))
+    (tmp / "tracelang_training.json").write_text(json.dumps({"checkpoint": str(path), "prompt_version":
+                                                             meta.get("prompt_version")}, indent=2) + "\n")
+    shutil.rmtree(out, ignore_errors=True)
+    tmp.rename(out)
+    return out

@@ -1,0 +1,93 @@
+"""What SFT and RL set up the same way: the model and its split, the prompt, the optimiser."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..models import LoadedModel, Prompter, load_model
+from ..models.prompt import load_shots
+from .checkpoint import chain, materialize, read_tensors
+from .config import ConfigError, TrainConfig
+from .emittable import emittable_ids
+from .masks import MaskTable, Recorder
+from .partial import PartialModel
+
+SHOTS = Path(__file__).resolve().parents[2] / "corpora" / "shots.jsonl"
+
+
+@dataclass
+class Setup:
+    loaded: LoadedModel
+    prompter: Prompter
+    pm: PartialModel
+    subset_index: np.ndarray  # token id -> index in the grammar subset, -1 outside
+    table: MaskTable
+
+    def recorder(self) -> Recorder:
+        return Recorder(self.subset_index, self.table, len(self.loaded.tokenizer))
+
+
+def prompter_for(cfg: TrainConfig, tokenizer) -> Prompter:
+    if not cfg.shots:
+        return Prompter(tokenizer)
+    source = Path(cfg.shots_from) if cfg.shots_from else SHOTS
+    if not source.is_file():
+        raise ConfigError(f"shots: no corpus at {source}")
+    return Prompter(tokenizer, load_shots(source, cfg.shots, cfg.seed))
+
+
+def build(cfg: TrainConfig, init_checkpoint: Path | None = None, device: torch.device | None = None) -> Setup:
+    """Load the model (applying ``init_checkpoint`` and what it started from), split it."""
+    loaded = load_model(cfg.model, seed=cfg.seed)
+    if init_checkpoint is not None:
+        for link in chain(init_checkpoint):
+            materialize(loaded.model, read_tensors(link))
+    subset = emittable_ids(loaded.tokenizer)
+    pm = PartialModel(loaded.model, cfg.unfreeze_layers, cfg.train_lm_head, cfg.train_final_norm, subset)
+    if device is not None:
+        pm.to(device)
+    sample = loaded.tokenizer("expert: arithmetic\ntrace:\n", add_special_tokens=False)["input_ids"]
+    pm.verify_split(torch.tensor([sample], device=device))
+    index = pm.subset_index.cpu().numpy()
+    return Setup(loaded, prompter_for(cfg, loaded.tokenizer), pm, index, MaskTable(len(pm.subset)))
+
+
+def optimizer_for(cfg: TrainConfig, pm: PartialModel) -> torch.optim.Optimizer:
+    """AdamW; no weight decay on norms and other vectors."""
+    decay, plain = [], []
+    for p in pm.trained_parameters().values():
+        (decay if p.ndim >= 2 else plain).append(p)
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": plain, "weight_decay": 0.0}]
+    return torch.optim.AdamW([g for g in groups if g["params"]], lr=cfg.learning_rate,
+                             betas=(cfg.adam_beta1, cfg.adam_beta2), eps=cfg.adam_epsilon)
+
+
+def scheduler_for(cfg: TrainConfig, optimizer: torch.optim.Optimizer, total_steps: int):
+    from transformers import get_scheduler
+
+    warmup = math.ceil(cfg.warmup_ratio * total_steps)
+    return get_scheduler(cfg.lr_scheduler_type, optimizer, num_warmup_steps=warmup,
+                         num_training_steps=max(1, total_steps))
+
+
+def trained_tensors(pm: PartialModel) -> dict[str, torch.Tensor]:
+    out = {name: p.detach() for name, p in pm.trained_parameters().items()}
+    if pm.head_rows is not None:
+        out["head_rows_ids"] = pm.subset.detach()
+    return out
+
+
+def load_trained_into(pm: PartialModel, tensors: dict[str, torch.Tensor]) -> None:
+    """Resume: put a checkpoint's trained tensors back into the live parameters."""
+    params = pm.trained_parameters()
+    missing = set(params) - set(tensors)
+    if missing:
+        raise ConfigError(f"the checkpoint lacks {sorted(missing)[0]} (trained with other settings?)")
+    with torch.no_grad():
+        for name, p in params.items():
+            p.copy_(tensors[name].to(p.device, p.dtype))

@@ -1,0 +1,272 @@
+"""Supervised fine-tuning with partial unfreezing, on ``accelerate``.
+
+One optimiser step takes ``per_device_train_batch_size x gradient_accumulation_steps x processes``
+examples from the epoch's order (data.epoch_order: a pure function of the seed and the epoch).
+Every process knows the whole step's examples, so the loss is normalised by the step's total
+number of target tokens without communication, and a resumed run picks up the very same batches.
+
+The frozen prefix's output is cached per example (computed alone, unpadded, so the value does not
+depend on which batch it first came in: a resumed run computes bit-identical states).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..decoding.constraint import compile_tokenizer, make_config
+from ..decoding.guide import Levels
+from ..models.prompt import PROMPT_VERSION
+from . import checkpoint as ckpt
+from .batching import make_batch
+from .config import SFTConfig, to_dict
+from .data import DataTally, Example, epoch_order, load_examples
+from .masks import teacher_masks
+from .runlog import RunLog
+from .setup import Setup, build, load_trained_into, optimizer_for, scheduler_for, trained_tensors
+
+Evaluate = Callable[[Setup, int], dict[str, Any]]  # (setup, step) -> metrics to log
+
+
+def _levels(text: str) -> Levels:
+    return Levels.parse(text)
+
+
+def attach_masks(setup: Setup, examples: list[Example], levels: str, tally: DataTally,
+                 progress: Callable[[int], None] | None = None) -> list[Example]:
+    """The decoder's masks along each target (teacher forcing). A trace the full constraint refuses
+    (an input the question does not state, say) gets the masks of the levels without grounding,
+    then of the bare grammar; one refused even so is dropped."""
+    compiled = compile_tokenizer(setup.loaded.tokenizer)
+    recorder = setup.recorder()
+    tries = [_levels(levels)]
+    relaxed = Levels(tries[0].scope, tries[0].ops, False, tries[0].values)
+    for lv in (relaxed, Levels(False, False, False, False)):
+        if lv not in tries:
+            tries.append(lv)
+    kept = []
+    from ..decoding.constraint import Constraint
+
+    for ex in examples:
+        for i, lv in enumerate(tries):
+            con = Constraint(compiled, make_config(lv, question=ex.question))
+            masks = teacher_masks(con, ex.target_ids, recorder)
+            if masks is not None:
+                ex.masks = masks
+                tally.add("masks: full levels" if i == 0 else "masks: relaxed levels")
+                kept.append(ex)
+                break
+        else:
+            tally.add("skipped (the decoder refuses the trace)")
+        if progress:
+            progress(1)
+    return kept
+
+
+class SFTTrainer:
+    def __init__(self, cfg: SFTConfig, recipe: dict[str, Any] | None = None, *, run_dir: Path | None = None,
+                 echo: Callable[[str], None] = print, evaluate: Evaluate | None = None,
+                 init_checkpoint: Path | None = None):
+        from accelerate import Accelerator
+
+        self.cfg, self.recipe = cfg, recipe or {}
+        self.run_dir = Path(run_dir) if run_dir else Path(cfg.output_dir) / "sft"
+        self.accelerator = Accelerator(mixed_precision=cfg.mixed_precision)
+        self.main = self.accelerator.is_main_process
+        self.echo = echo if self.main else (lambda _s: None)
+        self.evaluate = evaluate
+        self.init_checkpoint = init_checkpoint
+        self.prefix_cache: dict[tuple[int, int], torch.Tensor] = {}
+
+    # ---------------------------------------------------------------- set-up
+
+    def prepare(self) -> None:
+        from accelerate.utils import set_seed
+
+        cfg = self.cfg
+        set_seed(cfg.seed)
+        self.setup = build(cfg, self.init_checkpoint, self.accelerator.device)
+        for line in self.setup.pm.describe():
+            self.echo(line)
+        tally = DataTally()
+        per_source = load_examples(cfg.data, self.setup.loaded.tokenizer, self.setup.prompter, cfg.max_length, tally)
+        if cfg.loss_vocab == "constrained":
+            total = sum(len(x) for x in per_source)
+            bar = self._bar(total, "decoder masks")
+            per_source = [attach_masks(self.setup, xs, cfg.constraint_levels, tally, bar.update) for xs in per_source]
+            bar.close()
+        self.per_source = per_source
+        self.tally = tally
+        self.echo(f"data: {tally.line()}")
+        if not any(per_source):
+            raise ValueError("no usable training examples (see the counts above)")
+        sizes = [len(x) for x in per_source]
+        self.weights = [s.weight for s in cfg.data]
+        self.sizes = sizes
+        world = self.accelerator.num_processes
+        self.global_batch = cfg.per_device_train_batch_size * cfg.gradient_accumulation_steps * world
+        epoch_len = len(epoch_order(sizes, self.weights, cfg.seed, 0))
+        self.steps_per_epoch = max(1, math.ceil(epoch_len / self.global_batch))
+        self.total_steps = cfg.max_steps if cfg.max_steps is not None else \
+            max(1, math.ceil(cfg.num_train_epochs * self.steps_per_epoch))
+        self.optimizer = optimizer_for(cfg, self.setup.pm)
+        self.scheduler = scheduler_for(cfg, self.optimizer, self.total_steps)
+        self.use_cache = cfg.cache_prefix and self.setup.pm.prefix_frozen
+        self.echo(f"schedule: {self.total_steps} steps ({self.steps_per_epoch} per epoch of {epoch_len} examples), "
+                  f"{self.global_batch} examples per step; loss over {cfg.loss_vocab} vocabulary; "
+                  f"prefix cache {'on' if self.use_cache else 'off'}")
+
+    def _bar(self, total: int, desc: str):
+        from tqdm import tqdm
+
+        return tqdm(total=total, desc=desc, disable=not (self.cfg.progress and self.main), dynamic_ncols=True)
+
+    # ---------------------------------------------------------------- the data of one step
+
+    def _order(self, epoch: int) -> list[tuple[int, int]]:
+        if getattr(self, "_order_epoch", None) != epoch:
+            self._order_cache = epoch_order(self.sizes, self.weights, self.cfg.seed, epoch)
+            self._order_epoch = epoch
+        return self._order_cache
+
+    def step_examples(self, step: int) -> list[tuple[tuple[int, int], Example]]:
+        epoch, j = divmod(step, self.steps_per_epoch)
+        order = self._order(epoch)[j * self.global_batch:(j + 1) * self.global_batch]
+        return [(key, self.per_source[key[0]][key[1]]) for key in order]
+
+    def micro_batches(self, chosen: list) -> list[list]:
+        """This process's share of a step, sorted by length (less padding), in micro-batches."""
+        acc = self.accelerator
+        mine = chosen[acc.process_index::acc.num_processes]
+        mine = sorted(mine, key=lambda kv: len(kv[1].input_ids))
+        size = self.cfg.per_device_train_batch_size
+        return [mine[i:i + size] for i in range(0, len(mine), size)]
+
+    def _states(self, pairs: list) -> list[torch.Tensor] | None:
+        if not self.use_cache:
+            return None
+        pm = self.accelerator.unwrap_model(self.model)
+        out = []
+        for key, ex in pairs:
+            st = self.prefix_cache.get(key)
+            if st is None:
+                ids = torch.tensor([ex.input_ids], device=self.accelerator.device)
+                st = pm.prefix(ids)[0]
+                self.prefix_cache[key] = st
+            out.append(st)
+        return out
+
+    # ---------------------------------------------------------------- run
+
+    def meta(self, step: int) -> dict[str, Any]:
+        return {"stage": "sft", "base_model": self.cfg.model if self.init_checkpoint is None else
+                ckpt.read_meta(ckpt.chain(self.init_checkpoint)[0])["base_model"],
+                "init_checkpoint": str(self.init_checkpoint) if self.init_checkpoint else None,
+                "step": step, "total_steps": self.total_steps, "prompt_version": PROMPT_VERSION,
+                "config": to_dict(self.cfg), "recipe": {k: v for k, v in self.recipe.items() if k != "__path__"},
+                "recipe_path": self.recipe.get("__path__"), "head_mode": self.cfg.train_lm_head,
+                "unfreeze_layers": self.cfg.unfreeze_layers, "data": dict(self.tally.counts),
+                "parameters": self.setup.pm.describe()}
+
+    def save(self, step: int, final: bool = False) -> None:
+        self.accelerator.wait_for_everyone()
+        if not self.main:
+            return
+        pm = self.accelerator.unwrap_model(self.model)
+        state = {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+                 "rng": ckpt.rng_state(), "step": step}
+        path = self.run_dir / ("final" if final else f"checkpoints/step-{step}")
+        ckpt.save(path, trained_tensors(pm), self.meta(step), state)
+        if not final:
+            ckpt.prune(self.run_dir, self.cfg.save_total_limit)
+
+    def resume_from(self, path: Path) -> int:
+        pm = self.setup.pm
+        load_trained_into(pm, ckpt.read_tensors(path))
+        state = ckpt.read_state(path)
+        if state is None:
+            raise ValueError(f"{path}: no state.pt; not a resumable checkpoint")
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        ckpt.set_rng_state(state["rng"])
+        return int(state["step"])
+
+    def train(self, resume: bool = True) -> dict[str, Any]:
+        cfg, acc = self.cfg, self.accelerator
+        self.prepare()
+        start = 0
+        found = ckpt.latest(self.run_dir) if resume else None
+        if found is not None:
+            start = self.resume_from(found)
+            self.echo(f"resumed from {found} at step {start}")
+        log = RunLog(self.run_dir, cfg.tensorboard, self.echo, enabled=self.main)
+        log.truncate_after(start)
+        self.model, self.optimizer = acc.prepare(self.setup.pm, self.optimizer)
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        bar = self._bar(self.total_steps, "sft")
+        bar.update(start)
+        last: dict[str, Any] = {}
+        for step in range(start, self.total_steps):
+            t0 = time.perf_counter()
+            chosen = self.step_examples(step)
+            n_tokens = sum(len(ex.target_ids) for _, ex in chosen)
+            loss_sum = torch.zeros((), device=acc.device)
+            micro = self.micro_batches(chosen)
+            for i, pairs in enumerate(micro):
+                exs = [ex for _, ex in pairs]
+                batch = make_batch(exs, self.setup.loaded.tokenizer.pad_token_id,
+                                   self.setup.table if cfg.loss_vocab == "constrained" else None,
+                                   self._states(pairs)).to(acc.device)
+                sync = i == len(micro) - 1
+                ctx = acc.no_sync(self.model) if not sync else nullcontext()
+                with ctx, acc.autocast():
+                    logp = self.model(batch, cfg.loss_vocab)
+                    # a sum over the step's tokens; DDP averages gradients over processes, hence * world
+                    loss = -logp.sum() / n_tokens * acc.num_processes
+                    acc.backward(loss)
+                loss_sum += -logp.detach().sum()
+            if not micro:  # this process had nothing in a short last step; keep DDP in step
+                with acc.autocast():
+                    acc.backward(sum(p.sum() * 0.0 for p in params))
+            grad_norm = acc.clip_grad_norm_(params, cfg.max_grad_norm) if cfg.max_grad_norm > 0 else None
+            self.optimizer.step()
+            self.scheduler.step()
+            self.optimizer.zero_grad(set_to_none=True)
+            total = acc.reduce(loss_sum, reduction="sum")
+            seconds = time.perf_counter() - t0
+            n_input = sum(len(ex.input_ids) for _, ex in chosen)
+            last = {"loss": float(total) / n_tokens, "lr": self.scheduler.get_last_lr()[0],
+                    "grad_norm": float(grad_norm) if grad_norm is not None else None,
+                    "epoch": round((step + 1) / self.steps_per_epoch, 4), "target_tokens": n_tokens,
+                    "tokens": n_input, "seconds": round(seconds, 3),
+                    "target_tokens_per_s": round(n_tokens / seconds, 1)}
+            done = step + 1
+            if done % cfg.logging_steps == 0 or done == self.total_steps:
+                log.metrics(done, last)
+            bar.update(1)
+            bar.set_postfix(loss=f"{last['loss']:.4f}")
+            if cfg.save_steps and done % cfg.save_steps == 0 and done < self.total_steps:
+                self.save(done)
+            if self.evaluate and cfg.eval_steps and done % cfg.eval_steps == 0 and done < self.total_steps:
+                self._eval(done, log)
+        bar.close()
+        self.save(self.total_steps)  # resumable at the end too (a longer run can continue from it)
+        self.save(self.total_steps, final=True)
+        if self.evaluate and (cfg.eval_at_end or cfg.eval_steps):
+            self._eval(self.total_steps, log)
+        log.close()
+        return {"steps": self.total_steps, "final": str(self.run_dir / "final"), **last}
+
+    def _eval(self, step: int, log: RunLog) -> None:
+        self.accelerator.wait_for_everyone()
+        if self.main and self.evaluate is not None:
+            metrics = self.evaluate(self.setup, step)
+            log.metrics(step, metrics, kind="eval")
+            self.echo(f"eval at step {step}: {metrics}")
+        self.accelerator.wait_for_everyone()
