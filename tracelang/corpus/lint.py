@@ -103,6 +103,9 @@ def lint_template(t: Template, library: Library, seed: int = 0) -> list[Finding]
             error(f"feed `{var}`: the trace must take it in exactly one `init` as its whole value")
         if kind not in {x.output for x in library.templates}:
             warn(f"feed `{var}`: no template outputs `{kind}`")
+    if (t.output or t.feed) and "name" not in people:
+        error("it chains (`output` or `feed`), so it needs the main person as a `name` people variable: the "
+              "story goes on with the same person")
     if t.output:
         asked = t.question[0].vars & material
         if asked:
