@@ -54,6 +54,17 @@ def _forced_tokens(tokenizer, constraint: Constraint, max_tokens: int) -> list[i
     return ids
 
 
+def _CACHE_ARG(model) -> str:  # noqa: N802 - transformers renamed `past_key_values` to `cache`
+    import inspect
+
+    params = inspect.signature(model.forward).parameters
+    return "cache" if "cache" in params else "past_key_values"
+
+
+def _cache_of(out) -> object:
+    return getattr(out, "cache", None) or out.past_key_values
+
+
 @torch.no_grad()
 def generate(
     model,
@@ -69,6 +80,7 @@ def generate(
     """Generate one completion per prompt. ``constraint_factory(i)`` gives row i's constraint
     (None: unconstrained). Greedy when ``temperature`` is 0; else sampling with a seeded generator."""
     device = next(model.parameters()).device
+    cache_arg = _CACHE_ARG(model)
     gen = torch.Generator(device="cpu").manual_seed(seed)
     n = len(prompts)
     cons = [constraint_factory(i) if constraint_factory else None for i in range(n)]
@@ -88,7 +100,7 @@ def generate(
     positions = (attn.cumsum(-1) - 1).clamp(min=0)
     out = model(input_ids=ids.to(device), attention_mask=attn.to(device), position_ids=positions.to(device),
                 use_cache=True)
-    cache = out.past_key_values
+    cache = _cache_of(out)
     last_logits = out.logits[:, -1, :].float().cpu()
     next_pos = attn.sum(-1)  # position of each row's next token
     results = [Result("", [], [], False) for _ in range(n)]
@@ -158,9 +170,9 @@ def generate(
             next_pos[i] += len(r)
         attn = torch.cat([attn, mask_new], dim=1)
         out = model(input_ids=block.to(device), attention_mask=attn.to(device), position_ids=pos.to(device),
-                    past_key_values=cache, use_cache=True)
+                    use_cache=True, **{cache_arg: cache})
         passes += 1
-        cache = out.past_key_values
+        cache = _cache_of(out)
         lens = torch.tensor([max(len(r), 1) - 1 for r in new_tokens])
         last_logits = out.logits[torch.arange(n), lens.to(out.logits.device), :].float().cpu()
 

@@ -31,7 +31,7 @@ from ..experts.percentage import _PERCENT
 from ..limits import DEFAULT_LIMITS, Limits
 from ..numbers import ZERO, Exact, render
 from .automaton import Slot
-from .numslot import NumSpec
+from .numslot import NumSpec, canonical_value
 
 NAME_CAP = 64  # longest name the decoder writes (the checker's limit is limits.max_name_chars)
 # Witnesses for "some literal completes this": small ones (an exponent must stay small), then
@@ -40,11 +40,13 @@ _FRESH = ((2, 1), (3, 1), (7919, 1), (7927, 1), (7933, 1), (1, 7))
 _DIVIDES = {"div", "mod", "ratio"}
 
 
+_FILLS = {k: (tuple(("num", p, 1) for p in (7919, 7927, 7933)[:k]), tuple(("num", p, 1) for p in (2, 3, 5)[:k]))
+          for k in range(1, 4)}
+
+
 def _fills(k: int) -> tuple[tuple, ...]:
     """Literal argument tuples of length ``k`` to try first: fresh primes, then small numbers."""
-    big = tuple(("num", p, 1) for p in (7919, 7927, 7933)[:k])
-    small = tuple(("num", p, 1) for p in (2, 3, 5)[:k])
-    return (big, small) if k <= 3 else ()
+    return _FILLS.get(k, ())
 _SMALL = {(0, 1): ZERO, (1, 1): Exact(1)}
 
 
@@ -327,8 +329,8 @@ class Guide:
         spec = self._table(op).get(cop)
         if spec is None:
             return False
-        if self.lv.values and cop != "pow" and spec.min_args <= 3:
-            fill = _fills(spec.min_args)[0]
+        if self.lv.values and spec.min_args <= 3:
+            fill = _fills(spec.min_args)[cop == "pow"]  # 2 ** 3: small enough for any limit
             if (op, cop, *fill) not in self.block.seen:  # type: ignore[union-attr]
                 return True
         return self._args_ok(op, cop, ())
@@ -482,6 +484,8 @@ class Guide:
                 return "name", None
             return "allow", tuple(self._use_names(s))
         if s.role == "num":
+            if s.key == "value" and self.lv.grounding and self.cfg.grounded is not None:
+                return "allow", tuple(sorted(self.cfg.grounded))
             return "num", self._num_spec(s)
         raise ValueError(f"unknown slot role {s.role}")
 
@@ -557,8 +561,11 @@ class Guide:
     def _complete(self, s: Slot, text: str) -> Guide | None:
         kind, spec = self.slot(s)
         value: object = text
-        if kind == "allow" and text not in spec:  # type: ignore[operator]
-            return None
+        if kind == "allow":
+            if text not in spec:  # type: ignore[operator]
+                return None
+            if s.role == "num":
+                value = canonical_value(text)
         if kind == "deny" and (text in spec or len(text) > NAME_CAP):  # type: ignore[operator]
             return None
         if kind == "name" and len(text) > NAME_CAP:

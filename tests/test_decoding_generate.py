@@ -1,0 +1,70 @@
+"""Generation with the constraint: our loop (KV cache, fast-forward, batches) and the
+``transformers`` LogitsProcessor, on a tiny random model."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from transformers import LogitsProcessorList
+
+from tracelang.decoding.constraint import Constraint, compile_tokenizer, make_config
+from tracelang.decoding.generate import generate
+from tracelang.decoding.guide import Levels
+from tracelang.decoding.hf import TraceLogitsProcessor
+from tracelang.decoding.tiny_model import tiny_model
+from tracelang.decoding.tokenizer_store import tiny_bpe, tiny_spm
+from tracelang.pipeline import analyze
+
+LEVELS = Levels(grounding=False)
+
+
+@pytest.fixture(scope="module")
+def spm():
+    tok = tiny_spm()
+    return tok, tiny_model(tok, seed=0), compile_tokenizer(tok, disk=False)
+
+
+def test_sampled_traces_are_valid(spm):
+    tok, model, compiled = spm
+    results = generate(model, tok, ["Q: one\n", "Q: two\n", "Q: three\n"],
+                       lambda i: Constraint(compiled, make_config(LEVELS)), max_new_tokens=600, temperature=1.0,
+                       seed=4)
+    finished = [r for r in results if r.finished]
+    assert finished
+    for r in finished:
+        report = analyze(r.text)
+        assert report.ok and report.answer is not None, r.text
+        assert r.forced > 0  # fast-forward took the forced text
+        assert len(r.logprobs) == len(r.token_ids)
+
+
+def test_fast_forward_writes_the_same_tokens_in_fewer_passes(spm):
+    tok, model, compiled = spm
+    text = ("expert: arithmetic\ntrace:\n- {op: init, var: price, value: 12}\n- {op: init, var: hours, value: 3}\n"
+            "- {op: compute, compute_op: mul, args: [price, hours], var: total}\n- {op: query, var: total}\n")
+    ref = tok.encode(text, add_special_tokens=False) + [tok.eos_token_id]
+    runs = {}
+    for ff in (False, True):
+        [r] = generate(model, tok, ["Q: x\n"], lambda i: Constraint(compiled, make_config(LEVELS)), reference=[ref],
+                       max_new_tokens=len(ref) + 1, fast_forward=ff)
+        runs[ff] = r
+    assert runs[False].token_ids == runs[True].token_ids == ref
+    assert runs[True].forward_passes < runs[False].forward_passes
+
+
+def test_logits_processor_in_model_generate():
+    tok = tiny_bpe()
+    model = tiny_model(tok, seed=1)
+    compiled = compile_tokenizer(tok, disk=False)
+    enc = tok(["Q: a\n", "Q: bb bb\n"], return_tensors="pt", padding=True, padding_side="left")
+    proc = TraceLogitsProcessor(lambda i: Constraint(compiled, make_config(LEVELS)), enc.input_ids.shape[1])
+    torch.manual_seed(0)
+    out = model.generate(**enc, logits_processor=LogitsProcessorList([proc]), do_sample=True, max_new_tokens=250,
+                         pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id)
+    ended = 0
+    for row in out[:, enc.input_ids.shape[1]:].tolist():
+        if tok.eos_token_id in row:
+            ended += 1
+            report = analyze(tok.decode(row, skip_special_tokens=True))
+            assert report.ok, report.diagnostics
+    assert ended
