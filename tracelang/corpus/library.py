@@ -12,7 +12,7 @@ from pathlib import Path
 from random import Random
 
 from .pools import Pool, PoolEntry, PoolError, load_pools
-from .template import Template, TemplateError, VarSpec, _check_slots, _phrases, _var, compile_template
+from .template import Template, TemplateError, VarSpec, check_slots, compile_template, phrases, var_spec
 from .text import Format, Text
 
 DEFAULT_DIR = Path(__file__).resolve().parents[2] / "corpora" / "templates"
@@ -124,16 +124,16 @@ def _distractor(raw: dict, pools: dict[str, Pool], where: str) -> Distractor:
         raise TemplateError(f"{where}: unknown key `{sorted(unknown)[0]}` (a distractor has `text` and `vars`)")
     if "text" not in raw:
         raise TemplateError(f"{where}: missing `text`")
-    texts = _phrases(raw["text"], where, "text")
+    texts = phrases(raw["text"], where, "text")
     raw_vars = raw.get("vars", {})
     if not isinstance(raw_vars, dict):
         raise TemplateError(f"{where}: `vars` is a table")
-    specs = {name: _var(name, value, pools, where) for name, value in raw_vars.items()}
+    specs = {name: var_spec(name, value, pools, where) for name, value in raw_vars.items()}
     if any(s.kind == "expr" for s in specs.values()):
         raise TemplateError(f"{where}: distractor variables are drawn, not derived (no `expr`)")
     people = pools.get("people")
     known = dict(specs)
     if "name" not in known and people is not None:
         known["name"] = VarSpec("name", "pool", Format(), pool=people)
-    _check_slots(known, texts, where)
+    check_slots(known, texts, where)
     return Distractor(texts, specs, where)

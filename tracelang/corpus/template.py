@@ -163,7 +163,7 @@ def _fail(where: str, message: str) -> TemplateError:
     return TemplateError(f"{where}: {message}")
 
 
-def _phrases(value: object, where: str, what: str) -> list[Text]:
+def phrases(value: object, where: str, what: str) -> list[Text]:
     items = [value] if isinstance(value, str) else value
     if not isinstance(items, list) or not items:
         raise _fail(where, f"`{what}` must be a phrase or a non-empty list of alternative phrases")
@@ -176,7 +176,7 @@ def _phrases(value: object, where: str, what: str) -> list[Text]:
     return out
 
 
-def _var(name: str, raw: object, pools: dict[str, Pool], where: str) -> VarSpec:
+def var_spec(name: str, raw: object, pools: dict[str, Pool], where: str) -> VarSpec:
     at = f"{where}: var `{name}`"
     if not _VAR.fullmatch(name):
         raise _fail(at, "variable names are lower-case letters, digits and _")
@@ -275,7 +275,7 @@ def compile_template(raw: dict[str, Any], pools: dict[str, Pool], path: str, sou
     raw_vars = raw["vars"]
     if not isinstance(raw_vars, dict) or not raw_vars:
         raise _fail(where, "`vars` is a table of variables")
-    specs = {name: _var(name, value, pools, where) for name, value in raw_vars.items()}
+    specs = {name: var_spec(name, value, pools, where) for name, value in raw_vars.items()}
     attr_kind = _attr_kind(specs)
 
     def expr(text: object, kind: str, what: str) -> Compiled:
@@ -311,10 +311,10 @@ def compile_template(raw: dict[str, Any], pools: dict[str, Pool], path: str, sou
     facts_raw = raw["facts"]
     if not isinstance(facts_raw, list) or not facts_raw:
         raise _fail(where, "`facts` is a list of facts, each a list of alternative phrasings")
-    facts = [_phrases(f, where, f"facts[{i + 1}]") for i, f in enumerate(facts_raw)]
-    question = _phrases(raw["question"], where, "question")
-    when = _phrases(raw["when"], where, "when") if "when" in raw else []
-    distractors = _phrases(raw["distractors"], where, "distractors") if "distractors" in raw else []
+    facts = [phrases(f, where, f"facts[{i + 1}]") for i, f in enumerate(facts_raw)]
+    question = phrases(raw["question"], where, "question")
+    when = phrases(raw["when"], where, "when") if "when" in raw else []
+    distractors = phrases(raw["distractors"], where, "distractors") if "distractors" in raw else []
     free_raw = raw.get("free", [])
     if not isinstance(free_raw, list) or any(not isinstance(i, int) or not 1 <= i <= len(facts) for i in free_raw):
         raise _fail(where, f"`free` lists fact numbers from 1 to {len(facts)}")
@@ -358,7 +358,7 @@ def compile_template(raw: dict[str, Any], pools: dict[str, Pool], path: str, sou
         at = source.find(first, source.find(tid))
         line = source.count("\n", 0, at) + err.line if at >= 0 else line
         raise _fail(f"{path}:{line}: template `{tid}`", f"trace: {str(err).split(': ', 1)[1]}") from None
-    _check_slots(specs, facts, question, when, distractors, where)
+    check_slots(specs, [a for alts in facts for a in alts] + question + when + distractors, where)
     return Template(
         id=tid, family=raw.get("family", tid.split(".")[0]), path=path, line=line, expert=skeleton.expert,
         vars=specs, answer=answer, decimals=decimals, constraints=constraints, facts=facts, question=question,
@@ -368,13 +368,8 @@ def compile_template(raw: dict[str, Any], pools: dict[str, Pool], path: str, sou
     )
 
 
-def _check_slots(specs: dict[str, VarSpec], *groups: list) -> None:
+def check_slots(specs: dict[str, VarSpec], texts: list[Text], where: str) -> None:
     """Every slot names a variable, with an attribute the variable has."""
-    where = groups[-1]
-    texts: list[Text] = []
-    for group in groups[:-1]:
-        for item in group:
-            texts.extend(item if isinstance(item, list) else [item])
     for text in texts:
         for slot in text.slots:
             spec = specs.get(slot.var)
