@@ -400,18 +400,26 @@ class Compiled:
                 rows.extend(r)
                 if a_ < b_ and self._may_exit(kid, rem, nxt, entering):
                     exits.append((rem, a_, b_))
-            hit = (rows, exits, complete)
+            hit = (self._bits(rows), exits, complete)
             if len(self.allow_results) > 200_000:
                 self.allow_results.clear()
             self.allow_results[key] = hit
-        rows, exits, complete = hit
-        acc.rows.extend(rows)
+        bits, exits, complete = hit
+        acc.bits.extend(bits)
         if complete:
             self.exit_walk(lo, hi, depth, kid, g, buf, acc)
         for rem, a_, b_ in exits:
             st = self.step_bytes((kid, g, buf), rem.encode())
             if st is not None:
                 self.exit_walk(a_, b_, depth + len(rem), st[0], st[1], st[2], acc)
+
+    def _bits(self, rows: list[int]) -> tuple[tuple[int, int], ...]:
+        """(word, bit) pairs of the tokens behind rows, merged per word: the cheapest form to OR in."""
+        words: dict[int, int] = {}
+        for u in rows:
+            for t in self.vocab.tids(u):
+                words[t >> 5] = words.get(t >> 5, 0) | (1 << (t & 31))
+        return tuple(words.items())
 
     def _allow_entry(self, lo: int, hi: int, depth: int, rem: str) -> tuple[list[int], int, int, tuple[int, ...]]:
         v = self.vocab
@@ -620,17 +628,20 @@ class Compiled:
 class _Acc:
     """Collects a mask: whole bitmasks, single rows, and rows to take out (deny-lists)."""
 
-    __slots__ = ("masks", "rows", "removed")
+    __slots__ = ("masks", "rows", "removed", "bits")
 
     def __init__(self) -> None:
         self.masks: list[np.ndarray] = []
         self.rows: list[int] = []
         self.removed: list[int] = []
+        self.bits: list[tuple[int, int]] = []
 
     def apply(self, out: np.ndarray, v: Vocab) -> None:
         for m in self.masks:
             np.bitwise_or(out, m, out=out)
         view = memoryview(out)
+        for w, b in self.bits:
+            view[w] |= b
         for u in self.rows:
             for t in v.tids(u):
                 view[t >> 5] |= 1 << (t & 31)

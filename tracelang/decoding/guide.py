@@ -222,6 +222,46 @@ class Guide:
             cache[key] = hit
         return hit
 
+    def _arg_names(self, op: str, cop: str, args: tuple, names: list[str]) -> list[str]:
+        """The names that may be the next argument. The common case, where fresh literals would
+        complete the list, is decided from the numbering keys alone; the rest goes to `_args_ok`."""
+        spec = self._table(op).get(cop)
+        n = len(args)
+        if spec is None or not (self.lv.ops and self.lv.values) or cop == "pow" or n + 1 > 3 \
+                or (spec.max_args is not None and n + 1 > spec.max_args):
+            return [x for x in names if self._args_ok(op, cop, args + (("var", x),))]
+        b = self.block
+        numbers, values, defs, seen = b.numbers, b.values, b.defs, b.seen  # type: ignore[union-attr]
+        head = [self._key(a) for a in args]
+        if any(not isinstance(k, (int, tuple)) for k in head):
+            return [x for x in names if self._args_ok(op, cop, args + (("var", x),))]
+        missing = max(spec.min_args - n - 1, 0)
+        if missing == 0 and (spec.max_args is None or n + 1 < spec.max_args):
+            missing = 1  # fresh literal as an extension witness (closing now is checked below)
+        fill = _fills(missing)[0] if missing else ()
+        ident = spec.identity if op == "compute" else None
+        out = []
+        for x in names:
+            num, val = numbers.get(x), values.get(x)
+            if num is None or val is None or max(val.numerator.bit_length(), val.denominator.bit_length()) > 600:
+                if self._args_ok(op, cop, args + (("var", x),)):
+                    out.append(x)
+                continue
+            if ident is not None and (n or ident[1] == "any"):
+                d = defs.get(x)
+                if d is not None and d.const is not None and d.const == ident[0]:
+                    continue  # E401 whatever follows
+            if cop in _DIVIDES and n == 1 and val.numerator == 0:
+                continue  # E501
+            keys = [*head, num, *fill]
+            if spec.commutative:
+                keys.sort(key=_order)
+            if missing and (op, cop, *keys) not in seen:
+                out.append(x)
+            elif self._args_ok(op, cop, args + (("var", x),)):
+                out.append(x)
+        return out
+
     def _quick_valid(self, op: str, cop: str, args: tuple) -> bool | None:
         """The common case without arithmetic: arity, identities, repeats, and sizes far from the
         limit (then no runtime error is possible). None: not decided here."""
@@ -427,6 +467,8 @@ class Guide:
                 return n >= spec.min_args and self._valid(op, cop, args)  # type: ignore[arg-type]
             if self.lv.ops and spec.max_args is not None and n >= spec.max_args:
                 return False
+            if n + 1 >= spec.min_args and self._quick_valid(op, cop, args + _fills(1)[0]):  # type: ignore[arg-type,operator]
+                return True  # a fresh literal completes it
             return any(self._args_ok(op, cop, args + (c,), 1) for c in self._witnesses())  # type: ignore[arg-type,operator]
         raise ValueError(f"unknown decision {d}")
 
@@ -498,7 +540,7 @@ class Guide:
             return names
         if s.key == "args":
             cop, args = self.field("compute_op"), self.field("args", ())
-            return [n for n in names if self._args_ok(op, cop, args + (("var", n),))]  # type: ignore[arg-type,operator]
+            return self._arg_names(op, cop, args, names)  # type: ignore[arg-type]
         if s.key == "var":  # query
             return self._queryable()
         if s.key == "base":
