@@ -256,9 +256,7 @@ class Guide:
             keys = [*head, num, *fill]
             if spec.commutative:
                 keys.sort(key=_order)
-            if missing and (op, cop, *keys) not in seen:
-                out.append(x)
-            elif self._args_ok(op, cop, args + (("var", x),)):
+            if missing and (op, cop, *keys) not in seen or self._args_ok(op, cop, args + (("var", x),)):
                 out.append(x)
         return out
 
