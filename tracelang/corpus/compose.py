@@ -40,7 +40,8 @@ class Style:
     when_p: float = 0.35  # the last fact becomes an "if/when" clause of the question
     distractor_p: tuple[float, float] = (0.45, 0.12)  # chance of at least one, of a second
     local_distractor_p: float = 0.5  # a template's own distractor rather than a shared one
-    words_p: float = 0.3  # a word-able number slot is written as words
+    words_p: float = 0.15  # a word-able number slot is written as words (with the cue words of constants,
+    # "half", "twice", and sentence starts, about 60% of questions have number words; GSM-8K: 54%)
 
 
 @dataclass
