@@ -73,6 +73,9 @@ class TrainConfig:
     save_total_limit: int = 2  # step checkpoints kept (the final one is always kept)
     tensorboard: bool = True  # when the `tensorboard` package is importable
     progress: bool = True
+    # evaluation on the dev split (settings in the recipe's `eval` section)
+    eval_steps: int | None = None  # every K optimiser steps (None: not during training)
+    eval_at_end: bool = False
 
     def validate(self) -> None:
         if self.train_lm_head not in HEAD_MODES:
@@ -98,10 +101,6 @@ class SFTConfig(TrainConfig):
     max_steps: int | None = None  # overrides the epochs when set
     max_length: int = 1024  # prompt + target tokens; longer examples are skipped and counted
     cache_prefix: bool = True  # keep the frozen layers' output per example across epochs
-    eval_steps: int | None = None  # evaluate on the dev split every K steps (None: only at the end)
-    eval_n: int = 50  # dev problems per evaluation (seeded sample)
-    eval_constrained: bool = True
-    eval_at_end: bool = False
 
     def validate(self) -> None:
         super().validate()
@@ -148,14 +147,17 @@ class RLConfig(TrainConfig):
 
 @dataclass
 class EvalSettings:
-    n: int = 50
+    """Dev-split evaluation (the evaluation harness) of the base model and of each stage's result."""
+
+    n: int = 50  # a seeded sample of the 500 dev problems
     seed: int = 42
-    shots: int = 0
+    shots: int = 0  # trained models are prompted as they were trained (0-shot)
+    base_shots: int = 3  # the untrained model gets worked examples
     constrained: bool = True
     free: bool = True
     batch_size: int = 8
     max_new_tokens: int = 320
-    data: str | None = None  # GSM-8K directory
+    data: str | None = None  # GSM-8K directory (default ../shared/data/gsm8k)
 
 
 _SECTION_TYPES: dict[str, type] = {"sft": SFTConfig, "rl": RLConfig, "eval": EvalSettings}

@@ -23,31 +23,34 @@ if TYPE_CHECKING:
     from .partial import Allowed, PartialModel
 
 
-def target_logprobs(pm: PartialModel, h: Tensor, targets: Tensor, vocab: str, allowed: Allowed | None) -> Tensor:
-    """``h``: final hidden states at the scored positions [P, d]; ``targets``: token ids [P]."""
+def target_logprobs(pm: PartialModel, h: Tensor, targets: Tensor, vocab: str, allowed: Allowed | None,
+                    temperature: float = 1.0) -> Tensor:
+    """``h``: final hidden states at the scored positions [P, d]; ``targets``: token ids [P].
+    ``temperature`` divides the (soft-capped) logits, as the sampler does."""
     if vocab == "full":
-        logits = pm.full_logits(h)
+        logits = pm.full_logits(h) / temperature
         return logits.gather(1, targets.unsqueeze(1)).squeeze(1) - torch.logsumexp(logits, dim=-1)
     if vocab == "grammar":
         s = pm.subset_index[targets]
         if bool((s < 0).any()):
             raise ValueError("a target token is outside the grammar's tokens; use loss_vocab: full")
-        logits = pm.softcap(h @ pm.subset_weight().T)
+        logits = pm.softcap(h @ pm.subset_weight().T) / temperature
         return logits.gather(1, s.unsqueeze(1)).squeeze(1) - torch.logsumexp(logits, dim=-1)
     if vocab != "constrained":
         raise ValueError(f"unknown loss vocabulary {vocab!r}")
     if allowed is None:
         raise ValueError("the constrained loss needs the decoder's masks")
-    return constrained_logprobs(pm, h, targets, allowed)
+    return constrained_logprobs(pm, h, targets, allowed, temperature)
 
 
-def constrained_logprobs(pm: PartialModel, h: Tensor, targets: Tensor, allowed: Allowed) -> Tensor:
-    target_logit = pm.softcap((h * pm.rows(targets)).sum(-1))
+def constrained_logprobs(pm: PartialModel, h: Tensor, targets: Tensor, allowed: Allowed,
+                         temperature: float = 1.0) -> Tensor:
+    target_logit = pm.softcap((h * pm.rows(targets)).sum(-1)) / temperature
     lse = torch.zeros_like(target_logit)
     if allowed.sparse_pos.numel():
         tokens = pm.subset.index_select(0, allowed.pair_sidx)
         at = allowed.sparse_pos.index_select(0, allowed.pair_seg)
-        pair_logit = pm.softcap((h.index_select(0, at) * pm.rows(tokens)).sum(-1))
+        pair_logit = pm.softcap((h.index_select(0, at) * pm.rows(tokens)).sum(-1)) / temperature
         n = allowed.sparse_pos.numel()
         top = torch.full((n,), float("-inf"), dtype=pair_logit.dtype, device=pair_logit.device)
         top = top.scatter_reduce(0, allowed.pair_seg, pair_logit.detach(), reduce="amax")
@@ -55,7 +58,7 @@ def constrained_logprobs(pm: PartialModel, h: Tensor, targets: Tensor, allowed: 
             0, allowed.pair_seg, torch.exp(pair_logit - top.index_select(0, allowed.pair_seg)))
         lse = lse.index_copy(0, allowed.sparse_pos, top + torch.log(total))
     if allowed.dense_pos.numel():
-        logits = pm.softcap(h.index_select(0, allowed.dense_pos) @ pm.subset_weight().T)
+        logits = pm.softcap(h.index_select(0, allowed.dense_pos) @ pm.subset_weight().T) / temperature
         logits = logits.masked_fill(~allowed.dense_mask, float("-inf"))
         lse = lse.index_copy(0, allowed.dense_pos, torch.logsumexp(logits, dim=-1))
     return target_logit - lse

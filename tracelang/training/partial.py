@@ -230,13 +230,13 @@ class PartialModel(nn.Module):
             logits = logits.index_copy(-1, self.subset, F.linear(h, self.head_rows))
         return self.softcap(logits)
 
-    def forward(self, batch: Batch, vocab: str = "full") -> Tensor:
+    def forward(self, batch: Batch, vocab: str = "full", temperature: float = 1.0) -> Tensor:
         """Log-probability of each scored target ([P]) under the chosen normalisation."""
         from .logprobs import target_logprobs
 
         h = self.hidden(batch)
         h_sel = h.reshape(-1, h.shape[-1]).index_select(0, batch.pred_pos)
-        return target_logprobs(self, h_sel, batch.targets, vocab, batch.allowed)
+        return target_logprobs(self, h_sel, batch.targets, vocab, batch.allowed, temperature)
 
     # ---------------------------------------------------------------- serving and checks
 

@@ -11,7 +11,7 @@ import torch
 
 from ..models import LoadedModel, Prompter, load_model
 from ..models.prompt import load_shots
-from .checkpoint import chain, materialize, read_tensors
+from .checkpoint import chain, materialize, read_meta, read_tensors
 from .config import ConfigError, TrainConfig
 from .emittable import emittable_ids
 from .masks import MaskTable, Recorder
@@ -43,9 +43,14 @@ def prompter_for(cfg: TrainConfig, tokenizer) -> Prompter:
 
 def build(cfg: TrainConfig, init_checkpoint: Path | None = None, device: torch.device | None = None) -> Setup:
     """Load the model (applying ``init_checkpoint`` and what it started from), split it."""
+    links = chain(init_checkpoint) if init_checkpoint is not None else []
+    if links:
+        base = read_meta(links[0]).get("base_model")
+        if base != cfg.model:
+            raise ConfigError(f"model: {cfg.model!r}, but {init_checkpoint} was trained from {base!r}")
     loaded = load_model(cfg.model, seed=cfg.seed)
-    if init_checkpoint is not None:
-        for link in chain(init_checkpoint):
+    if links:
+        for link in links:
             materialize(loaded.model, read_tensors(link))
     subset = emittable_ids(loaded.tokenizer)
     pm = PartialModel(loaded.model, cfg.unfreeze_layers, cfg.train_lm_head, cfg.train_final_norm, subset)

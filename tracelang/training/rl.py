@@ -1,0 +1,350 @@
+"""GRPO with the verifier's reward, on constrained rollouts.
+
+Each step: ``prompts_per_step`` questions (from corpora and GSM-8K train — never test, never dev),
+``num_generations`` constrained samples each, graded by the checker and runtime (reward.py).
+Advantages are normalised within each question's group; a group whose rewards are all equal
+carries no signal and is skipped (and counted). The policy loss is PPO's clipped surrogate on the
+log-probabilities of the sampled tokens *renormalised over the tokens the decoder allowed at that
+step* — the distribution that was actually sampled from — so the update is on-policy.
+
+``loss_type`` picks the variant:
+
+- ``grpo``: advantages (r - mean) / std; each sequence's token losses averaged, then sequences;
+- ``dr_grpo`` (Dr. GRPO): advantages r - mean (no std), token losses summed and divided by a
+  constant (sequences x max_new_tokens), removing the length and difficulty biases;
+- ``dapo`` (DAPO): std-normalised advantages, token-level averaging over the whole batch, and
+  clip-higher (``epsilon_high``, 0.28 by default); zero-variance groups are skipped as always.
+
+``beta > 0`` adds the k3 estimate of KL(policy || starting model); the starting model is the
+trainable part as it was when RL began (the frozen part is shared), evaluated with
+``torch.func.functional_call``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import Counter
+from collections.abc import Callable
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from ..data.gsm8k import load, split_of_path
+from ..data.splits import dev_ids, split_of
+from ..decoding.guide import Levels
+from ..models.prompt import PROMPT_VERSION
+from ..numbers import render
+from . import checkpoint as ckpt
+from .batching import make_batch
+from .config import RLConfig, to_dict
+from .data import DataTally, TrainingDataError, epoch_order, read_source, tokenize
+from .reward import RewardFn, RewardSpec, verifier_reward
+from .runlog import RunLog
+from .sampling import Rollout, Sampler
+from .setup import Setup, build, load_trained_into, optimizer_for, scheduler_for, trained_tensors
+
+
+@dataclass
+class PromptItem:
+    id: str
+    question: str
+    answer: str | None
+    prompt_ids: list[int]
+
+
+def load_prompts(cfg: RLConfig, tokenizer, prompter, tally: DataTally) -> tuple[list[list[PromptItem]], list[float]]:
+    pools: list[list[PromptItem]] = []
+    weights: list[float] = []
+    for src in cfg.data:
+        items = []
+        for r in read_source(src.path, tally):
+            if r.get("answer") is None:
+                tally.add("prompts skipped (no answer)")
+                continue
+            items.append(PromptItem(r["id"], r["question"], r["answer"], tokenize(tokenizer, prompter, r["question"],
+                                                                                  "")[0]))
+        pools.append(items)
+        weights.append(src.weight)
+    if cfg.gsm8k_train:
+        if split_of_path(cfg.gsm8k_train) == "test":
+            raise TrainingDataError(f"{cfg.gsm8k_train}: GSM-8K test is for evaluation only")
+        dev = dev_ids()
+        items = []
+        for p in load(cfg.gsm8k_train):
+            if split_of(p.id) == "test" or p.split == "test":
+                raise TrainingDataError(f"{cfg.gsm8k_train}: holds GSM-8K test problems ({p.id}); train only")
+            if p.id in dev:
+                tally.add("prompts skipped (dev split)")
+                continue
+            if p.gold is None:
+                continue
+            items.append(PromptItem(p.id, p.question, render(p.gold), tokenize(tokenizer, prompter, p.question, "")[0]))
+        pools.append(items)
+        weights.append(cfg.gsm8k_weight)
+    tally.add("prompts", sum(len(p) for p in pools))
+    return pools, weights
+
+
+def advantages(rewards: Tensor, loss_type: str) -> Tensor:
+    centred = rewards - rewards.mean()
+    if loss_type == "dr_grpo":
+        return centred
+    return centred / (rewards.std() + 1e-4)
+
+
+def token_losses(logp: Tensor, old: Tensor, adv_tok: Tensor, eps_low: float, eps_high: float,
+                 ref: Tensor | None, beta: float) -> tuple[Tensor, Tensor, Tensor]:
+    """Clipped-surrogate loss per token, the k3 KL per token, and whether clipping was active."""
+    ratio = torch.exp(logp - old)
+    clipped = torch.clamp(ratio, 1 - eps_low, 1 + eps_high)
+    loss = -torch.min(ratio * adv_tok, clipped * adv_tok)
+    kl = torch.zeros_like(logp)
+    if ref is not None and beta > 0:
+        d = ref - logp
+        kl = torch.exp(d) - d - 1
+        loss = loss + beta * kl
+    was_clipped = (ratio * adv_tok > clipped * adv_tok).detach()
+    return loss, kl.detach(), was_clipped
+
+
+class GRPOTrainer:
+    def __init__(self, cfg: RLConfig, recipe: dict[str, Any] | None = None, *, run_dir: Path | None = None,
+                 init_checkpoint: Path | None = None, echo: Callable[[str], None] = print,
+                 reward_fn: RewardFn | None = None, evaluate: Callable[[Setup, int], dict] | None = None,
+                 prompts: tuple[list[list[PromptItem]], list[float]] | None = None):
+        from accelerate import Accelerator
+
+        self.cfg, self.recipe = cfg, recipe or {}
+        self.run_dir = Path(run_dir) if run_dir else Path(cfg.output_dir) / "rl"
+        self.init_checkpoint = init_checkpoint
+        self.accelerator = Accelerator(mixed_precision=cfg.mixed_precision)
+        self.main = self.accelerator.is_main_process
+        self.echo = echo if self.main else (lambda _s: None)
+        self.reward_fn = reward_fn or verifier_reward(RewardSpec.of(cfg))
+        self.evaluate = evaluate
+        self._prompts = prompts
+
+    def prepare(self) -> None:
+        from accelerate.utils import set_seed
+
+        cfg = self.cfg
+        set_seed(cfg.seed)
+        self.setup = build(cfg, self.init_checkpoint, self.accelerator.device)
+        for line in self.setup.pm.describe():
+            self.echo(line)
+        self.tally = DataTally()
+        if self._prompts is None:
+            self._prompts = load_prompts(cfg, self.setup.loaded.tokenizer, self.setup.prompter, self.tally)
+        self.pools, self.weights = self._prompts
+        self.sizes = [len(p) for p in self.pools]
+        if not sum(self.sizes):
+            raise TrainingDataError("no prompts to train on")
+        self.epoch_len = len(epoch_order(self.sizes, self.weights, cfg.seed, 0))
+        self.echo(f"prompts: {self.tally.line() or sum(self.sizes)}")
+        pm = self.setup.pm
+        self.sampler = Sampler(pm, self.setup.loaded.tokenizer, self.setup.table, self.setup.subset_index,
+                               Levels.parse(cfg.constraint_levels), capture_states=cfg.cache_prefix)
+        self.reference = {n: p.detach().clone() for n, p in pm.trained_parameters().items()} if cfg.beta > 0 else None
+        self.optimizer = optimizer_for(cfg, pm)
+        self.updates = cfg.max_steps * cfg.num_iterations
+        self.scheduler = scheduler_for(cfg, self.optimizer, self.updates)
+        self.echo(f"GRPO ({cfg.loss_type}): {cfg.max_steps} steps x {cfg.prompts_per_step} prompts x "
+                  f"{cfg.num_generations} samples, {cfg.num_iterations} update(s) per step, clip "
+                  f"[{1 - cfg.epsilon:g}, {1 + cfg.epsilon_high:g}], KL beta {cfg.beta:g}; log-probabilities "
+                  "renormalised over the decoder's mask at each sampled step")
+
+    def step_prompts(self, step: int) -> list[PromptItem]:
+        p = self.cfg.prompts_per_step
+        out = []
+        for idx in range(step * p, (step + 1) * p):
+            epoch, pos = divmod(idx, self.epoch_len)
+            si, i = epoch_order(self.sizes, self.weights, self.cfg.seed, epoch)[pos]
+            out.append(self.pools[si][i])
+        return out
+
+    # ---------------------------------------------------------------- checkpoints
+
+    def meta(self, step: int) -> dict[str, Any]:
+        base = self.cfg.model if self.init_checkpoint is None else \
+            ckpt.read_meta(ckpt.chain(self.init_checkpoint)[0])["base_model"]
+        return {"stage": "rl", "base_model": base, "step": step, "total_steps": self.cfg.max_steps,
+                "init_checkpoint": str(self.init_checkpoint) if self.init_checkpoint else None,
+                "prompt_version": PROMPT_VERSION, "config": to_dict(self.cfg),
+                "recipe": {k: v for k, v in self.recipe.items() if k != "__path__"},
+                "recipe_path": self.recipe.get("__path__"), "head_mode": self.cfg.train_lm_head,
+                "unfreeze_layers": self.cfg.unfreeze_layers, "parameters": self.setup.pm.describe()}
+
+    def save(self, step: int, final: bool = False) -> None:
+        self.accelerator.wait_for_everyone()
+        if not self.main:
+            return
+        pm = self.accelerator.unwrap_model(self.model)
+        state = {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+                 "rng": ckpt.rng_state(), "step": step}
+        path = self.run_dir / ("final" if final else f"checkpoints/step-{step}")
+        ckpt.save(path, trained_tensors(pm), self.meta(step), state)
+        if not final:
+            ckpt.prune(self.run_dir, self.cfg.save_total_limit)
+
+    def resume_from(self, path: Path) -> int:
+        load_trained_into(self.setup.pm, ckpt.read_tensors(path))
+        state = ckpt.read_state(path)
+        if state is None:
+            raise ValueError(f"{path}: no state.pt; not a resumable checkpoint")
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        ckpt.set_rng_state(state["rng"])
+        return int(state["step"])
+
+    # ---------------------------------------------------------------- one step
+
+    def rollouts(self, step: int) -> list[list[Rollout]]:
+        cfg, acc = self.cfg, self.accelerator
+        mine = self.step_prompts(step)[acc.process_index::acc.num_processes]
+        gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step * 101 + acc.process_index)
+        groups = []
+        with torch.no_grad():
+            for item in mine:
+                rolls = self.sampler.sample(item.prompt_ids, item.question, cfg.num_generations, cfg.temperature,
+                                            cfg.max_new_tokens, gen)
+                for r in rolls:
+                    r.reward, r.info = self.reward_fn(r.text, item.answer, item.question)
+                    r.info["prompt"] = item.id
+                groups.append(rolls)
+        return groups
+
+    def _logp(self, model, group: list[Rollout], grad: bool, params: dict | None = None) -> Tensor:
+        cfg = self.cfg
+        tok = self.setup.loaded.tokenizer
+        states = [r.states for r in group] if all(r.states is not None for r in group) else None
+        batch = make_batch(group, tok.pad_token_id, self.setup.table, states).to(self.accelerator.device)
+        ctx = nullcontext() if grad else torch.no_grad()
+        with ctx, self.accelerator.autocast():
+            if params is not None:  # the starting model: its trained part swapped in for this call
+                pm = self.accelerator.unwrap_model(model)
+                return torch.func.functional_call(pm, params, (batch, "constrained", cfg.temperature), strict=False)
+            return model(batch, "constrained", cfg.temperature)
+
+    def train_step(self, step: int) -> dict[str, Any]:
+        cfg, acc = self.cfg, self.accelerator
+        t0 = time.perf_counter()
+        groups = self.rollouts(step)
+        t_sample = time.perf_counter() - t0
+        rewards_all = [r.reward for g in groups for r in g]
+        kinds = Counter(r.info["kind"] for g in groups for r in g)
+        kept = [g for g in groups if len({r.reward for r in g}) > 1]
+        local = torch.tensor([len(kept), sum(len(g) for g in kept), sum(len(r.completion) for g in kept for r in g),
+                              len(groups) - len(kept)], dtype=torch.float64, device=acc.device)
+        n_groups, n_seqs, n_tokens, skipped = (float(x) for x in acc.reduce(local, reduction="sum"))
+        row: dict[str, Any] = {
+            "reward_mean": sum(rewards_all) / max(1, len(rewards_all)),
+            "correct": kinds["correct"] / max(1, len(rewards_all)),
+            "valid": (kinds["correct"] + kinds["valid"]) / max(1, len(rewards_all)),
+            "finished": sum(r.finished for g in groups for r in g) / max(1, len(rewards_all)),
+            "completion_tokens": sum(len(r.completion) for g in groups for r in g) / max(1, len(rewards_all)),
+            "groups_skipped_no_variance": int(skipped), "groups_used": int(n_groups),
+            "sampling_seconds": round(t_sample, 2),
+        }
+        if n_groups == 0:  # nothing to learn from: no update (the scheduler does not move either)
+            row["seconds"] = round(time.perf_counter() - t0, 2)
+            return row
+        advs = [advantages(torch.tensor([r.reward for r in g], dtype=torch.float32), cfg.loss_type) for g in kept]
+        refs = olds = None
+        if self.reference is not None:
+            refs = [self._logp(self.model, g, False, self.reference) for g in kept]
+        if cfg.num_iterations > 1:
+            olds = [self._logp(self.model, g, False) for g in kept]
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        world = acc.num_processes
+        stats = Counter()
+        for _ in range(cfg.num_iterations):
+            for gi, g in enumerate(kept):
+                sync = gi == len(kept) - 1
+                with acc.no_sync(self.model) if not sync else nullcontext():
+                    logp = self._logp(self.model, g, True)
+                    lens = torch.tensor([len(r.completion) for r in g], device=logp.device)
+                    seq = torch.repeat_interleave(torch.arange(len(g), device=logp.device), lens)
+                    adv_tok = advs[gi].to(logp.device)[seq]
+                    old = olds[gi] if olds is not None else logp.detach()
+                    loss_tok, kl, clipped = token_losses(logp, old, adv_tok, cfg.epsilon, cfg.epsilon_high,
+                                                         refs[gi] if refs is not None else None, cfg.beta)
+                    if cfg.loss_type == "grpo":
+                        per_seq = torch.zeros(len(g), device=logp.device).index_add(0, seq, loss_tok) / lens
+                        loss = per_seq.sum() / n_seqs
+                    elif cfg.loss_type == "dapo":
+                        loss = loss_tok.sum() / n_tokens
+                    else:
+                        loss = loss_tok.sum() / (n_seqs * cfg.max_new_tokens)
+                    acc.backward(loss * world)
+                stats["loss"] += float(loss.detach())
+                stats["kl"] += float(kl.sum())
+                stats["clipped"] += float(clipped.sum())
+                stats["tokens"] += len(logp)
+            if not kept:
+                acc.backward(sum(p.sum() * 0.0 for p in params))
+            grad_norm = acc.clip_grad_norm_(params, cfg.max_grad_norm) if cfg.max_grad_norm > 0 else None
+            self.optimizer.step()
+            self.scheduler.step()
+            self.optimizer.zero_grad(set_to_none=True)
+            stats["grad_norm"] += float(grad_norm) if grad_norm is not None else 0.0
+        mu = cfg.num_iterations
+        row.update({"loss": stats["loss"] / mu, "kl": stats["kl"] / max(1, stats["tokens"]),
+                    "clip_fraction": stats["clipped"] / max(1, stats["tokens"]), "grad_norm": stats["grad_norm"] / mu,
+                    "lr": self.scheduler.get_last_lr()[0], "seconds": round(time.perf_counter() - t0, 2)})
+        return row
+
+    def train(self, resume: bool = True) -> dict[str, Any]:
+        from tqdm import tqdm
+
+        cfg, acc = self.cfg, self.accelerator
+        self.prepare()
+        start = 0
+        found = ckpt.latest(self.run_dir) if resume else None
+        if found is not None:
+            start = self.resume_from(found)
+            self.echo(f"resumed from {found} at step {start}")
+        log = RunLog(self.run_dir, cfg.tensorboard, self.echo, enabled=self.main)
+        log.truncate_after(start)
+        self.model, self.optimizer = acc.prepare(self.setup.pm, self.optimizer)
+        bar = tqdm(total=cfg.max_steps, initial=start, desc="rl", disable=not (cfg.progress and self.main),
+                   dynamic_ncols=True)
+        row: dict[str, Any] = {}
+        skipped_total = 0
+        for step in range(start, cfg.max_steps):
+            row = self.train_step(step)
+            skipped_total += row["groups_skipped_no_variance"]
+            done = step + 1
+            if done % cfg.logging_steps == 0 or done == cfg.max_steps:
+                log.metrics(done, row)
+            bar.update(1)
+            bar.set_postfix(reward=f"{row['reward_mean']:.3f}", correct=f"{row['correct']:.2f}")
+            if cfg.save_steps and done % cfg.save_steps == 0 and done < cfg.max_steps:
+                self.save(done)
+            if self.evaluate and cfg.eval_steps and done % cfg.eval_steps == 0 and done < cfg.max_steps:
+                self._eval(done, log)
+        bar.close()
+        self.save(cfg.max_steps)
+        self.save(cfg.max_steps, final=True)
+        if self.evaluate and (cfg.eval_at_end or cfg.eval_steps):
+            self._eval(cfg.max_steps, log)
+        log.close()
+        return {"steps": cfg.max_steps, "final": str(self.run_dir / "final"),
+                "groups_skipped_no_variance": skipped_total, **row}
+
+    def _eval(self, step: int, log: RunLog) -> None:
+        self.accelerator.wait_for_everyone()
+        if self.main and self.evaluate is not None:
+            metrics = self.evaluate(self.setup, step)
+            log.metrics(step, metrics, kind="eval")
+            self.echo(f"eval at step {step}: {metrics}")
+        self.accelerator.wait_for_everyone()
+
+
+def mean_reward(groups: list[list[Rollout]]) -> float:
+    rewards = [r.reward for g in groups for r in g]
+    return sum(rewards) / len(rewards) if rewards else math.nan
