@@ -24,11 +24,16 @@ def spm():
     return tok, tiny_model(tok, seed=0), compile_tokenizer(tok, disk=False)
 
 
-def test_sampled_traces_are_valid(spm):
-    tok, model, compiled = spm
-    results = generate(model, tok, ["Q: one\n", "Q: two\n", "Q: three\n"],
-                       lambda i: Constraint(compiled, make_config(LEVELS)), max_new_tokens=600, temperature=1.0,
-                       seed=4)
+@pytest.fixture(scope="module")
+def bpe():
+    tok = tiny_bpe()
+    return tok, tiny_model(tok, seed=1), compile_tokenizer(tok, disk=False)
+
+
+def test_sampled_traces_are_valid(bpe):
+    tok, model, compiled = bpe
+    results = generate(model, tok, ["Q: one\n", "Q: two\n"], lambda i: Constraint(compiled, make_config(LEVELS)),
+                       max_new_tokens=300, temperature=1.0, seed=4)
     finished = [r for r in results if r.finished]
     assert finished
     for r in finished:
@@ -52,14 +57,12 @@ def test_fast_forward_writes_the_same_tokens_in_fewer_passes(spm):
     assert runs[True].forward_passes < runs[False].forward_passes
 
 
-def test_logits_processor_in_model_generate():
-    tok = tiny_bpe()
-    model = tiny_model(tok, seed=1)
-    compiled = compile_tokenizer(tok, disk=False)
+def test_logits_processor_in_model_generate(bpe):
+    tok, model, compiled = bpe
     enc = tok(["Q: a\n", "Q: bb bb\n"], return_tensors="pt", padding=True, padding_side="left")
     proc = TraceLogitsProcessor(lambda i: Constraint(compiled, make_config(LEVELS)), enc.input_ids.shape[1])
     torch.manual_seed(0)
-    out = model.generate(**enc, logits_processor=LogitsProcessorList([proc]), do_sample=True, max_new_tokens=250,
+    out = model.generate(**enc, logits_processor=LogitsProcessorList([proc]), do_sample=True, max_new_tokens=200,
                          pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id)
     ended = 0
     for row in out[:, enc.input_ids.shape[1]:].tolist():
