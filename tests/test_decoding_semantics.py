@@ -149,3 +149,13 @@ def test_levels_parse():
     assert Levels.parse("scope,ops") == Levels(True, True, False, False)
     with pytest.raises(ValueError, match="unknown level"):
         Levels.parse("scope,colour")
+
+
+def test_forced_text(compiled):
+    con = state(compiled)
+    con.advance_text("expert: arith")
+    assert con.forced_text() == "metic\ntrace:\n- {op: "  # one expert starts so; then literal text
+    con.advance_text("metic\ntrace:\n- {op: compute, compute_op: m")
+    assert con.forced_text() == ""  # max, min, mod, mul
+    con.advance_text("ul, args: [2, 3], var: x}\n- {op: query, var: ")
+    assert con.forced_text() == "x}\n"  # the only name a query may return

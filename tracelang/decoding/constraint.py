@@ -192,16 +192,58 @@ class Constraint:
         return True
 
     def forced_text(self, limit: int = 96) -> str:
-        """The text that is the only possible continuation from here (stops where a choice starts)."""
+        """The text that is the only possible continuation from here (stops where a choice starts).
+
+        Read from the automaton (one move out of a literal kernel) and the guide (one allowed
+        string left in a slot), not by trying every byte."""
         c = self.compiled
-        state = (self.kid, self.guide, self.buf)
+        a = c.auto
+        kid, g, buf = self.kid, self.guide, self.buf
         out = []
         while len(out) < limit and not self.done:
-            if c.eos_ok(*state):
+            k = a.kernels[kid]
+            nxt = None
+            if k.slot is not None:
+                kind, spec = g.slot(k.slot)
+                if kind != "allow":
+                    break
+                rest = [s for s in spec if s.startswith(buf)]  # type: ignore[union-attr]
+                if len(rest) != 1:
+                    break  # a choice
+                if rest[0] != buf:
+                    nxt = ord(rest[0][len(buf)])
+                else:  # the slot must end: what follows it
+                    done = g.complete(k.slot, buf)
+                    if done is None:
+                        break
+                    fan = [f for f in c.fanout(kid, done.allowed(k.decisions) if k.decisions else frozenset())
+                           if not f[1] <= k.cont]
+                    if len(fan) != 1 or len(fan[0][1]) != 1:
+                        break
+                    nxt = next(iter(fan[0][1]))
+            else:
+                if k.accepting and g.end_ok():
+                    break
+                fan = c.fanout(kid, g.allowed(k.decisions) if k.decisions else frozenset())
+                if len(fan) != 1:
+                    break
+                target, chars, events = fan[0]
+                if len(chars) == 1:
+                    nxt = next(iter(chars))
+                elif a.kernels[target].slot is not None:  # a slot with one allowed string
+                    sg = g
+                    for e in events:
+                        sg = sg.event(e)
+                    kind, spec = sg.slot(a.kernels[target].slot)
+                    first = {s[0] for s in spec if ord(s[0]) in chars} if kind == "allow" else set()  # type: ignore[union-attr]
+                    if len(first) != 1:
+                        break
+                    nxt = ord(first.pop())
+                else:
+                    break
+            st = c.step(kid, g, buf, nxt)
+            if st is None:
                 break
-            nxt = c.next_bytes(*state)
-            if len(nxt) != 1:
-                break
-            out.append(nxt[0])
-            state = c.step(*state, nxt[0])  # type: ignore[assignment]
+            out.append(nxt)
+            kid, g, buf = st
         return bytes(out).decode("latin-1")

@@ -108,6 +108,7 @@ def generate(
     passes = 1
     t_mask = 0.0
 
+    forced: list[list[int]] = [[] for _ in range(n)]
     while not all(done):
         new_tokens: list[list[int]] = []
         for i in range(n):
@@ -143,18 +144,28 @@ def generate(
                 results[i].finished = tok in eos
             elif fast_forward and c is not None:
                 room = max_new_tokens - len(results[i].token_ids)
-                for f in _forced_tokens(tokenizer, c, room):
+                forced[i] = _forced_tokens(tokenizer, c, room)
+            new_tokens.append(row)
+        if fast_forward and any(forced):
+            # Rows feed different numbers of tokens; the block is padded to the longest. Cap the
+            # forced run near the median so padding never costs more than the tokens it carries
+            # (a row's remaining forced text is simply forced again next step).
+            lens = sorted(len(f) for f in forced if f)
+            cap = lens[len(lens) // 2] if n > 1 else lens[-1]
+            for i, f in enumerate(forced):
+                c = cons[i]
+                for tok in f[:cap]:
                     if reference is not None:
                         pos = len(results[i].token_ids)
-                        if pos >= len(reference[i]) or reference[i][pos] != f:
+                        if pos >= len(reference[i]) or reference[i][pos] != tok:
                             break
-                    if not c.try_advance(f):
+                    if not c.try_advance(tok):  # type: ignore[union-attr]
                         break
-                    results[i].token_ids.append(f)
+                    results[i].token_ids.append(tok)
                     results[i].logprobs.append(None)
                     results[i].forced += 1
-                    row.append(f)
-            new_tokens.append(row)
+                    new_tokens[i].append(tok)
+                forced[i] = []
         if all(done):
             break
         k = max(len(r) for r in new_tokens)
