@@ -193,7 +193,7 @@ app.add_typer(decode_app, name="decode")
 app.add_typer(bench_app, name="bench")
 
 _COMMAND_MODULES = ("tracelang.data.commands", "tracelang.corpus.commands", "tracelang.decoding.commands",
-                    "tracelang.evaluation.commands")
+                    "tracelang.evaluation.commands", "tracelang.training.commands")
 
 
 def _load_commands() -> None:

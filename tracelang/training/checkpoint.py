@@ -33,21 +33,39 @@ class CheckpointError(RuntimeError):
     pass
 
 
-def save(path: Path, tensors: dict[str, torch.Tensor], meta: dict[str, Any], state: dict[str, Any] | None) -> Path:
+def state_name(rank: int) -> str:
+    """Each process keeps its own optimizer state (sharded under FSDP); process 0's is state.pt."""
+    return "state.pt" if rank == 0 else f"state-rank{rank}.pt"
+
+
+def save(path: Path, tensors: dict[str, torch.Tensor], meta: dict[str, Any], state: dict[str, Any] | None,
+         accelerator=None) -> Path:
+    """Write a checkpoint directory; with an ``accelerator``, every process calls this (the main
+    one writes the weights, each its own state) and it returns when the directory is in place."""
     path = Path(path)
     tmp = path.with_name(path.name + ".part")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(tmp / "trained.safetensors"),
-              metadata={"format": FORMAT})
-    (tmp / "training.json").write_text(json.dumps({"format": FORMAT, **meta}, indent=2, default=str) + "\n")
+    main = accelerator is None or accelerator.is_main_process
+    rank = accelerator.process_index if accelerator is not None else 0
+    if main:
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(tmp / "trained.safetensors"),
+                  metadata={"format": FORMAT})
+        (tmp / "training.json").write_text(json.dumps({"format": FORMAT, **meta}, indent=2, default=str) + "\n")
+    if accelerator is not None:
+        accelerator.wait_for_everyone()
     if state is not None:
-        torch.save(state, tmp / "state.pt")
-    old = path.with_name(path.name + ".old")
-    if path.exists():
-        path.rename(old)
-    tmp.rename(path)
-    shutil.rmtree(old, ignore_errors=True)
+        torch.save(state, tmp / state_name(rank))
+    if accelerator is not None:
+        accelerator.wait_for_everyone()
+    if main:
+        old = path.with_name(path.name + ".old")
+        if path.exists():
+            path.rename(old)
+        tmp.rename(path)
+        shutil.rmtree(old, ignore_errors=True)
+    if accelerator is not None:
+        accelerator.wait_for_everyone()
     return path
 
 
@@ -66,8 +84,8 @@ def read_tensors(path: Path) -> dict[str, torch.Tensor]:
     return load_file(str(Path(path) / "trained.safetensors"))
 
 
-def read_state(path: Path) -> dict[str, Any] | None:
-    file = Path(path) / "state.pt"
+def read_state(path: Path, rank: int = 0) -> dict[str, Any] | None:
+    file = Path(path) / state_name(rank)
     return torch.load(file, weights_only=True) if file.is_file() else None
 
 

@@ -180,20 +180,20 @@ class GRPOTrainer:
                 "unfreeze_layers": self.cfg.unfreeze_layers, "parameters": self.setup.pm.describe()}
 
     def save(self, step: int, final: bool = False) -> None:
-        self.accelerator.wait_for_everyone()
-        if not self.main:
-            return
-        pm = self.accelerator.unwrap_model(self.model)
+        acc = self.accelerator
+        acc.wait_for_everyone()
+        pm = acc.unwrap_model(self.model)
+        tensors = trained_tensors(pm, acc, self.model)
         state = {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
                  "rng": ckpt.rng_state(), "step": step}
         path = self.run_dir / ("final" if final else f"checkpoints/step-{step}")
-        ckpt.save(path, trained_tensors(pm), self.meta(step), state)
-        if not final:
+        ckpt.save(path, tensors, self.meta(step) if self.main else {}, state, acc)
+        if not final and self.main:
             ckpt.prune(self.run_dir, self.cfg.save_total_limit)
 
     def resume_from(self, path: Path) -> int:
         load_trained_into(self.setup.pm, ckpt.read_tensors(path))
-        state = ckpt.read_state(path)
+        state = ckpt.read_state(path, self.accelerator.process_index)
         if state is None:
             raise ValueError(f"{path}: no state.pt; not a resumable checkpoint")
         self.optimizer.load_state_dict(state["optimizer"])

@@ -80,8 +80,13 @@ def scheduler_for(cfg: TrainConfig, optimizer: torch.optim.Optimizer, total_step
                          num_training_steps=max(1, total_steps))
 
 
-def trained_tensors(pm: PartialModel) -> dict[str, torch.Tensor]:
+def trained_tensors(pm: PartialModel, accelerator=None, model=None) -> dict[str, torch.Tensor]:
+    """The trained parameters by name. Under FSDP they are gathered from the shards (a collective:
+    every process must call this)."""
     out = {name: p.detach() for name, p in pm.trained_parameters().items()}
+    if accelerator is not None and model is not None and accelerator.distributed_type == "FSDP":
+        full = {k.replace("_fsdp_wrapped_module.", ""): v for k, v in accelerator.get_state_dict(model).items()}
+        out = {name: full[name.replace("_fsdp_wrapped_module.", "")] for name in out}
     if pm.head_rows is not None:
         out["head_rows_ids"] = pm.subset.detach()
     return out

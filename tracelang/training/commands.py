@@ -1,0 +1,308 @@
+"""`tracelang train sft | rl | run | export` and `tracelang corpus filter`."""
+
+from __future__ import annotations
+
+import gc
+import json
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from ..cli import app, corpus_app
+
+train_app = typer.Typer(help="Training: SFT with partial unfreezing, GRPO with the verifier's reward, recipes.",
+                        no_args_is_help=True)
+app.add_typer(train_app, name="train")
+
+_SET_HELP = "Override a recipe key: --set learning_rate=5e-5 --set data.0.weight=2 (repeatable)."
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    """Known failures as one line on stderr and exit status 2, no traceback."""
+    from ..models import ModelError
+    from .checkpoint import CheckpointError
+    from .config import ConfigError
+    from .data import TrainingDataError
+    from .partial import SplitError
+
+    try:
+        yield
+    except (ConfigError, TrainingDataError, CheckpointError, ModelError, SplitError, FileNotFoundError) as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2) from None
+
+
+def _overrides(sets: list[str], **explicit: Any) -> dict[str, Any]:
+    from .config import parse_overrides
+
+    out = parse_overrides(sets)
+    out.update({k: v for k, v in explicit.items() if v is not None})
+    return out
+
+
+def _split_overrides(sets: list[str]) -> dict[str, dict[str, Any]]:
+    """``sft.x=1`` -> the sft stage; ``x=1`` -> every stage."""
+    from .config import parse_overrides
+
+    out: dict[str, dict[str, Any]] = {"sft": {}, "rl": {}, "eval": {}}
+    for key, value in parse_overrides(sets).items():
+        head, _, rest = key.partition(".")
+        if head in out and rest:
+            out[head][rest] = value
+        else:
+            out["sft"][key] = value
+            out["rl"][key] = value
+    return out
+
+
+def _prepare(recipe: dict[str, Any]) -> None:
+    """The recipe's `prepare` steps: tracelang commands run when what they create is missing."""
+    from typer.main import get_command
+
+    from .config import ConfigError
+
+    for i, item in enumerate(recipe.get("prepare") or []):
+        if not isinstance(item, dict) or not isinstance(item.get("run"), list) or "creates" not in item:
+            raise ConfigError(f"{recipe.get('__path__')}: prepare[{i}] must be {{creates: PATH, run: [args]}}")
+        if Path(str(item["creates"])).exists():
+            continue
+        args = [str(a) for a in item["run"]]
+        typer.echo(f"prepare: tracelang {' '.join(args)}")
+        code = get_command(app).main(args, prog_name="tracelang", standalone_mode=False)
+        if code not in (None, 0) or not Path(str(item["creates"])).exists():
+            raise ConfigError(f"prepare[{i}]: `tracelang {' '.join(args)}` did not create {item['creates']}")
+
+
+def _init_for(cfg, init: str | None) -> Path | None:
+    from .config import ConfigError
+
+    value = init if init is not None else cfg.init
+    if value in (None, "", "none", "null"):
+        return None
+    path = Path(cfg.output_dir) / "sft" / "final" if value == "sft" else Path(value)
+    if not (path / "training.json").is_file():
+        raise ConfigError(f"rl.init: no checkpoint at {path} (run `tracelang train sft` first, or set init: null)")
+    return path
+
+
+def _eval_hook(recipe: dict[str, Any], overrides: dict[str, Any], out_dir: Path, stage: str, shots: int, on: bool):
+    if not on:
+        return None
+    from .config import stage_config
+    from .evaluate import hook
+
+    return hook(stage_config(recipe, "eval", overrides), out_dir / "eval", stage, shots)
+
+
+@train_app.command("sft")
+def sft_command(
+    config: Path = typer.Option(..., "--config", "-c", help="Recipe YAML (its `sft` section)."),
+    sets: list[str] = typer.Option([], "--set", help=_SET_HELP),
+    model: str | None = typer.Option(None, help="Model: `embedded`, `tiny`, a directory or a hub id."),
+    output_dir: str | None = typer.Option(None, help="Run directory (the stage writes OUTPUT_DIR/sft)."),
+    max_steps: int | None = typer.Option(None, help="Stop after N optimiser steps."),
+    seed: int | None = typer.Option(None, help="One seed for everything."),
+    resume: bool = typer.Option(True, "--resume/--no-resume", help="Continue from the latest checkpoint."),
+    evaluate: bool = typer.Option(True, "--eval/--no-eval", help="Dev-split evaluations the recipe asks for."),
+) -> None:
+    """Supervised fine-tuning of the last N layers (+ head) on corpora of verified traces."""
+    from .config import load_recipe, stage_config
+    from .sft import SFTTrainer
+
+    with _errors():
+        recipe = load_recipe(config)
+        over = _overrides(sets, model=model, output_dir=output_dir, max_steps=max_steps, seed=seed)
+        cfg = stage_config(recipe, "sft", over)
+        hook = _eval_hook(recipe, _split_overrides(sets)["eval"], Path(cfg.output_dir), "sft", 0, evaluate)
+        result = SFTTrainer(cfg, recipe, evaluate=hook, echo=typer.echo).train(resume=resume)
+    typer.echo(json.dumps(result))
+
+
+@train_app.command("rl")
+def rl_command(
+    config: Path = typer.Option(..., "--config", "-c", help="Recipe YAML (its `rl` section)."),
+    sets: list[str] = typer.Option([], "--set", help=_SET_HELP),
+    init: str | None = typer.Option(None, help="Start from: `sft` (this recipe's SFT), a checkpoint, or `none`."),
+    model: str | None = typer.Option(None, help="Model: `embedded`, `tiny`, a directory or a hub id."),
+    output_dir: str | None = typer.Option(None, help="Run directory (the stage writes OUTPUT_DIR/rl)."),
+    max_steps: int | None = typer.Option(None, help="RL iterations."),
+    seed: int | None = typer.Option(None, help="One seed for everything."),
+    resume: bool = typer.Option(True, "--resume/--no-resume", help="Continue from the latest checkpoint."),
+    evaluate: bool = typer.Option(True, "--eval/--no-eval", help="Dev-split evaluations the recipe asks for."),
+) -> None:
+    """GRPO on constrained rollouts, rewarded by the checker and the runtime."""
+    from .config import load_recipe, stage_config
+    from .rl import GRPOTrainer
+
+    with _errors():
+        recipe = load_recipe(config)
+        over = _overrides(sets, model=model, output_dir=output_dir, max_steps=max_steps, seed=seed)
+        cfg = stage_config(recipe, "rl", over)
+        hook = _eval_hook(recipe, _split_overrides(sets)["eval"], Path(cfg.output_dir), "rl", 0, evaluate)
+        trainer = GRPOTrainer(cfg, recipe, init_checkpoint=_init_for(cfg, init), evaluate=hook, echo=typer.echo)
+        result = trainer.train(resume=resume)
+    typer.echo(json.dumps(result))
+
+
+def _summary_md(summary: dict[str, Any]) -> str:
+    lines = [f"# {summary.get('recipe')}", "", "Dev split (seeded sample), accuracy / valid-trace rate.", "",
+             "| stage | unconstrained acc | unconstrained valid | constrained acc | constrained valid | minutes |",
+             "| --- | --- | --- | --- | --- | --- |"]
+    for stage in ("base", "sft", "rl"):
+        row = summary.get("stages", {}).get(stage)
+        if row is None:
+            continue
+        ev = row.get("eval", {})
+
+        def pct(key: str, ev=ev) -> str:
+            return f"{100 * ev[key]:.1f}%" if key in ev else "–"
+
+        minutes = f"{row['seconds'] / 60:.1f}" if "seconds" in row else "–"
+        lines.append(f"| {stage} | {pct('free_accuracy')} | {pct('free_valid')} | {pct('constrained_accuracy')} | "
+                     f"{pct('constrained_valid')} | {minutes} |")
+    return "\n".join(lines) + "\n"
+
+
+@train_app.command("run")
+def run_command(
+    config: Path = typer.Option(..., "--config", "-c", help="Recipe YAML."),
+    sets: list[str] = typer.Option([], "--set", help="Override: sft.KEY=V, rl.KEY=V, eval.KEY=V, or KEY=V (all)."),
+    stages: str = typer.Option("base,sft,rl", help="Stages to run: base (evaluation only), sft, rl."),
+    evaluate: bool = typer.Option(True, "--eval/--no-eval", help="Evaluate on dev after each stage."),
+    resume: bool = typer.Option(True, "--resume/--no-resume", help="Continue each stage from its checkpoint."),
+) -> None:
+    """A whole recipe: prepare data, evaluate the base model, SFT, evaluate, RL, evaluate.
+
+    Writes OUTPUT_DIR/summary.json and summary.md (dev accuracy and valid-trace rate per stage,
+    unconstrained and constrained) next to each stage's directory.
+    """
+    from .config import load_recipe, stage_config
+    from .evaluate import evaluate as run_eval
+    from .rl import GRPOTrainer
+    from .setup import build
+    from .sft import SFTTrainer
+
+    wanted = {s.strip() for s in stages.split(",") if s.strip()}
+    with _errors():
+        recipe = load_recipe(config)
+        over = _split_overrides(sets)
+        sft_cfg = stage_config(recipe, "sft", over["sft"])
+        settings = stage_config(recipe, "eval", over["eval"])
+        out = Path(sft_cfg.output_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        summary_path = out / "summary.json"
+        summary = json.loads(summary_path.read_text()) if summary_path.is_file() and resume else {}
+        summary.update({"recipe": str(config), "stages": summary.get("stages", {})})
+
+        def record(stage: str, row: dict[str, Any]) -> None:
+            summary["stages"][stage] = row
+            summary_path.write_text(json.dumps(summary, indent=2) + "\n")
+            (out / "summary.md").write_text(_summary_md(summary))
+
+        _prepare(recipe)
+        if "base" in wanted and evaluate:
+            t0 = time.perf_counter()
+            setup = build(sft_cfg)
+            row = {"eval": run_eval(setup, settings, out / "eval", "base", settings.base_shots)}
+            row["seconds"] = round(time.perf_counter() - t0, 1)
+            record("base", row)
+            del setup
+            gc.collect()
+        if "sft" in wanted:
+            t0 = time.perf_counter()
+            trainer = SFTTrainer(sft_cfg, recipe, echo=typer.echo)
+            result = trainer.train(resume=resume)
+            row = {"result": result, "seconds": round(time.perf_counter() - t0, 1)}
+            if evaluate:
+                row["eval"] = run_eval(trainer.setup, settings, out / "eval", "sft-final", settings.shots)
+            record("sft", row)
+            del trainer
+            gc.collect()
+        if "rl" in wanted:
+            rl_cfg = stage_config(recipe, "rl", over["rl"])
+            t0 = time.perf_counter()
+            trainer = GRPOTrainer(rl_cfg, recipe, init_checkpoint=_init_for(rl_cfg, None), echo=typer.echo)
+            result = trainer.train(resume=resume)
+            row = {"result": result, "seconds": round(time.perf_counter() - t0, 1)}
+            if evaluate:
+                row["eval"] = run_eval(trainer.setup, settings, out / "eval", "rl-final", settings.shots)
+            record("rl", row)
+    typer.echo(_summary_md(summary))
+    typer.echo(f"wrote {summary_path} and {out / 'summary.md'}")
+
+
+@train_app.command("export")
+def export_command(
+    checkpoint: Path = typer.Argument(..., help="A training checkpoint directory (e.g. runs/x/rl/final)."),
+    out: Path = typer.Option(..., "--out", help="Directory for the full model (safetensors + tokenizer)."),
+) -> None:
+    """Write a checkpoint (and the ones it started from) onto its base model as a full model
+    directory, for `tracelang eval --model DIR` or any transformers code."""
+    from .checkpoint import export
+
+    with _errors():
+        path = export(checkpoint, out)
+    typer.echo(f"wrote {path}")
+
+
+@corpus_app.command("filter")
+def filter_command(
+    out: Path = typer.Option(..., "--out", help="Output corpus (JSONL, written atomically)."),
+    model: str = typer.Option("embedded", help="`embedded`, `tiny`, a directory or a hub id."),
+    checkpoint: Path | None = typer.Option(None, help="A training checkpoint to sample from instead of --model."),
+    data: list[Path] = typer.Option([], "--data", help="Corpora whose questions and answers to use (repeatable)."),
+    gsm8k_train: str | None = typer.Option(None, "--gsm8k-train", help="GSM-8K train.jsonl (dev excluded)."),
+    n: int | None = typer.Option(None, "--n", min=1, help="A seeded sample of N questions."),
+    k: int = typer.Option(4, "--k", min=1, help="Samples per question."),
+    temperature: float = typer.Option(0.8, min=0.0, help="Sampling temperature."),
+    max_new_tokens: int = typer.Option(320, help="Longest trace, in tokens."),
+    levels: str = typer.Option("all", help="Decoder levels: scope, ops, grounding, values (or all, none)."),
+    shots: int = typer.Option(0, help="Worked examples in the prompt."),
+    seed: int = typer.Option(0, help="Seed of the question sample and of the sampling."),
+    allow_warnings: bool = typer.Option(False, help="Keep correct traces that have warnings (e.g. W701)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """Rejection sampling: k constrained traces per question from a model; keep those the runtime
+    verifies against the gold answer (clean check, exact run); write them as a corpus."""
+    from tqdm import tqdm
+
+    from ..data.schema import write_records
+    from ..decoding.guide import Levels
+    from ..models import load_model
+    from .checkpoint import load_trained
+    from .config import DataSource, RLConfig
+    from .data import DataTally
+    from .filter import choose, rejection_sample, sampler_for
+    from .rl import load_prompts
+    from .setup import prompter_for
+
+    if not data and not gsm8k_train:
+        typer.echo("error: give questions with --data and/or --gsm8k-train", err=True)
+        raise typer.Exit(2)
+    with _errors():
+        try:
+            lv = Levels.parse(levels)
+        except ValueError as err:
+            typer.echo(f"error: --levels: {err}", err=True)
+            raise typer.Exit(2) from None
+        loaded = load_trained(checkpoint, seed=seed) if checkpoint else load_model(model, seed=seed)
+        cfg = RLConfig(model=model, seed=seed, shots=shots, data=[DataSource(str(p)) for p in data],
+                       gsm8k_train=gsm8k_train)
+        prompter = prompter_for(cfg, loaded.tokenizer)
+        tally = DataTally()
+        pools, _ = load_prompts(cfg, loaded.tokenizer, prompter, tally)
+        items = choose([x for pool in pools for x in pool], n, seed)
+        sampler = sampler_for(loaded.model, loaded.tokenizer, lv)
+        bar = tqdm(total=len(items), desc="filter", unit="question", disable=quiet)
+        name = str(checkpoint) if checkpoint else model
+        records, stats = rejection_sample(sampler, items, k, temperature, max_new_tokens, seed, name,
+                                          allow_warnings, bar.update)
+        bar.close()
+        write_records(out, records)
+    typer.echo(json.dumps(stats.to_json()))
+    typer.echo(f"wrote {len(records)} records to {out}")

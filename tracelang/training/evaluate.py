@@ -1,0 +1,52 @@
+"""Dev-split evaluation of a model in training, through the evaluation harness.
+
+The model is evaluated as it is in memory (with the trained head rows installed for the call),
+unconstrained (``FreeBackend``) and constrained (the evaluation package's ``ConstrainedBackend``,
+which runs the decoder's own generation loop). Each evaluation gets its own directory, named by
+stage and step, so an interrupted run resumes its evaluations like everything else.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ..evaluation.backends import FreeBackend
+from ..evaluation.runner import EvalConfig, run
+from ..models import LoadedModel, Prompter
+from ..models.prompt import PROMPT_VERSION, load_shots
+from .config import EvalSettings
+from .setup import SHOTS, Setup
+
+
+def evaluate(setup: Setup, settings: EvalSettings, out_dir: Path, label: str, shots: int) -> dict[str, Any]:
+    """Accuracy and valid-trace rate on the dev sample, per decoding mode."""
+    tok = setup.loaded.tokenizer
+    prompter = Prompter(tok, load_shots(SHOTS, shots, settings.seed) if shots else [])
+    results: dict[str, Any] = {}
+    modes = [m for m, on in (("free", settings.free), ("constrained", settings.constrained)) if on]
+    with setup.pm.serving() as model:
+        loaded = LoadedModel(label, model, tok)
+        for mode in modes:
+            if mode == "free":
+                backend = FreeBackend(loaded, prompter, settings.max_new_tokens)
+            else:
+                from ..evaluation.constrained import ConstrainedBackend
+
+                backend = ConstrainedBackend(loaded, prompter, settings.max_new_tokens, seed=settings.seed)
+            config = EvalConfig(label, "dev", settings.n, settings.seed, mode == "constrained", settings.batch_size,
+                                shots, None, settings.max_new_tokens, settings.data, PROMPT_VERSION)
+            metrics = run(config, Path(out_dir) / f"{label.replace('/', '_')}-{mode}", backend, prompter.prompt)
+            n = metrics["n"] or 1
+            results[f"{mode}_accuracy"] = metrics["accuracy"]
+            results[f"{mode}_valid"] = metrics["valid"] / n
+            results[f"{mode}_n"] = metrics["n"]
+    return results
+
+
+def hook(settings: EvalSettings, out_dir: Path, stage: str, shots: int):
+    """An ``evaluate(setup, step)`` callback for the trainers."""
+    def call(setup: Setup, step: int) -> dict[str, Any]:
+        return evaluate(setup, settings, out_dir, f"{stage}-step-{step}", shots)
+
+    return call
