@@ -38,15 +38,35 @@ _OP_TERMINALS = {"COMPUTE_OP", "COMPARE_OP", "PERCENT_OP"}
 _KEY_RE = re.compile(r"(\w+): \[?$")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, eq=False)
 class Slot:
-    """A constrained terminal occurrence: what fills it and where it goes in the IR."""
+    """A constrained terminal occurrence: what fills it and where it goes in the IR.
+
+    Interned (``Slot.make``): equal slots are one object, so hashing is by identity (slots key
+    every cache of the semantic layer, on the hot path)."""
 
     role: str  # def | use | num | expert | ref | op
     key: str  # IR field (var, args, amount, compute_op, op, ...) or "expert"
     op: str | None  # the step's op when the rule fixes it (None for c_percent's own op slot)
     terminal: str
     step: str | None = None  # the IR step class the rule builds
+
+    @property
+    def fields(self) -> tuple:
+        return (self.role, self.key, self.op, self.terminal, self.step)
+
+    def __reduce__(self):  # unpickled slots are interned again
+        return (Slot.make, self.fields)
+
+    @staticmethod
+    def make(*fields) -> Slot:
+        slot = _SLOTS.get(fields)
+        if slot is None:
+            slot = _SLOTS[fields] = Slot(*fields)
+        return slot
+
+
+_SLOTS: dict[tuple, Slot] = {}
 
 
 @dataclass
@@ -196,11 +216,11 @@ class _Builder:
         literal = pattern.value if pattern.type == "str" else None
         slot = None
         if name in _OP_TERMINALS:
-            slot = Slot("op", ctx.key or "op", ctx.op, name, ctx.step)
+            slot = Slot.make("op", ctx.key or "op", ctx.op, name, ctx.step)
         elif name == "REF":
-            slot = Slot("ref", ctx.key or "source", ctx.op, name, ctx.step)
+            slot = Slot.make("ref", ctx.key or "source", ctx.op, name, ctx.step)
         elif ctx.role is not None:
-            slot = Slot(ctx.role, ctx.key or ctx.role, ctx.op, name, ctx.step)
+            slot = Slot.make(ctx.role, ctx.key or ctx.role, ctx.op, name, ctx.step)
         if slot is not None and ctx.rule is not None:
             self.rule_fields[ctx.rule].add(slot.key)
         occ = Occurrence(len(nfa.occurrences), name, literal, slot, ctx.decisions, ctx.events)

@@ -26,7 +26,7 @@ from .guide import Config, Guide, Levels
 from .tokenizer_store import cache_dir
 from .vocab import Vocab, fingerprint
 
-_FORMAT = 2  # bump when the pickled layout changes
+_FORMAT = 3  # bump when the pickled layout changes
 _COMPILED: dict[tuple[str, str], Compiled] = {}
 
 
@@ -216,7 +216,7 @@ class Constraint:
                     done = g.complete(k.slot, buf)
                     if done is None:
                         break
-                    fan = [f for f in c.fanout(kid, done.allowed(k.decisions) if k.decisions else frozenset())
+                    fan = [f for f in c.fanout(kid, done.allowed(k.decisions, kid) if k.decisions else frozenset())
                            if not f[1] <= k.cont]
                     if len(fan) != 1 or len(fan[0][1]) != 1:
                         break
@@ -224,7 +224,7 @@ class Constraint:
             else:
                 if k.accepting and g.end_ok():
                     break
-                fan = c.fanout(kid, g.allowed(k.decisions) if k.decisions else frozenset())
+                fan = c.fanout(kid, g.allowed(k.decisions, kid) if k.decisions else frozenset())
                 if len(fan) != 1:
                     break
                 target, chars, events = fan[0]

@@ -78,7 +78,7 @@ class Compiled:
             g = g.complete(k.slot, buf)  # type: ignore[assignment]
             if g is None:
                 return None
-        allowed = g.allowed(k.decisions) if (k.decisions and not cont) else _EMPTY
+        allowed = g.allowed(k.decisions, kid) if (k.decisions and not cont) else _EMPTY
         r = a.trans.get((kid, allowed, c), False)
         if r is False:
             r = a.move(kid, c, allowed)
@@ -153,7 +153,7 @@ class Compiled:
     def skeleton(self, kid: int, g: Guide) -> tuple[np.ndarray, list]:
         """The literal part of a kernel's mask, keyed by the decisions the guide takes on the way."""
         k = self.auto.kernels[kid]
-        allowed = g.allowed(k.decisions) if k.decisions else _EMPTY
+        allowed = g.allowed(k.decisions, kid) if k.decisions else _EMPTY
         deps = self.skeleton_deps.get((kid, allowed))
         if deps is None:
             deps = self._skeleton(kid, allowed, None)[2]
@@ -163,7 +163,7 @@ class Compiled:
             dg = g
             for e in events:
                 dg = dg.event(e)
-            answers.append(dg.allowed(self.auto.kernels[dk].decisions))
+            answers.append(dg.allowed(self.auto.kernels[dk].decisions, dk))
         key = (kid, allowed, tuple(answers))
         hit = self.skeletons.get(key)
         if hit is None:
@@ -256,7 +256,7 @@ class Compiled:
                     if st is not None:
                         self.walk(a_, b_, depth + 1, st[0], st[1], st[2], acc)
             return
-        allowed = g.allowed(k.decisions) if k.decisions else _EMPTY
+        allowed = g.allowed(k.decisions, kid) if k.decisions else _EMPTY
         entering: dict = {}  # allow-list slots entered from here: slot -> (bytes, spec)
         numbers: dict = {}  # number slots entered from here
         for target, chars, events in self.fanout(kid, allowed):

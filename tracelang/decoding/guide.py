@@ -434,11 +434,13 @@ class Guide:
 
     # ---------------------------------------------------------------- decisions
 
-    def allowed(self, decisions: tuple) -> frozenset:
-        hit = self.memo.get(decisions)
+    def allowed(self, decisions: tuple, kernel: int | None = None) -> frozenset:
+        """The allowed ones among ``decisions``; ``kernel`` (an int key) saves hashing the tuple."""
+        key = decisions if kernel is None else kernel
+        hit = self.memo.get(key)
         if hit is None:
             hit = frozenset(d for d in decisions if self._allows(d))
-            self.memo[decisions] = hit
+            self.memo[key] = hit
         return hit
 
     def _allows(self, d: tuple) -> bool:
