@@ -5,7 +5,11 @@ cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 stamp=.setup-stamp
 want=$(sha256sum pyproject.toml | cut -c1-16)
-if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && $PY -c "import tracelang, torch" 2>/dev/null; then
+# The stamp alone is not enough: an editable install can point at another (or a removed) checkout.
+here=$(pwd -P)
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && $PY -c "
+import pathlib, sys, torch, tracelang
+sys.exit(pathlib.Path(tracelang.__file__ or '.').resolve().parent.parent != pathlib.Path('$here'))" 2>/dev/null; then
   exit 0
 fi
 # An unpinned `torch` pulls the CUDA build (several GB). Pinning the version lets pip take a local
