@@ -8,7 +8,7 @@ import pytest
 
 from tracelang.decoding.constraint import Constraint, compile_tokenizer, make_config, save
 from tracelang.decoding.fuzz import fuzz, pick
-from tracelang.decoding.guide import Levels
+from tracelang.decoding.guide import NAME_CAP, Levels
 from tracelang.decoding.tokenizer_store import tiny_bpe, tiny_spm
 from tracelang.decoding.vocab import token_bytes, tokenizer_style
 from tracelang.formatter import format_program
@@ -133,3 +133,20 @@ def test_disk_cache_round_trip(setup):
     con2 = Constraint(again, make_config(Levels(grounding=False)))
     con2.advance_text("expert: arithmetic\ntrace:\n- {op: init, var: a, value: 2}\n- {op: ")
     assert con2.allowed_ids() == before
+
+
+def test_a_name_at_the_cap_is_never_a_taken_one(setup):
+    """A fresh name that reaches the length cap must end there, so it may not be an existing name:
+    writing ``a`` forever (what a degenerate model does) always has a way out."""
+    _, tok, compiled = setup
+    taken = "a" * NAME_CAP
+    con = Constraint(compiled, make_config(Levels(grounding=False)))
+    assert con.advance_text(f"expert: arithmetic\ntrace:\n- {{op: init, var: {taken}, value: 2}}\n")
+    assert con.advance_text("- {op: init, var: " + "a" * (NAME_CAP - 1))
+    assert not _clone(con).advance_text("a")  # would be the taken name, with no room to extend it
+    allowed = con.allowed_ids()
+    assert allowed and all(_clone(con).try_advance(t) for t in allowed)
+    for t in allowed:  # whatever is taken, the name can still be finished
+        other = _clone(con)
+        other.advance(t)
+        assert other.allowed_ids(), f"stuck after {tok.decode([t])!r}"

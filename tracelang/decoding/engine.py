@@ -103,7 +103,9 @@ class Compiled:
                 pre = frozenset(s[:i] for s in spec for i in range(1, len(s) + 1))  # type: ignore[union-attr]
                 g.memo[("pre", slot)] = pre
             return text in pre
-        if kind in ("deny", "name"):
+        if kind == "deny":  # a name at the cap must end there, so it may not be a taken one
+            return len(text) < NAME_CAP or (len(text) == NAME_CAP and text not in spec)  # type: ignore[operator]
+        if kind == "name":
             return len(text) <= NAME_CAP
         return spec.prefix_ok(text)  # type: ignore[union-attr]
 
@@ -496,11 +498,15 @@ class Compiled:
             self.bulks[key] = b
         n = len(buf)
         if b.stay is not None:
-            if n + b.stay_max <= NAME_CAP:
+            if n + b.stay_max < NAME_CAP:
                 acc.masks.append(b.stay)
             else:
-                keep = b.stay_rows[n + b.stay_runs <= NAME_CAP]  # type: ignore[index,operator]
-                acc.rows.extend(keep.tolist())
+                keep = b.stay_rows[n + b.stay_runs <= NAME_CAP].tolist()  # type: ignore[index,operator]
+                # a token that brings the name to the cap ends it: not on a name already taken
+                taken = {name[n:].encode() for name in deny if len(name) == NAME_CAP and name.startswith(buf)}
+                if taken:
+                    keep = [r for r in keep if v.uniq[r][depth:] not in taken]
+                acc.rows.extend(keep)
         if b.exits is not None:
             acc.masks.append(b.exits)
             for name in deny:
