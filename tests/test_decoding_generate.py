@@ -8,7 +8,7 @@ import torch
 from transformers import LogitsProcessorList
 
 from tracelang.decoding.constraint import Constraint, compile_tokenizer, make_config
-from tracelang.decoding.generate import generate
+from tracelang.decoding.generate import PrefixCache, generate
 from tracelang.decoding.guide import Levels
 from tracelang.decoding.hf import TraceLogitsProcessor
 from tracelang.decoding.tiny_model import tiny_model
@@ -71,3 +71,49 @@ def test_logits_processor_in_model_generate(bpe):
             report = analyze(tok.decode(row, skip_special_tokens=True))
             assert report.ok, report.diagnostics
     assert ended
+
+
+PREFIX = "Worked examples come first, shared by every row of the batch. " * 3
+
+
+@pytest.mark.parametrize("arch", ["llama", "gemma3"])
+def test_batched_rows_equal_rows_alone(arch):
+    """The shared prefix computed once (and reused from the cache), suffixes of different lengths,
+    finished rows leaving the batch: every row is what it would be generated alone. The Gemma-3
+    model's window (16) is shorter than the prompts, so a pad between real tokens would show."""
+    tok = tiny_spm()
+    model = tiny_model(tok, seed=3, layers=3, arch=arch)
+    compiled = compile_tokenizer(tok, disk=False)
+    prompts = [PREFIX + q for q in ("Q: a\n", "Q: bb bb bb bb\n", "Q: c c\n")]
+
+    def run(batch: list[str], cache: PrefixCache | None) -> list[str]:
+        out = generate(model, tok, batch, lambda i: Constraint(compiled, make_config(LEVELS)), max_new_tokens=70,
+                       prefix_cache=cache)
+        return [r.text for r in out]
+
+    alone = [run([p], None)[0] for p in prompts]
+    cache = PrefixCache()
+    assert run(prompts, cache) == alone
+    assert run(prompts, cache) == alone and cache.hits == 1
+
+
+def test_a_running_out_budget_still_ends_in_a_valid_trace(bpe):
+    """A random model wanders; when its budget is about to run out the trace is closed for it."""
+    tok, model, compiled = bpe
+    results = generate(model, tok, ["Q: one\n", "Q: two\n", "Q: three\n"],
+                       lambda i: Constraint(compiled, make_config(LEVELS)), max_new_tokens=60, temperature=1.0,
+                       seed=5)
+    assert any(r.stats.get("closed") for r in results)
+    for r in results:
+        assert r.finished and len(r.token_ids) <= 60
+        report = analyze(r.text)
+        assert report.ok and report.answer is not None, (r.text, report.diagnostics)
+
+
+def test_unconstrained_rows_stop_at_stop_strings(bpe):
+    tok, model, _ = bpe
+    out = generate(model, tok, ["Q: one\n", "Q: two two\n"], None, max_new_tokens=40, temperature=1.0, seed=2,
+                   stop_strings=["e", "\n"])
+    for r in out:
+        assert "e" not in r.text and "\n" not in r.text
+        assert len(r.token_ids) < 40

@@ -5,7 +5,7 @@ the automaton's states and the mask caches filled so far) is kept on disk under
 ``~/.cache/tracelang/decoding/<grammar hash>-<tokenizer hash>/`` and reloaded by the next process.
 ``Constraint(compiled, config)`` is one decoding state: ``fill_mask`` writes the allowed-token
 bitmask, ``advance`` takes a token, ``forced`` gives the tokens that are the only possible
-continuation (fast-forward).
+continuation (fast-forward), ``closing_text`` a short way to a valid end (for a running-out budget).
 """
 
 from __future__ import annotations
@@ -121,6 +121,12 @@ def make_config(levels: Levels = Levels(), question: str | None = None,
     return Config.make(levels, allowed_values)
 
 
+# Byte preferences for the closing walk: close what is open, end the step, then take the ops that
+# end a trace soonest (query, else compute with add) and the shortest names and numbers.
+_CLOSING_ORDER = bytes(dict.fromkeys(
+    b"}],\n: 1-{qcaeruyxn234567890" + bytes(range(ord("a"), ord("z") + 1)) + b"_./" + bytes(range(32, 127))))
+
+
 class Constraint:
     """One row's decoding state."""
 
@@ -148,6 +154,13 @@ class Constraint:
             np.copyto(out, self.compiled.eos_mask)
             return
         self.compiled.fill(self.kid, self.guide, self.buf, out)
+
+    def copy(self) -> Constraint:
+        """An independent state at the same place (the guide is an immutable snapshot)."""
+        other = Constraint(self.compiled, self.config)
+        other.kid, other.guide, other.buf, other.done = self.kid, self.guide, self.buf, self.done
+        other.tokens = list(self.tokens)
+        return other
 
     def allowed_ids(self) -> list[int]:
         m = self.new_mask()
@@ -190,6 +203,32 @@ class Constraint:
             return False
         self.kid, self.guide, self.buf = st
         return True
+
+    def closing_text(self, limit: int = 400) -> str | None:
+        """A short text that takes this state to a valid end (EOS allowed after it), or None.
+
+        A greedy walk, one byte at a time, in ``_CLOSING_ORDER``: the guide only ever allows what
+        some valid trace continues, so the walk needs no backtracking, and the order makes it end
+        within a step or two. Used when a row's token budget runs out, so that every output still
+        parses and checks; it does not depend on the model.
+        """
+        c = self.compiled
+        kid, g, buf = self.kid, self.guide, self.buf
+        out = bytearray()
+        while not self.done:
+            if c.eos_ok(kid, g, buf):
+                return out.decode("utf-8")
+            if len(out) >= limit:
+                return None
+            for b in _CLOSING_ORDER:
+                st = c.step(kid, g, buf, b)
+                if st is not None:
+                    kid, g, buf = st
+                    out.append(b)
+                    break
+            else:
+                return None
+        return ""
 
     def forced_text(self, limit: int = 96) -> str:
         """The text that is the only possible continuation from here (stops where a choice starts).

@@ -6,13 +6,24 @@ tokens go through the model in one forward pass. Rows advance by different numbe
 step feeds a right-padded block: pad positions get attention mask 0 (and stay masked in the cache)
 and explicit position ids keep every real token at its true position.
 
-``generate`` is what evaluation and RL call. With ``reference`` token ids it is teacher-forced (the
+Prefill: the prompts' longest common token prefix (the instructions and k-shot examples of an
+evaluation) goes through the model once, at batch size one, and its KV cache is copied to every
+row; a ``PrefixCache`` keeps it across calls, so a whole evaluation computes it once. Each row's own
+suffix follows as one right-padded block. Logits are computed only where a token is chosen (the
+262k-wide head costs as much as the decoder at every position it runs on), and finished rows leave
+the batch.
+
+Budget: a constrained row whose token budget is about to run out is ended by
+``Constraint.closing_text`` (the shortest way to a valid end), so its output still parses.
+
+``generate`` is what evaluation calls. With ``reference`` token ids it is teacher-forced (the
 chosen token at every sampling point is the reference's): the generation benchmark uses that to
 time constrained and unconstrained decoding of the very same traces.
 """
 
 from __future__ import annotations
 
+import inspect
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -55,10 +66,130 @@ def _forced_tokens(tokenizer, constraint: Constraint, max_tokens: int) -> list[i
 
 
 def _CACHE_ARG(model) -> str:  # noqa: N802 - transformers renamed `past_key_values` to `cache`
-    import inspect
-
     params = inspect.signature(model.forward).parameters
     return "cache" if "cache" in params else "past_key_values"
+
+
+def _encode_prompt(tokenizer, prompt: str) -> list[int]:
+    """Prompt ids with the tokenizer's special tokens, once (a chat template already wrote BOS)."""
+    ids = tokenizer.encode(prompt, add_special_tokens=True)
+    bos = tokenizer.bos_token_id
+    if bos is not None and len(ids) > 1 and ids[0] == ids[1] == bos:
+        ids = ids[1:]
+    return ids
+
+
+def _text_tokens(tokenizer, text: str) -> list[int]:
+    return tokenizer.encode(text, add_special_tokens=False) if text else []
+
+
+class PrefixCache:
+    """The keys and values of one shared prompt prefix, kept across ``generate`` calls on the same
+    model (an evaluation's instructions and shots). Owned by the caller, who drops it when the
+    weights change."""
+
+    def __init__(self) -> None:
+        self.ids: tuple[int, ...] = ()
+        self.layers: list[tuple[torch.Tensor, torch.Tensor]] | None = None
+        self.hits = 0
+
+    def get(self, ids: list[int]) -> list[tuple[torch.Tensor, torch.Tensor]] | None:
+        if self.layers is None or tuple(ids) != self.ids:
+            return None
+        self.hits += 1
+        return self.layers
+
+    def put(self, ids: list[int], layers: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
+        self.ids, self.layers = tuple(ids), layers
+
+
+def _prefix_layers(model, ids: list[int]) -> list[tuple[torch.Tensor, torch.Tensor]] | None:
+    """Each layer's keys and values for ``ids`` at batch size one, in a cache that keeps every
+    position (sliding-window layers included), so that any slice of it can be reused."""
+    from transformers import DynamicCache
+
+    device = next(model.parameters()).device
+    cache = DynamicCache()
+    x = torch.tensor([ids], device=device)
+    kw = {"logits_to_keep": 1} if "logits_to_keep" in inspect.signature(model.forward).parameters else {}
+    out = model(input_ids=x, attention_mask=torch.ones_like(x), use_cache=True, **{_CACHE_ARG(model): cache}, **kw)
+    layers = getattr(_cache_of(out), "layers", None)
+    if not layers or any(getattr(lay, "keys", None) is None or lay.keys.shape[-2] != len(ids) for lay in layers):
+        return None  # a cache layout we cannot slice: the caller prefills in full
+    return [(lay.keys, lay.values) for lay in layers]
+
+
+def _left_padded_cache(layers: list[tuple[torch.Tensor, torch.Tensor]], pads: list[int], width: int) -> object:
+    """A batch cache of ``width`` positions: row i is ``pads[i]`` empty slots, then the first
+    ``width - pads[i]`` prefix positions (the layout of a left-padded prompt)."""
+    from transformers import DynamicCache
+
+    data = []
+    for k, v in layers:
+        kk = k.new_zeros((len(pads), *k.shape[1:-2], width, k.shape[-1]))
+        vv = v.new_zeros((len(pads), *v.shape[1:-2], width, v.shape[-1]))
+        for i, p in enumerate(pads):
+            kk[i, ..., p:, :] = k[0, ..., :width - p, :]
+            vv[i, ..., p:, :] = v[0, ..., :width - p, :]
+        data.append((kk, vv))
+    return DynamicCache(ddp_cache_data=data)
+
+
+def _common_prefix(rows: list[list[int]]) -> int:
+    first, n = rows[0], min(len(r) for r in rows)
+    for k in range(n):
+        t = first[k]
+        if any(r[k] != t for r in rows):
+            return k
+    return n
+
+
+class _Rows:
+    """The active rows' model inputs: attention mask so far, next positions, the KV cache."""
+
+    def __init__(self, model, pad: int):
+        self.model, self.pad = model, pad
+        self.device = next(model.parameters()).device
+        self.cache_arg = _CACHE_ARG(model)
+        self.keep_arg = "logits_to_keep" in inspect.signature(model.forward).parameters
+        self.cache: object = None
+        self.attn = torch.zeros((0, 0), dtype=torch.long)
+        self.next_pos = torch.zeros(0, dtype=torch.long)
+
+    def feed(self, rows: list[list[int]], left: bool = False) -> torch.Tensor:
+        """One forward pass over each row's new tokens, right-padded (left-padded for the prefill);
+        the logits after each row's last new token, shape (rows, vocab)."""
+        n, k = len(rows), max(len(r) for r in rows)
+        block = torch.full((n, k), self.pad, dtype=torch.long)
+        mask_new = torch.zeros((n, k), dtype=torch.long)
+        pos = torch.zeros((n, k), dtype=torch.long)
+        for i, r in enumerate(rows):
+            m = len(r)
+            if left:  # pads first: every row's last token is in the last column
+                block[i, k - m:] = torch.tensor(r)
+                mask_new[i, k - m:] = 1
+                pos[i] = (self.next_pos[i] + torch.arange(k) - (k - m)).clamp(min=0)
+            else:
+                block[i, :m] = torch.tensor(r)
+                mask_new[i, :m] = 1
+                pos[i] = self.next_pos[i] + torch.arange(k).clamp(max=max(m - 1, 0))
+            self.next_pos[i] += m
+        self.attn = torch.cat([self.attn, mask_new], dim=1)
+        last = torch.tensor([k - 1 if left else max(len(r), 1) - 1 for r in rows])
+        kw: dict = {self.cache_arg: self.cache} if self.cache is not None else {}
+        if self.keep_arg:
+            kw["logits_to_keep"] = last.view(n, 1).to(self.device)
+        out = self.model(input_ids=block.to(self.device), attention_mask=self.attn.to(self.device),
+                         position_ids=pos.to(self.device), use_cache=True, **kw)
+        self.cache = _cache_of(out)
+        logits = out.logits[:, 0, :] if self.keep_arg else out.logits[torch.arange(n), last.to(out.logits.device)]
+        return logits.float().cpu()
+
+    def keep(self, idx: list[int]) -> None:
+        """Drop every row not in ``idx`` (positions among the active rows)."""
+        sel = torch.tensor(idx, dtype=torch.long)
+        self.attn, self.next_pos = self.attn[sel], self.next_pos[sel]
+        self.cache.batch_select_indices(sel.to(self.device))  # type: ignore[attr-defined]
 
 
 def _cache_of(out) -> object:
@@ -76,53 +207,77 @@ def generate(
     seed: int = 0,
     fast_forward: bool = True,
     reference: list[list[int]] | None = None,
+    stop_strings: list[str] | None = None,
+    prefix_cache: PrefixCache | None = None,
+    close_on_budget: bool = True,
 ) -> list[Result]:
     """Generate one completion per prompt. ``constraint_factory(i)`` gives row i's constraint
-    (None: unconstrained). Greedy when ``temperature`` is 0; else sampling with a seeded generator."""
-    device = next(model.parameters()).device
-    cache_arg = _CACHE_ARG(model)
+    (None: unconstrained; an unconstrained row also ends at any of ``stop_strings``). Greedy when
+    ``temperature`` is 0; else sampling with a seeded generator."""
     gen = torch.Generator(device="cpu").manual_seed(seed)
     n = len(prompts)
     cons = [constraint_factory(i) if constraint_factory else None for i in range(n)]
     eos = set(cons[0].vocab.eos) if cons[0] is not None else {tokenizer.eos_token_id}
     width = model.get_output_embeddings().weight.shape[0]
     bufs = [c.new_mask() if c is not None else None for c in cons]
-
-    start = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else min(eos)
-    encoded = [tokenizer.encode(p, add_special_tokens=True) if p else [start] for p in prompts]
-    longest = max(len(e) for e in encoded)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    ids = torch.full((n, longest), pad, dtype=torch.long)
-    attn = torch.zeros((n, longest), dtype=torch.long)
-    for i, e in enumerate(encoded):  # left padding
-        ids[i, longest - len(e):] = torch.tensor(e)
-        attn[i, longest - len(e):] = 1
-    positions = (attn.cumsum(-1) - 1).clamp(min=0)
-    out = model(input_ids=ids.to(device), attention_mask=attn.to(device), position_ids=positions.to(device),
-                use_cache=True)
-    cache = _cache_of(out)
-    last_logits = out.logits[:, -1, :].float().cpu()
-    next_pos = attn.sum(-1)  # position of each row's next token
+    state = _Rows(model, pad)
     results = [Result("", [], [], False) for _ in range(n)]
-    done = [False] * n
-    passes = 1
     t_mask = 0.0
 
-    forced: list[list[int]] = [[] for _ in range(n)]
-    while not all(done):
+    # Prefill: the shared prefix once (or from the cache), then the rest of every row.
+    start = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else min(eos)
+    encoded = [_encode_prompt(tokenizer, p) if p else [start] for p in prompts]
+    shared = min(_common_prefix(encoded), min(len(e) for e in encoded) - 1)  # every row keeps a token
+    longest = max(len(e) for e in encoded)
+    pads = [longest - len(e) for e in encoded]
+    passes = 0
+    layers = None
+    if shared >= 8 and n * shared >= 64 and max(pads) <= shared:
+        prefix = encoded[0][:shared]
+        layers = prefix_cache.get(prefix) if prefix_cache is not None else None
+        if layers is None:
+            layers = _prefix_layers(model, prefix)
+            passes += 1
+            if layers is not None and prefix_cache is not None:
+                prefix_cache.put(prefix, layers)
+    # The layout of a left-padded batch (every row ends at the same column, as transformers pads):
+    # the cache holds the first `cols` columns, copied from the shared prefix, and one block of
+    # equal width computes the rest. No pad sits between real tokens, so sliding-window layers
+    # see what an unbatched run sees.
+    cols = shared if layers is not None else 0
+    full = torch.ones((n, longest), dtype=torch.long)
+    for i, p in enumerate(pads):
+        full[i, :p] = 0
+    state.cache = _left_padded_cache(layers, pads, cols) if layers is not None else None
+    state.attn = full[:, :cols]
+    state.next_pos = state.attn.sum(-1)  # positions count real tokens only
+    last_logits = state.feed([e[max(cols - p, 0):] for e, p in zip(encoded, pads, strict=True)], left=True)
+    passes += 1
+
+    active = list(range(n))  # original row of each active position
+    while active:
         new_tokens: list[list[int]] = []
-        for i in range(n):
-            if done[i]:
-                new_tokens.append([])
-                continue
-            logits = last_logits[i]
-            c = cons[i]
+        for j, i in enumerate(active):
+            c, res = cons[i], results[i]
+            room = max_new_tokens - len(res.token_ids)
+            if c is not None and close_on_budget and reference is None and room <= 64:
+                closing = _closing(tokenizer, c, room)
+                if closing is not None:  # the budget ends here: write the shortest valid end
+                    res.token_ids += closing
+                    res.logprobs += [None] * len(closing)
+                    res.forced += len(closing)
+                    res.finished = True
+                    res.stats["closed"] = True
+                    new_tokens.append([])
+                    continue
+            logits = last_logits[j]
             if c is not None:
                 t0 = time.perf_counter()
-                allowed = mask_tensor(c, bufs[i], width)
+                allowed = mask_tensor(c, bufs[i], width)  # type: ignore[arg-type]
                 t_mask += time.perf_counter() - t0
                 logits = logits.masked_fill(~allowed, float("-inf"))
-            step = len(results[i].token_ids)
+            step = len(res.token_ids)
             if reference is not None:
                 tok = reference[i][step] if step < len(reference[i]) else next(iter(eos))
                 lp = None
@@ -130,67 +285,89 @@ def generate(
                 if temperature > 0:
                     probs = torch.softmax(logits / temperature, -1)
                     tok = int(torch.multinomial(probs, 1, generator=gen))
+                    lp = float(torch.log_softmax(logits / temperature, -1)[tok])
                 else:
                     tok = int(torch.argmax(logits))
-                lp = float(torch.log_softmax(logits / max(temperature, 1e-6), -1)[tok]) \
-                    if temperature > 0 else float(torch.log_softmax(logits, -1)[tok])
+                    lp = float(torch.log_softmax(logits, -1)[tok])
             if c is not None:
                 c.advance(tok)
-            results[i].token_ids.append(tok)
-            results[i].logprobs.append(lp)
+            res.token_ids.append(tok)
+            res.logprobs.append(lp)
             row = [tok]
-            if tok in eos or len(results[i].token_ids) >= max_new_tokens:
-                done[i] = True
-                results[i].finished = tok in eos
+            if tok in eos or len(res.token_ids) >= max_new_tokens or \
+                    (c is None and stop_strings and _stopped(tokenizer, res.token_ids, stop_strings)):
+                res.finished = tok in eos or c is None and len(res.token_ids) < max_new_tokens
+                row = []
             elif fast_forward and c is not None:
-                room = max_new_tokens - len(results[i].token_ids)
-                forced[i] = _forced_tokens(tokenizer, c, room)
+                forced = _forced_tokens(tokenizer, c, max_new_tokens - len(res.token_ids))
+                if forced:
+                    res.stats["forced_run"] = forced
             new_tokens.append(row)
-        if fast_forward and any(forced):
+        if fast_forward:
             # Rows feed different numbers of tokens; the block is padded to the longest. Cap the
             # forced run near the median so padding never costs more than the tokens it carries
             # (a row's remaining forced text is simply forced again next step).
-            lens = sorted(len(f) for f in forced if f)
-            cap = lens[len(lens) // 2] if n > 1 else lens[-1]
-            for i, f in enumerate(forced):
-                c = cons[i]
-                for tok in f[:cap]:
-                    if reference is not None:
-                        pos = len(results[i].token_ids)
-                        if pos >= len(reference[i]) or reference[i][pos] != tok:
+            runs = [results[i].stats.pop("forced_run", None) for i in active]
+            lens = sorted(len(f) for f in runs if f)
+            if lens:
+                cap = lens[len(lens) // 2] if len(active) > 1 else lens[-1]
+                for j, (i, f) in enumerate(zip(active, runs, strict=True)):
+                    for tok in (f or [])[:cap]:
+                        res = results[i]
+                        if reference is not None:
+                            pos = len(res.token_ids)
+                            if pos >= len(reference[i]) or reference[i][pos] != tok:
+                                break
+                        if not cons[i].try_advance(tok):  # type: ignore[union-attr]
                             break
-                    if not c.try_advance(tok):  # type: ignore[union-attr]
-                        break
-                    results[i].token_ids.append(tok)
-                    results[i].logprobs.append(None)
-                    results[i].forced += 1
-                    new_tokens[i].append(tok)
-                forced[i] = []
-        if all(done):
+                        res.token_ids.append(tok)
+                        res.logprobs.append(None)
+                        res.forced += 1
+                        new_tokens[j].append(tok)
+        keep = [j for j, r in enumerate(new_tokens) if r]
+        if not keep:
             break
-        k = max(len(r) for r in new_tokens)
-        block = torch.full((n, k), pad, dtype=torch.long)
-        mask_new = torch.zeros((n, k), dtype=torch.long)
-        pos = torch.zeros((n, k), dtype=torch.long)
-        for i, r in enumerate(new_tokens):
-            if done[i] and not r:
-                continue
-            block[i, :len(r)] = torch.tensor(r)
-            mask_new[i, :len(r)] = 1
-            pos[i, :] = next_pos[i] + torch.arange(k).clamp(max=max(len(r) - 1, 0))
-            next_pos[i] += len(r)
-        attn = torch.cat([attn, mask_new], dim=1)
-        out = model(input_ids=block.to(device), attention_mask=attn.to(device), position_ids=pos.to(device),
-                    use_cache=True, **{cache_arg: cache})
+        if len(keep) < len(active):
+            state.keep(keep)
+            active = [active[j] for j in keep]
+            new_tokens = [new_tokens[j] for j in keep]
+        last_logits = state.feed(new_tokens)
         passes += 1
-        cache = _cache_of(out)
-        lens = torch.tensor([max(len(r), 1) - 1 for r in new_tokens])
-        last_logits = out.logits[torch.arange(n), lens.to(out.logits.device), :].float().cpu()
 
     for r in results:
         body = [t for t in r.token_ids if t not in eos]
         r.text = tokenizer.decode(body, skip_special_tokens=True) if cons[0] is None else \
             b"".join(cons[0].vocab.bytes_of[t] or b"" for t in body).decode("utf-8", "replace")
+        if cons[0] is None and stop_strings:
+            r.text = _cut(r.text, stop_strings)
         r.forward_passes = passes
-        r.stats = {"mask_seconds": t_mask}
+        r.stats["mask_seconds"] = t_mask
     return results
+
+
+def _closing(tokenizer, c: Constraint, room: int) -> list[int] | None:
+    """The tokens that end the trace validly (EOS last) when they no longer fit later, else None."""
+    text = c.closing_text()
+    if text is None:
+        return None
+    ids = _text_tokens(tokenizer, text)
+    if len(ids) + 1 + 4 < room:  # still room for the model to end it itself
+        return None
+    trial = c.copy()
+    if not all(trial.try_advance(tok) for tok in ids):
+        return None  # a tokenization the constraint cannot follow: the mask goes on deciding
+    for tok in ids:
+        c.advance(tok)
+    end = min(c.vocab.eos)
+    c.advance(end)
+    return [*ids, end]
+
+
+def _stopped(tokenizer, ids: list[int], stops: list[str]) -> bool:
+    tail = tokenizer.decode(ids[-12:], skip_special_tokens=True)
+    return any(s in tail for s in stops)
+
+
+def _cut(text: str, stops: list[str]) -> str:
+    end = min((i for i in (text.find(s) for s in stops) if i >= 0), default=len(text))
+    return text[:end]

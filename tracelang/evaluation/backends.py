@@ -1,7 +1,7 @@
 """Generation backends behind one call: ``generate(prompts, questions) -> list[Generated]``.
 
-``free`` decodes without a constraint (greedy, batched, transformers' ``generate``) and cuts the
-text where the trace visibly ends; ``constrained`` decodes under the grammar with scope, ops and
+``free`` decodes without a constraint (greedy, batched, our generation loop) and cuts the text
+where the trace visibly ends; ``constrained`` decodes under the grammar with scope, ops and
 grounding (tracelang.decoding), so every output parses.
 """
 
@@ -32,25 +32,22 @@ def cut_trace(text: str, stops: list[str]) -> str:
 
 
 class FreeBackend:
+    """Unconstrained greedy decoding in the same generation loop as ``constrained`` (KV cache,
+    shared prompt prefix computed once, finished rows leave the batch), so the two differ only by
+    the constraint."""
+
     def __init__(self, loaded: LoadedModel, prompter: Prompter, max_new_tokens: int = 256):
+        from ..decoding.generate import PrefixCache
+
         self.loaded, self.prompter, self.max_new_tokens = loaded, prompter, max_new_tokens
+        self.prefix = PrefixCache()
 
     def generate(self, prompts: list[str], questions: list[str]) -> list[Generated]:
-        import torch
+        from ..decoding.generate import generate
 
-        tok, model = self.loaded.tokenizer, self.loaded.model
-        tok.padding_side = "left"
-        batch = tok(prompts, return_tensors="pt", padding=True, add_special_tokens=not self.prompter.chat)
+        stops = self.prompter.stop_strings()
         start = time.perf_counter()
-        with torch.inference_mode():
-            out = model.generate(**batch, max_new_tokens=self.max_new_tokens, do_sample=False,
-                                 stop_strings=self.prompter.stop_strings(), tokenizer=tok,
-                                 pad_token_id=tok.pad_token_id)
+        results = generate(self.loaded.model, self.loaded.tokenizer, prompts, None,
+                           max_new_tokens=self.max_new_tokens, stop_strings=stops, prefix_cache=self.prefix)
         seconds = (time.perf_counter() - start) / len(prompts)
-        new = out[:, batch["input_ids"].shape[1]:]
-        results = []
-        for row in new:
-            ids = [int(t) for t in row if int(t) != tok.pad_token_id]
-            text = tok.decode(ids, skip_special_tokens=True)
-            results.append(Generated(cut_trace(text, self.prompter.stop_strings()), len(ids), seconds))
-        return results
+        return [Generated(cut_trace(r.text, stops), len(r.token_ids), seconds) for r in results]
