@@ -117,3 +117,25 @@ def test_unconstrained_rows_stop_at_stop_strings(bpe):
     for r in out:
         assert "e" not in r.text and "\n" not in r.text
         assert len(r.token_ids) < 40
+
+
+@pytest.mark.parametrize("arch", ["llama", "gemma3"])
+def test_logits_over_a_vocabulary_subset_equal_the_full_head(arch):
+    from tracelang.decoding.generate import _Rows
+
+    tok = tiny_spm()
+    model = tiny_model(tok, seed=4, arch=arch)
+    rows = [[5, 9, 13, 40], [7, 8]]
+    vocab = torch.tensor([3, 17, 64, 200, len(tok) - 1])
+    outs = []
+    for v in (None, vocab):
+        state = _Rows(model, tok.pad_token_id)
+        state.attn, state.next_pos = torch.zeros((2, 0), dtype=torch.long), torch.zeros(2, dtype=torch.long)
+        outs.append(state.feed(rows, left=True, vocab=v))
+        outs.append(state.feed([[11], [12, 14]], vocab=v))  # the cache each left behind is the same
+    assert state.head is not None
+    for full, sub in ((outs[0], outs[2]), (outs[1], outs[3])):
+        assert torch.allclose(full[:, vocab], sub[:, vocab], atol=1e-5)
+        rest = torch.ones(full.shape[1], dtype=torch.bool)
+        rest[vocab] = False
+        assert torch.isinf(sub[:, rest]).all()

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import inspect
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -48,6 +48,10 @@ class Result:
 def mask_tensor(constraint: Constraint, buf: np.ndarray, width: int) -> torch.Tensor:
     """The constraint's allowed tokens as a bool tensor of the model's vocabulary width."""
     constraint.fill_mask(buf)
+    return _bits(buf, width)
+
+
+def _bits(buf: np.ndarray, width: int) -> torch.Tensor:
     bits = np.unpackbits(buf.view(np.uint8), bitorder="little")
     out = np.zeros(width, dtype=bool)
     n = min(width, len(bits))
@@ -152,13 +156,16 @@ class _Rows:
         self.device = next(model.parameters()).device
         self.cache_arg = _CACHE_ARG(model)
         self.keep_arg = "logits_to_keep" in inspect.signature(model.forward).parameters
+        self.head = _plain_head(model)
         self.cache: object = None
         self.attn = torch.zeros((0, 0), dtype=torch.long)
         self.next_pos = torch.zeros(0, dtype=torch.long)
 
-    def feed(self, rows: list[list[int]], left: bool = False) -> torch.Tensor:
+    def feed(self, rows: list[list[int]], left: bool = False, vocab: torch.Tensor | None = None) -> torch.Tensor:
         """One forward pass over each row's new tokens, right-padded (left-padded for the prefill);
-        the logits after each row's last new token, shape (rows, vocab)."""
+        the logits after each row's last new token, shape (rows, vocab). With ``vocab`` (sorted
+        token ids: every token the rows' masks allow) only those logits are computed, the rest
+        are -inf."""
         n, k = len(rows), max(len(r) for r in rows)
         block = torch.full((n, k), self.pad, dtype=torch.long)
         mask_new = torch.zeros((n, k), dtype=torch.long)
@@ -176,6 +183,8 @@ class _Rows:
             self.next_pos[i] += m
         self.attn = torch.cat([self.attn, mask_new], dim=1)
         last = torch.tensor([k - 1 if left else max(len(r), 1) - 1 for r in rows])
+        if vocab is not None and self.head is not None:
+            return self._feed_subset(block, pos, last, vocab)
         kw: dict = {self.cache_arg: self.cache} if self.cache is not None else {}
         if self.keep_arg:
             kw["logits_to_keep"] = last.view(n, 1).to(self.device)
@@ -185,11 +194,42 @@ class _Rows:
         logits = out.logits[:, 0, :] if self.keep_arg else out.logits[torch.arange(n), last.to(out.logits.device)]
         return logits.float().cpu()
 
+    def _feed_subset(self, block: torch.Tensor, pos: torch.Tensor, last: torch.Tensor,
+                     vocab: torch.Tensor) -> torch.Tensor:
+        # The head is as costly as the decoder on Gemma's 262k vocabulary; under the constraint
+        # only the allowed rows of it matter (greedy choice and masked log-probs alike).
+        backbone, weight, cap, width = self.head  # type: ignore[misc]
+        kw: dict = {_CACHE_ARG(backbone): self.cache} if self.cache is not None else {}
+        out = backbone(input_ids=block.to(self.device), attention_mask=self.attn.to(self.device),
+                       position_ids=pos.to(self.device), use_cache=True, **kw)
+        self.cache = _cache_of(out)
+        h = out.last_hidden_state[torch.arange(len(last)), last.to(self.device)]
+        sub = (h @ weight.index_select(0, vocab.to(self.device)).T).float()
+        if cap:
+            sub = torch.tanh(sub / cap) * cap
+        logits = torch.full((len(last), width), float("-inf"))
+        logits[:, vocab] = sub.cpu()
+        return logits
+
     def keep(self, idx: list[int]) -> None:
         """Drop every row not in ``idx`` (positions among the active rows)."""
         sel = torch.tensor(idx, dtype=torch.long)
         self.attn, self.next_pos = self.attn[sel], self.next_pos[sel]
         self.cache.batch_select_indices(sel.to(self.device))  # type: ignore[attr-defined]
+
+
+def _plain_head(model) -> tuple | None:
+    """(backbone, head weight, logit soft-cap, vocabulary width) where the logits are a plain
+    linear map of the backbone's last hidden state; None where a model does more (biases, logit
+    scales) and must be run whole."""
+    head = model.get_output_embeddings()
+    backbone = getattr(model, getattr(model, "base_model_prefix", ""), None)
+    config = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
+    if not isinstance(head, torch.nn.Linear) or head.bias is not None or backbone is None or backbone is model:
+        return None
+    if any(getattr(config, a, None) not in (None, 1, 1.0) for a in ("logit_scale", "logits_scaling")):
+        return None
+    return backbone, head.weight, getattr(config, "final_logit_softcapping", None), head.weight.shape[0]
 
 
 def _cache_of(out) -> object:
@@ -252,7 +292,11 @@ def generate(
     state.cache = _left_padded_cache(layers, pads, cols) if layers is not None else None
     state.attn = full[:, :cols]
     state.next_pos = state.attn.sum(-1)  # positions count real tokens only
-    last_logits = state.feed([e[max(cols - p, 0):] for e, p in zip(encoded, pads, strict=True)], left=True)
+    t0 = time.perf_counter()
+    vocab = _next_masks(cons, bufs, range(n))
+    t_mask += time.perf_counter() - t0
+    last_logits = state.feed([e[max(cols - p, 0):] for e, p in zip(encoded, pads, strict=True)], left=True,
+                             vocab=vocab)
     passes += 1
 
     active = list(range(n))  # original row of each active position
@@ -272,9 +316,9 @@ def generate(
                     new_tokens.append([])
                     continue
             logits = last_logits[j]
-            if c is not None:
+            if c is not None:  # the mask was filled before the forward pass (see _next_masks)
                 t0 = time.perf_counter()
-                allowed = mask_tensor(c, bufs[i], width)  # type: ignore[arg-type]
+                allowed = _bits(bufs[i], width)  # type: ignore[arg-type]
                 t_mask += time.perf_counter() - t0
                 logits = logits.masked_fill(~allowed, float("-inf"))
             step = len(res.token_ids)
@@ -331,7 +375,10 @@ def generate(
             state.keep(keep)
             active = [active[j] for j in keep]
             new_tokens = [new_tokens[j] for j in keep]
-        last_logits = state.feed(new_tokens)
+        t0 = time.perf_counter()
+        vocab = _next_masks(cons, bufs, active)
+        t_mask += time.perf_counter() - t0
+        last_logits = state.feed(new_tokens, vocab=vocab)
         passes += 1
 
     for r in results:
@@ -343,6 +390,24 @@ def generate(
         r.forward_passes = passes
         r.stats["mask_seconds"] = t_mask
     return results
+
+
+def _next_masks(cons: list[Constraint | None], bufs: list, rows: Iterable[int]) -> torch.Tensor | None:
+    """Fill the rows' masks for their next token and return every token any of them allows
+    (sorted ids), or None where a row is unconstrained or the union is most of the vocabulary."""
+    union = None
+    for i in rows:
+        c = cons[i]
+        if c is None:
+            return None
+        c.fill_mask(bufs[i])
+        union = bufs[i].copy() if union is None else np.bitwise_or(union, bufs[i], out=union)
+    if union is None:
+        return None
+    ids = np.nonzero(np.unpackbits(union.view(np.uint8), bitorder="little"))[0]
+    if len(ids) == 0 or len(ids) * 2 > len(union) * 32:  # gathering most of the head costs more than it saves
+        return None
+    return torch.from_numpy(ids.astype(np.int64))
 
 
 def _closing(tokenizer, c: Constraint, room: int) -> list[int] | None:
