@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # The main job on the embedded default (Gemma 3 270M): a verified corpus, k-shot prompts drawn
 # from it, constrained decoding of a seeded GSM-8K test sample, and the report.
-# N (default 5) sets the sample size; OUT (default runs/demo) the output directory.
+# N (default 8) sets the sample size; OUT (default runs/demo) the output directory.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-runs/demo}
-N=${N:-5}
+N=${N:-8}
 mkdir -p "$OUT"
 echo "== the language: example traces"
 tracelang check corpora/examples/*.yaml
@@ -15,5 +15,5 @@ tracelang corpus stats "$OUT/corpus.jsonl"
 echo "== GSM-8K test, $N problems, embedded model, 2-shot from the corpus, constrained"
 rm -rf "$OUT/eval"
 tracelang eval --model embedded --split test --n "$N" --seed 42 --shots 2 --shots-from "$OUT/corpus.jsonl" \
-  --batch-size "$N" --out "$OUT/eval"
+  --batch-size 8 --out "$OUT/eval"
 cat "$OUT/eval/report.md"
