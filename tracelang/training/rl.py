@@ -37,16 +37,14 @@ from torch import Tensor
 from ..data.gsm8k import load, split_of_path
 from ..data.splits import dev_ids, split_of
 from ..decoding.guide import Levels
-from ..models.prompt import PROMPT_VERSION
 from ..numbers import render
-from . import checkpoint as ckpt
 from .batching import make_batch
-from .config import RLConfig, to_dict
+from .config import RLConfig
 from .data import DataTally, TrainingDataError, epoch_order, read_source, tokenize
 from .reward import RewardFn, RewardSpec, verifier_reward
-from .runlog import RunLog
 from .sampling import Rollout, Sampler
-from .setup import Setup, build, load_trained_into, optimizer_for, scheduler_for, trained_tensors
+from .setup import optimizer_for, scheduler_for
+from .stage import Evaluate, Stage
 
 
 @dataclass
@@ -112,31 +110,21 @@ def token_losses(logp: Tensor, old: Tensor, adv_tok: Tensor, eps_low: float, eps
     return loss, kl.detach(), was_clipped
 
 
-class GRPOTrainer:
+class GRPOTrainer(Stage):
+    name = "rl"
+
     def __init__(self, cfg: RLConfig, recipe: dict[str, Any] | None = None, *, run_dir: Path | None = None,
                  init_checkpoint: Path | None = None, echo: Callable[[str], None] = print,
-                 reward_fn: RewardFn | None = None, evaluate: Callable[[Setup, int], dict] | None = None,
+                 reward_fn: RewardFn | None = None, evaluate: Evaluate | None = None,
                  prompts: tuple[list[list[PromptItem]], list[float]] | None = None):
-        from accelerate import Accelerator
-
-        self.cfg, self.recipe = cfg, recipe or {}
-        self.run_dir = Path(run_dir) if run_dir else Path(cfg.output_dir) / "rl"
-        self.init_checkpoint = init_checkpoint
-        self.accelerator = Accelerator(mixed_precision=cfg.mixed_precision)
-        self.main = self.accelerator.is_main_process
-        self.echo = echo if self.main else (lambda _s: None)
+        super().__init__(cfg, recipe, run_dir, init_checkpoint, echo, evaluate)
         self.reward_fn = reward_fn or verifier_reward(RewardSpec.of(cfg))
-        self.evaluate = evaluate
         self._prompts = prompts
 
     def prepare(self) -> None:
-        from accelerate.utils import set_seed
-
         cfg = self.cfg
-        set_seed(cfg.seed)
-        self.setup = build(cfg, self.init_checkpoint, self.accelerator.device)
-        for line in self.setup.pm.describe():
-            self.echo(line)
+        self.build()
+        self.total_steps = cfg.max_steps
         self.tally = DataTally()
         if self._prompts is None:
             self._prompts = load_prompts(cfg, self.setup.loaded.tokenizer, self.setup.prompter, self.tally)
@@ -166,42 +154,6 @@ class GRPOTrainer:
             si, i = epoch_order(self.sizes, self.weights, self.cfg.seed, epoch)[pos]
             out.append(self.pools[si][i])
         return out
-
-    # ---------------------------------------------------------------- checkpoints
-
-    def meta(self, step: int) -> dict[str, Any]:
-        base = self.cfg.model if self.init_checkpoint is None else \
-            ckpt.read_meta(ckpt.chain(self.init_checkpoint)[0])["base_model"]
-        return {"stage": "rl", "base_model": base, "step": step, "total_steps": self.cfg.max_steps,
-                "init_checkpoint": str(self.init_checkpoint) if self.init_checkpoint else None,
-                "prompt_version": PROMPT_VERSION, "config": to_dict(self.cfg),
-                "recipe": {k: v for k, v in self.recipe.items() if k != "__path__"},
-                "recipe_path": self.recipe.get("__path__"), "head_mode": self.cfg.train_lm_head,
-                "unfreeze_layers": self.cfg.unfreeze_layers, "parameters": self.setup.pm.describe()}
-
-    def save(self, step: int, final: bool = False) -> None:
-        acc = self.accelerator
-        acc.wait_for_everyone()
-        pm = acc.unwrap_model(self.model)
-        tensors = trained_tensors(pm, acc, self.model)
-        state = {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
-                 "rng": ckpt.rng_state(), "step": step}
-        path = self.run_dir / ("final" if final else f"checkpoints/step-{step}")
-        ckpt.save(path, tensors, self.meta(step) if self.main else {}, state, acc)
-        if not final and self.main:
-            ckpt.prune(self.run_dir, self.cfg.save_total_limit)
-
-    def resume_from(self, path: Path) -> int:
-        load_trained_into(self.setup.pm, ckpt.read_tensors(path))
-        state = ckpt.read_state(path, self.accelerator.process_index)
-        if state is None:
-            raise ValueError(f"{path}: no state.pt; not a resumable checkpoint")
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
-        ckpt.set_rng_state(state["rng"])
-        return int(state["step"])
-
-    # ---------------------------------------------------------------- one step
 
     def rollouts(self, step: int) -> list[list[Rollout]]:
         cfg, acc = self.cfg, self.accelerator
@@ -301,16 +253,8 @@ class GRPOTrainer:
     def train(self, resume: bool = True) -> dict[str, Any]:
         from tqdm import tqdm
 
-        cfg, acc = self.cfg, self.accelerator
-        self.prepare()
-        start = 0
-        found = ckpt.latest(self.run_dir) if resume else None
-        if found is not None:
-            start = self.resume_from(found)
-            self.echo(f"resumed from {found} at step {start}")
-        log = RunLog(self.run_dir, cfg.tensorboard, self.echo, enabled=self.main)
-        log.truncate_after(start)
-        self.model, self.optimizer = acc.prepare(self.setup.pm, self.optimizer)
+        cfg = self.cfg
+        start, log = self.start(resume)
         bar = tqdm(total=cfg.max_steps, initial=start, desc="rl", disable=not (cfg.progress and self.main),
                    dynamic_ncols=True)
         row: dict[str, Any] = {}
@@ -318,31 +262,13 @@ class GRPOTrainer:
         for step in range(start, cfg.max_steps):
             row = self.train_step(step)
             skipped_total += row["groups_skipped_no_variance"]
-            done = step + 1
-            if done % cfg.logging_steps == 0 or done == cfg.max_steps:
-                log.metrics(done, row)
             bar.update(1)
             bar.set_postfix(reward=f"{row['reward_mean']:.3f}", correct=f"{row['correct']:.2f}")
-            if cfg.save_steps and done % cfg.save_steps == 0 and done < cfg.max_steps:
-                self.save(done)
-            if self.evaluate and cfg.eval_steps and done % cfg.eval_steps == 0 and done < cfg.max_steps:
-                self._eval(done, log)
+            self.after_step(step + 1, log, row)
         bar.close()
-        self.save(cfg.max_steps)
-        self.save(cfg.max_steps, final=True)
-        if self.evaluate and (cfg.eval_at_end or cfg.eval_steps):
-            self._eval(cfg.max_steps, log)
-        log.close()
+        self.finish(log)
         return {"steps": cfg.max_steps, "final": str(self.run_dir / "final"),
                 "groups_skipped_no_variance": skipped_total, **row}
-
-    def _eval(self, step: int, log: RunLog) -> None:
-        self.accelerator.wait_for_everyone()
-        if self.main and self.evaluate is not None:
-            metrics = self.evaluate(self.setup, step)
-            log.metrics(step, metrics, kind="eval")
-            self.echo(f"eval at step {step}: {metrics}")
-        self.accelerator.wait_for_everyone()
 
 
 def mean_reward(groups: list[list[Rollout]]) -> float:

@@ -22,16 +22,12 @@ import torch
 
 from ..decoding.constraint import compile_tokenizer, make_config
 from ..decoding.guide import Levels
-from ..models.prompt import PROMPT_VERSION
-from . import checkpoint as ckpt
 from .batching import make_batch
-from .config import SFTConfig, to_dict
+from .config import SFTConfig
 from .data import DataTally, Example, epoch_order, load_examples
 from .masks import teacher_masks
-from .runlog import RunLog
-from .setup import Setup, build, load_trained_into, optimizer_for, scheduler_for, trained_tensors
-
-Evaluate = Callable[[Setup, int], dict[str, Any]]  # (setup, step) -> metrics to log
+from .setup import Setup, optimizer_for, scheduler_for
+from .stage import Evaluate, Stage
 
 
 def _levels(text: str) -> Levels:
@@ -69,31 +65,20 @@ def attach_masks(setup: Setup, examples: list[Example], levels: str, tally: Data
     return kept
 
 
-class SFTTrainer:
+class SFTTrainer(Stage):
+    name = "sft"
+
     def __init__(self, cfg: SFTConfig, recipe: dict[str, Any] | None = None, *, run_dir: Path | None = None,
                  echo: Callable[[str], None] = print, evaluate: Evaluate | None = None,
                  init_checkpoint: Path | None = None):
-        from accelerate import Accelerator
-
-        self.cfg, self.recipe = cfg, recipe or {}
-        self.run_dir = Path(run_dir) if run_dir else Path(cfg.output_dir) / "sft"
-        self.accelerator = Accelerator(mixed_precision=cfg.mixed_precision)
-        self.main = self.accelerator.is_main_process
-        self.echo = echo if self.main else (lambda _s: None)
-        self.evaluate = evaluate
-        self.init_checkpoint = init_checkpoint
+        super().__init__(cfg, recipe, run_dir, init_checkpoint, echo, evaluate)
         self.prefix_cache: dict[tuple[int, int], torch.Tensor] = {}
 
     # ---------------------------------------------------------------- set-up
 
     def prepare(self) -> None:
-        from accelerate.utils import set_seed
-
         cfg = self.cfg
-        set_seed(cfg.seed)
-        self.setup = build(cfg, self.init_checkpoint, self.accelerator.device)
-        for line in self.setup.pm.describe():
-            self.echo(line)
+        self.build()
         tally = DataTally()
         per_source = load_examples(cfg.data, self.setup.loaded.tokenizer, self.setup.prompter, cfg.max_length, tally)
         if cfg.loss_vocab == "constrained":
@@ -165,49 +150,11 @@ class SFTTrainer:
     # ---------------------------------------------------------------- run
 
     def meta(self, step: int) -> dict[str, Any]:
-        return {"stage": "sft", "base_model": self.cfg.model if self.init_checkpoint is None else
-                ckpt.read_meta(ckpt.chain(self.init_checkpoint)[0])["base_model"],
-                "init_checkpoint": str(self.init_checkpoint) if self.init_checkpoint else None,
-                "step": step, "total_steps": self.total_steps, "prompt_version": PROMPT_VERSION,
-                "config": to_dict(self.cfg), "recipe": {k: v for k, v in self.recipe.items() if k != "__path__"},
-                "recipe_path": self.recipe.get("__path__"), "head_mode": self.cfg.train_lm_head,
-                "unfreeze_layers": self.cfg.unfreeze_layers, "data": dict(self.tally.counts),
-                "parameters": self.setup.pm.describe()}
-
-    def save(self, step: int, final: bool = False) -> None:
-        acc = self.accelerator
-        acc.wait_for_everyone()
-        pm = acc.unwrap_model(self.model)
-        tensors = trained_tensors(pm, acc, self.model)
-        state = {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
-                 "rng": ckpt.rng_state(), "step": step}
-        path = self.run_dir / ("final" if final else f"checkpoints/step-{step}")
-        ckpt.save(path, tensors, self.meta(step) if self.main else {}, state, acc)
-        if not final and self.main:
-            ckpt.prune(self.run_dir, self.cfg.save_total_limit)
-
-    def resume_from(self, path: Path) -> int:
-        pm = self.setup.pm
-        load_trained_into(pm, ckpt.read_tensors(path))
-        state = ckpt.read_state(path, self.accelerator.process_index)
-        if state is None:
-            raise ValueError(f"{path}: no state.pt; not a resumable checkpoint")
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
-        ckpt.set_rng_state(state["rng"])
-        return int(state["step"])
+        return {**super().meta(step), "data": dict(self.tally.counts)}
 
     def train(self, resume: bool = True) -> dict[str, Any]:
         cfg, acc = self.cfg, self.accelerator
-        self.prepare()
-        start = 0
-        found = ckpt.latest(self.run_dir) if resume else None
-        if found is not None:
-            start = self.resume_from(found)
-            self.echo(f"resumed from {found} at step {start}")
-        log = RunLog(self.run_dir, cfg.tensorboard, self.echo, enabled=self.main)
-        log.truncate_after(start)
-        self.model, self.optimizer = acc.prepare(self.setup.pm, self.optimizer)
+        start, log = self.start(resume)
         params = [p for p in self.model.parameters() if p.requires_grad]
         bar = self._bar(self.total_steps, "sft")
         bar.update(start)
@@ -246,27 +193,9 @@ class SFTTrainer:
                     "epoch": round((step + 1) / self.steps_per_epoch, 4), "target_tokens": n_tokens,
                     "tokens": n_input, "seconds": round(seconds, 3),
                     "target_tokens_per_s": round(n_tokens / seconds, 1)}
-            done = step + 1
-            if done % cfg.logging_steps == 0 or done == self.total_steps:
-                log.metrics(done, last)
             bar.update(1)
             bar.set_postfix(loss=f"{last['loss']:.4f}")
-            if cfg.save_steps and done % cfg.save_steps == 0 and done < self.total_steps:
-                self.save(done)
-            if self.evaluate and cfg.eval_steps and done % cfg.eval_steps == 0 and done < self.total_steps:
-                self._eval(done, log)
+            self.after_step(step + 1, log, last)
         bar.close()
-        self.save(self.total_steps)  # resumable at the end too (a longer run can continue from it)
-        self.save(self.total_steps, final=True)
-        if self.evaluate and (cfg.eval_at_end or cfg.eval_steps):
-            self._eval(self.total_steps, log)
-        log.close()
+        self.finish(log)
         return {"steps": self.total_steps, "final": str(self.run_dir / "final"), **last}
-
-    def _eval(self, step: int, log: RunLog) -> None:
-        self.accelerator.wait_for_everyone()
-        if self.main and self.evaluate is not None:
-            metrics = self.evaluate(self.setup, step)
-            log.metrics(step, metrics, kind="eval")
-            self.echo(f"eval at step {step}: {metrics}")
-        self.accelerator.wait_for_everyone()

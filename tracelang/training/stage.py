@@ -1,0 +1,119 @@
+"""What the SFT and RL trainers share: the accelerator and seed, the trainable set-up, checkpoints
+(only what changed, with the metadata every checkpoint carries) and exact resume, the metrics
+log, evaluation during training, and the end of a run."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ..models.prompt import PROMPT_VERSION
+from . import checkpoint as ckpt
+from .config import to_dict
+from .runlog import RunLog
+from .setup import Setup, build, load_trained_into, trained_tensors
+
+Evaluate = Callable[[Setup, int], dict[str, Any]]  # (setup, step) -> metrics to log
+
+
+class Stage:
+    name = ""  # the run directory under output_dir, and `stage` in every checkpoint
+
+    def __init__(self, cfg: Any, recipe: dict[str, Any] | None, run_dir: Path | None,
+                 init_checkpoint: Path | None, echo: Callable[[str], None], evaluate: Evaluate | None):
+        from accelerate import Accelerator
+
+        self.cfg, self.recipe = cfg, recipe or {}
+        self.run_dir = Path(run_dir) if run_dir else Path(cfg.output_dir) / self.name
+        self.init_checkpoint = init_checkpoint
+        self.accelerator = Accelerator(mixed_precision=cfg.mixed_precision)
+        self.main = self.accelerator.is_main_process
+        self.echo = echo if self.main else (lambda _s: None)
+        self.evaluate = evaluate
+        self.total_steps = 0
+
+    def build(self) -> None:
+        """Seed everything, then load the model with its trainable part (and say what trains)."""
+        from accelerate.utils import set_seed
+
+        set_seed(self.cfg.seed)
+        self.setup = build(self.cfg, self.init_checkpoint, self.accelerator.device)
+        for line in self.setup.pm.describe():
+            self.echo(line)
+
+    # ---------------------------------------------------------------- checkpoints
+
+    def meta(self, step: int) -> dict[str, Any]:
+        base = self.cfg.model if self.init_checkpoint is None else \
+            ckpt.read_meta(ckpt.chain(self.init_checkpoint)[0])["base_model"]
+        return {"stage": self.name, "base_model": base, "step": step, "total_steps": self.total_steps,
+                "init_checkpoint": str(self.init_checkpoint) if self.init_checkpoint else None,
+                "prompt_version": PROMPT_VERSION, "config": to_dict(self.cfg),
+                "recipe": {k: v for k, v in self.recipe.items() if k != "__path__"},
+                "recipe_path": self.recipe.get("__path__"), "head_mode": self.cfg.train_lm_head,
+                "unfreeze_layers": self.cfg.unfreeze_layers, "parameters": self.setup.pm.describe()}
+
+    def save(self, step: int, final: bool = False) -> None:
+        acc = self.accelerator
+        acc.wait_for_everyone()
+        tensors = trained_tensors(acc.unwrap_model(self.model), acc, self.model)
+        state = {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+                 "rng": ckpt.rng_state(), "step": step}
+        path = self.run_dir / ("final" if final else f"checkpoints/step-{step}")
+        ckpt.save(path, tensors, self.meta(step) if self.main else {}, state, acc)
+        if not final and self.main:
+            ckpt.prune(self.run_dir, self.cfg.save_total_limit)
+
+    def resume_from(self, path: Path) -> int:
+        load_trained_into(self.setup.pm, ckpt.read_tensors(path))
+        state = ckpt.read_state(path, self.accelerator.process_index)
+        if state is None:
+            raise ValueError(f"{path}: no state.pt; not a resumable checkpoint")
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        ckpt.set_rng_state(state["rng"])
+        return int(state["step"])
+
+    # ---------------------------------------------------------------- a run
+
+    def start(self, resume: bool) -> tuple[int, RunLog]:
+        """Prepare, continue from the latest checkpoint if asked, open the log (cut after the step
+        resumed from) and hand the model and optimiser to the accelerator."""
+        self.prepare()
+        start = 0
+        found = ckpt.latest(self.run_dir) if resume else None
+        if found is not None:
+            start = self.resume_from(found)
+            self.echo(f"resumed from {found} at step {start}")
+        log = RunLog(self.run_dir, self.cfg.tensorboard, self.echo, enabled=self.main)
+        log.truncate_after(start)
+        self.model, self.optimizer = self.accelerator.prepare(self.setup.pm, self.optimizer)
+        return start, log
+
+    def after_step(self, done: int, log: RunLog, row: dict[str, Any]) -> None:
+        cfg = self.cfg
+        if done % cfg.logging_steps == 0 or done == self.total_steps:
+            log.metrics(done, row)
+        if cfg.save_steps and done % cfg.save_steps == 0 and done < self.total_steps:
+            self.save(done)
+        if self.evaluate and cfg.eval_steps and done % cfg.eval_steps == 0 and done < self.total_steps:
+            self.eval(done, log)
+
+    def finish(self, log: RunLog) -> None:
+        self.save(self.total_steps)  # resumable at the end too (a longer run can continue from it)
+        self.save(self.total_steps, final=True)
+        if self.evaluate and (self.cfg.eval_at_end or self.cfg.eval_steps):
+            self.eval(self.total_steps, log)
+        log.close()
+
+    def eval(self, step: int, log: RunLog) -> None:
+        self.accelerator.wait_for_everyone()
+        if self.main and self.evaluate is not None:
+            metrics = self.evaluate(self.setup, step)
+            log.metrics(step, metrics, kind="eval")
+            self.echo(f"eval at step {step}: {metrics}")
+        self.accelerator.wait_for_everyone()
+
+    def prepare(self) -> None:
+        raise NotImplementedError
