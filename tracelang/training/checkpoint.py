@@ -4,7 +4,7 @@ A checkpoint directory holds
 
 - ``trained.safetensors``: the trained parameters by name (the unfrozen layers, the final norm,
   the head rows with ``head_rows_ids`` naming their tokens) — never pickle for weights;
-- ``training.json``: base model, the checkpoint it started from (``init``), the stage's config,
+- ``training.json``: base model, the checkpoint it started from (``init_checkpoint``), the stage's config,
   the recipe, the prompt version, the step;
 - ``state.pt`` (resumable checkpoints): optimizer, scheduler and RNG state and the position in the
   data, as plain tensors and primitives (``torch.load(weights_only=True)`` reads it).
