@@ -90,6 +90,20 @@ class TrainConfig:
             raise ConfigError("nothing to train: unfreeze_layers is 0 and train_lm_head is none")
         if self.mixed_precision not in ("no", "bf16", "fp16"):
             raise ConfigError(f"mixed_precision: {self.mixed_precision!r} is not no, bf16 or fp16")
+        if self.logging_steps < 1:
+            raise ConfigError("logging_steps: must be >= 1")
+        from ..decoding.guide import Levels  # lazily: the decoder is not needed to read a recipe
+
+        try:
+            Levels.parse(self.constraint_levels)
+        except ValueError as err:
+            raise ConfigError(f"constraint_levels: {err}") from None
+
+
+def _check_weights(data: list[DataSource]) -> None:
+    for i, src in enumerate(data):
+        if src.weight < 0:
+            raise ConfigError(f"data.{i}.weight: {src.weight:g} is negative ({src.path})")
 
 
 @dataclass
@@ -106,6 +120,7 @@ class SFTConfig(TrainConfig):
         super().validate()
         if not self.data:
             raise ConfigError("sft.data: no corpus given")
+        _check_weights(self.data)
         if self.per_device_train_batch_size < 1 or self.gradient_accumulation_steps < 1:
             raise ConfigError("batch size and gradient accumulation must be >= 1")
 
@@ -141,6 +156,11 @@ class RLConfig(TrainConfig):
             raise ConfigError("rl: no prompts: give `data` corpora and/or `gsm8k_train`")
         if self.num_generations < 2:
             raise ConfigError("num_generations: GRPO needs at least 2 samples per prompt")
+        if self.temperature <= 0:
+            raise ConfigError(f"temperature: {self.temperature:g} must be > 0 (the loss divides by it)")
+        _check_weights(self.data)
+        if self.gsm8k_weight < 0:
+            raise ConfigError(f"gsm8k_weight: {self.gsm8k_weight:g} is negative")
         if self.epsilon_high is None:
             self.epsilon_high = 0.28 if self.loss_type == "dapo" else self.epsilon
 

@@ -133,6 +133,8 @@ class GRPOTrainer(Stage):
         if not sum(self.sizes):
             raise TrainingDataError("no prompts to train on")
         self.epoch_len = len(epoch_order(self.sizes, self.weights, cfg.seed, 0))
+        if not self.epoch_len:
+            raise TrainingDataError("no prompts to train on: every source with prompts has weight 0")
         self.echo(f"prompts: {self.tally.line() or sum(self.sizes)}")
         pm = self.setup.pm
         self.sampler = Sampler(pm, self.setup.loaded.tokenizer, self.setup.table, self.setup.subset_index,

@@ -23,8 +23,8 @@ import torch
 from ..decoding.constraint import compile_tokenizer, make_config
 from ..decoding.guide import Levels
 from .batching import make_batch
-from .config import SFTConfig
-from .data import DataTally, Example, epoch_order, load_examples
+from .config import DataSource, SFTConfig
+from .data import DataTally, Example, TrainingDataError, epoch_order, load_examples
 from .masks import teacher_masks
 from .setup import Setup, optimizer_for, scheduler_for
 from .stage import Evaluate, Stage
@@ -65,6 +65,17 @@ def attach_masks(setup: Setup, examples: list[Example], levels: str, tally: Data
     return kept
 
 
+def _check_grammar_targets(setup: Setup, per_source: list[list[Example]], sources: list[DataSource]) -> None:
+    """The `grammar` loss normalises over the grammar subset: refuse, before training, a target
+    token outside it (found mid-run it would be a traceback)."""
+    for si, examples in enumerate(per_source):
+        for ex in examples:
+            outside = [t for t in ex.target_ids if setup.subset_index[t] < 0]
+            if outside:
+                raise TrainingDataError(f"{sources[si].path}: record {ex.id}: target token {outside[0]} is outside "
+                                        "the grammar's tokens; use loss_vocab: full")
+
+
 class SFTTrainer(Stage):
     name = "sft"
 
@@ -89,14 +100,16 @@ class SFTTrainer(Stage):
         self.per_source = per_source
         self.tally = tally
         self.echo(f"data: {tally.line()}")
-        if not any(per_source):
-            raise ValueError("no usable training examples (see the counts above)")
+        if cfg.loss_vocab == "grammar":
+            _check_grammar_targets(self.setup, per_source, cfg.data)
         sizes = [len(x) for x in per_source]
         self.weights = [s.weight for s in cfg.data]
         self.sizes = sizes
         world = self.accelerator.num_processes
         self.global_batch = cfg.per_device_train_batch_size * cfg.gradient_accumulation_steps * world
         epoch_len = len(epoch_order(sizes, self.weights, cfg.seed, 0))
+        if not epoch_len:  # nothing survived the checks, or every source with examples has weight 0
+            raise TrainingDataError("no usable training examples (see the counts above, and the data weights)")
         self.steps_per_epoch = max(1, math.ceil(epoch_len / self.global_batch))
         self.total_steps = cfg.max_steps if cfg.max_steps is not None else \
             max(1, math.ceil(cfg.num_train_epochs * self.steps_per_epoch))
