@@ -74,3 +74,27 @@ def test_bad_recipes_name_the_problem(tmp_path: Path, text: str, message: str) -
 def test_override_syntax_errors() -> None:
     with pytest.raises(ConfigError, match="key=value"):
         parse_overrides(["learning_rate"])
+
+
+def test_mixed_precision_defaults_to_the_accelerate_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import accelerate
+
+    from tracelang.training.sft import SFTTrainer
+
+    seen: list[object] = []
+
+    class Recorder:
+        is_main_process = True
+
+        def __init__(self, mixed_precision: str | None = None) -> None:
+            seen.append(mixed_precision)
+
+    monkeypatch.setattr(accelerate, "Accelerator", Recorder)
+    path = tmp_path / "r.yaml"
+    path.write_text("model: tiny\nsft:\n  data: [a.jsonl]\n")
+    recipe = load_recipe(path)
+    SFTTrainer(stage_config(recipe, "sft"), recipe)  # None: `accelerate launch`'s setting stands
+    SFTTrainer(stage_config(recipe, "sft", {"mixed_precision": "bf16"}), recipe)
+    assert seen == [None, "bf16"]
+    with pytest.raises(ConfigError, match="mixed_precision: 'fp8'"):
+        stage_config(recipe, "sft", {"mixed_precision": "fp8"})

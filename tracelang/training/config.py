@@ -66,7 +66,7 @@ class TrainConfig:
     max_grad_norm: float = 1.0
     lr_scheduler_type: str = "cosine"
     warmup_ratio: float = 0.0
-    mixed_precision: str = "no"  # no | bf16 | fp16 (accelerate)
+    mixed_precision: str | None = None  # no | bf16 | fp16; None: what accelerate is configured with
     # logging and checkpoints
     logging_steps: int = 1
     save_steps: int = 50  # a resumable checkpoint every K optimiser steps (and at the end)
@@ -88,7 +88,7 @@ class TrainConfig:
             raise ConfigError("unfreeze_layers: must be >= 0")
         if self.unfreeze_layers == 0 and self.train_lm_head == "none":
             raise ConfigError("nothing to train: unfreeze_layers is 0 and train_lm_head is none")
-        if self.mixed_precision not in ("no", "bf16", "fp16"):
+        if self.mixed_precision not in (None, "no", "bf16", "fp16"):
             raise ConfigError(f"mixed_precision: {self.mixed_precision!r} is not no, bf16 or fp16")
         if self.logging_steps < 1:
             raise ConfigError("logging_steps: must be >= 1")

@@ -27,6 +27,7 @@ class Stage:
         self.cfg, self.recipe = cfg, recipe or {}
         self.run_dir = Path(run_dir) if run_dir else Path(cfg.output_dir) / self.name
         self.init_checkpoint = init_checkpoint
+        # None leaves it to `accelerate launch` / `accelerate config` (the environment)
         self.accelerator = Accelerator(mixed_precision=cfg.mixed_precision)
         self.main = self.accelerator.is_main_process
         self.echo = echo if self.main else (lambda _s: None)
