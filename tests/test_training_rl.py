@@ -80,6 +80,22 @@ def test_constant_reward_groups_are_skipped_and_counted(tmp_path: Path) -> None:
     assert all(torch.equal(before[n], p) for n, p in trainer.setup.pm.trained_parameters().items())
 
 
+def test_skipped_steps_move_the_schedule(tmp_path: Path) -> None:
+    def constant(t, g, q) -> tuple[float, dict]:  # noqa: ARG001 - the reward's signature
+        return 0.5, {"kind": "valid"}
+
+    def run(steps: int, resume: bool) -> tuple[GRPOTrainer, dict]:
+        cfg = _cfg(tmp_path, max_steps=steps, num_iterations=2, lr_scheduler_type="linear")
+        trainer = GRPOTrainer(cfg, reward_fn=constant, prompts=_prompts(), echo=_quiet)
+        return trainer, trainer.train(resume=resume)
+
+    trainer, result = run(1, False)
+    assert result["groups_used"] == 0 and result["groups_skipped_no_variance"] == 2
+    assert trainer.scheduler.last_epoch == 2 and result["lr"] == 0.0  # mu scheduler steps per RL step: the end
+    trainer, result = run(3, True)  # continues from step 1 on a longer schedule
+    assert trainer.scheduler.last_epoch == 6 and result["lr"] == 0.0
+
+
 def _start(tmp_path: Path) -> dict[str, torch.Tensor]:
     trainer = GRPOTrainer(_cfg(tmp_path / "fresh", max_steps=1), reward_fn=prefers_arithmetic, prompts=_prompts(),
                           echo=_quiet)

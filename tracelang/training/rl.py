@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections import Counter
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -204,8 +205,12 @@ class GRPOTrainer(Stage):
             "groups_skipped_no_variance": int(skipped), "groups_used": int(n_groups),
             "sampling_seconds": round(t_sample, 2),
         }
-        if n_groups == 0:  # nothing to learn from: no update (the scheduler does not move either)
-            row["seconds"] = round(time.perf_counter() - t0, 2)
+        if n_groups == 0:  # nothing to learn from: no update, but the schedule moves on so that it ends at max_steps
+            with warnings.catch_warnings():  # torch warns when the scheduler steps before any optimizer step
+                warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler\.step\(\)`")
+                for _ in range(cfg.num_iterations):
+                    self.scheduler.step()
+            row.update({"lr": self.scheduler.get_last_lr()[0], "seconds": round(time.perf_counter() - t0, 2)})
             return row
         advs = [advantages(torch.tensor([r.reward for r in g], dtype=torch.float32), cfg.loss_type) for g in kept]
         refs = olds = None
