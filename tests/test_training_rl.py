@@ -80,7 +80,7 @@ def test_constant_reward_groups_are_skipped_and_counted(tmp_path: Path) -> None:
     assert all(torch.equal(before[n], p) for n, p in trainer.setup.pm.trained_parameters().items())
 
 
-def test_skipped_steps_move_the_schedule(tmp_path: Path) -> None:
+def test_skipped_steps_move_the_schedule_and_the_skip_total_survives_resume(tmp_path: Path) -> None:
     def constant(t, g, q) -> tuple[float, dict]:  # noqa: ARG001 - the reward's signature
         return 0.5, {"kind": "valid"}
 
@@ -94,6 +94,7 @@ def test_skipped_steps_move_the_schedule(tmp_path: Path) -> None:
     assert trainer.scheduler.last_epoch == 2 and result["lr"] == 0.0  # mu scheduler steps per RL step: the end
     trainer, result = run(3, True)  # continues from step 1 on a longer schedule
     assert trainer.scheduler.last_epoch == 6 and result["lr"] == 0.0
+    assert result["groups_skipped_no_variance"] == 6  # 2 groups x 3 steps, the step before the resume included
 
 
 def _start(tmp_path: Path) -> dict[str, torch.Tensor]:

@@ -6,8 +6,8 @@ A checkpoint directory holds
   the head rows with ``head_rows_ids`` naming their tokens) — never pickle for weights;
 - ``training.json``: base model, the checkpoint it started from (``init_checkpoint``), the stage's config,
   the recipe, the prompt version, the step;
-- ``state.pt`` (resumable checkpoints): optimizer, scheduler and RNG state and the position in the
-  data, as plain tensors and primitives (``torch.load(weights_only=True)`` reads it).
+- ``state.pt`` (resumable checkpoints): optimizer, scheduler and RNG state, the position in the
+  data and whole-run totals, as plain tensors and primitives (``torch.load(weights_only=True)`` reads it).
 
 Directories are written beside their final name and renamed into place: an interrupted save
 never leaves a half checkpoint that a resume would trust.

@@ -265,17 +265,17 @@ class GRPOTrainer(Stage):
         bar = tqdm(total=cfg.max_steps, initial=start, desc="rl", disable=not (cfg.progress and self.main),
                    dynamic_ncols=True)
         row: dict[str, Any] = {}
-        skipped_total = 0
+        key = "groups_skipped_no_variance"
+        self.totals.setdefault(key, 0)
         for step in range(start, cfg.max_steps):
             row = self.train_step(step)
-            skipped_total += row["groups_skipped_no_variance"]
+            self.totals[key] += row[key]
             bar.update(1)
             bar.set_postfix(reward=f"{row['reward_mean']:.3f}", correct=f"{row['correct']:.2f}")
             self.after_step(step + 1, log, row)
         bar.close()
         self.finish(log)
-        return {"steps": cfg.max_steps, "final": str(self.run_dir / "final"),
-                "groups_skipped_no_variance": skipped_total, **row}
+        return {"steps": cfg.max_steps, "final": str(self.run_dir / "final"), **row, key: self.totals[key]}
 
 
 def mean_reward(groups: list[list[Rollout]]) -> float:

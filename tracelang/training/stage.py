@@ -33,6 +33,7 @@ class Stage:
         self.echo = echo if self.main else (lambda _s: None)
         self.evaluate = evaluate
         self.total_steps = 0
+        self.totals: dict[str, int] = {}  # whole-run counts, kept in state.pt so a resume carries them on
 
     def build(self) -> None:
         """Seed everything, then load the model with its trainable part (and say what trains)."""
@@ -60,7 +61,7 @@ class Stage:
         acc.wait_for_everyone()
         tensors = trained_tensors(acc.unwrap_model(self.model), acc, self.model)
         state = {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
-                 "rng": ckpt.rng_state(), "step": step}
+                 "rng": ckpt.rng_state(), "step": step, "totals": dict(self.totals)}
         path = self.run_dir / ("final" if final else f"checkpoints/step-{step}")
         ckpt.save(path, tensors, self.meta(step) if self.main else {}, state, acc)
         if not final and self.main:
@@ -74,6 +75,7 @@ class Stage:
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         ckpt.set_rng_state(state["rng"])
+        self.totals = {k: int(v) for k, v in state.get("totals", {}).items()}
         return int(state["step"])
 
     # ---------------------------------------------------------------- a run
