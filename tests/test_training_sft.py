@@ -111,6 +111,15 @@ def test_resume_reproduces_the_uninterrupted_run(full_run, tmp_path: Path) -> No
     assert rows == list(range(1, 13))  # the log was cut at the checkpoint and continued
 
 
+def test_no_resume_removes_the_earlier_checkpoints(tmp_path: Path) -> None:
+    SFTTrainer(_cfg(tmp_path, 4, save_steps=1), echo=_quiet).train()
+    lines: list[str] = []
+    SFTTrainer(_cfg(tmp_path, 2, save_steps=1), echo=lines.append).train(resume=False)
+    assert any(x.startswith("not resuming: removed the earlier checkpoints/ and final/") for x in lines)
+    assert sorted(d.name for d in (tmp_path / "sft" / "checkpoints").iterdir()) == ["step-1", "step-2"]
+    assert ckpt.latest(tmp_path / "sft").name == "step-2" and ckpt.read_meta(tmp_path / "sft" / "final")["step"] == 2
+
+
 def test_export_loads_as_a_plain_model(full_run, tmp_path: Path) -> None:
     out, trainer = full_run
     exported = ckpt.export(out / "sft" / "final", tmp_path / "model")

@@ -4,6 +4,7 @@ log, evaluation during training, and the end of a run."""
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -84,6 +85,8 @@ class Stage:
         """Prepare, continue from the latest checkpoint if asked, open the log (cut after the step
         resumed from) and hand the model and optimiser to the accelerator."""
         self.prepare()
+        if not resume:
+            self.clear_checkpoints()
         start = 0
         found = ckpt.latest(self.run_dir) if resume else None
         if found is not None:
@@ -93,6 +96,16 @@ class Stage:
         log.truncate_after(start)
         self.model, self.optimizer = self.accelerator.prepare(self.setup.pm, self.optimizer)
         return start, log
+
+    def clear_checkpoints(self) -> None:
+        """A fresh start removes the stage's earlier checkpoints: kept, pruning (lowest steps first)
+        would delete the new ones, and a later resume would pick up the old run's."""
+        old = [d for d in (self.run_dir / "checkpoints", self.run_dir / "final") if d.exists()]
+        if self.main and old:
+            for d in old:
+                shutil.rmtree(d)
+            self.echo(f"not resuming: removed the earlier {' and '.join(d.name + '/' for d in old)} in {self.run_dir}")
+        self.accelerator.wait_for_everyone()
 
     def after_step(self, done: int, log: RunLog, row: dict[str, Any]) -> None:
         cfg = self.cfg
