@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import GSM8K
 from typer.testing import CliRunner
 
 from tracelang.cli import _load_commands, app
@@ -76,6 +77,18 @@ def test_bad_settings_are_one_line_errors(runner: CliRunner, tmp_path: Path, arg
 def test_rl_without_an_sft_checkpoint_is_refused(runner: CliRunner, tmp_path: Path) -> None:
     res = runner.invoke(app, ["train", "rl", "--config", str(_recipe(tmp_path)), "--no-eval"])
     assert res.exit_code == 2 and "run `tracelang train sft` first" in res.output
+
+
+@pytest.mark.skipif(not (GSM8K / "train.jsonl").exists(), reason="GSM-8K not present")
+def test_eval_overrides_and_shots_reach_the_in_training_evaluation(runner: CliRunner, tmp_path: Path) -> None:
+    res = runner.invoke(app, ["train", "sft", "--config", str(_recipe(tmp_path)), "--set", "max_steps=1",
+                              "--set", "eval_at_end=true", "--set", "eval.n=2", "--set", "eval.free=false",
+                              "--set", "eval.max_new_tokens=8", "--set", f"eval.data={GSM8K}",
+                              "--set", "eval.shots=1", "--set", f"eval.shots_from={SHOTS}"])
+    assert res.exit_code == 0, res.output
+    config = json.loads((tmp_path / "run" / "eval" / "sft-step-1-constrained" / "config.json").read_text())
+    assert (config["n"], config["shots"], config["shots_from"]) == (2, 1, str(SHOTS))
+    assert not (tmp_path / "run" / "eval" / "sft-step-1-free").exists()
 
 
 def test_corpus_filter_writes_only_verified_traces(runner: CliRunner, tmp_path: Path) -> None:

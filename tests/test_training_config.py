@@ -98,3 +98,12 @@ def test_mixed_precision_defaults_to_the_accelerate_config(tmp_path: Path, monke
     assert seen == [None, "bf16"]
     with pytest.raises(ConfigError, match="mixed_precision: 'fp8'"):
         stage_config(recipe, "sft", {"mixed_precision": "fp8"})
+
+
+def test_eval_inherits_only_its_own_keys_and_never_the_training_data(tmp_path: Path) -> None:
+    path = tmp_path / "r.yaml"
+    path.write_text("model: tiny\nseed: 3\nshots_from: s.jsonl\ndata: [a.jsonl]\neval:\n  n: 5\n")
+    recipe = load_recipe(path)
+    ev = stage_config(recipe, "eval", {"batch_size": 2})
+    assert (ev.data, ev.seed, ev.shots_from, ev.n, ev.batch_size) == (None, 3, "s.jsonl", 5, 2)
+    assert stage_config(recipe, "sft").data == [DataSource("a.jsonl")]

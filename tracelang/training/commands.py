@@ -18,7 +18,7 @@ train_app = typer.Typer(help="Training: SFT with partial unfreezing, GRPO with t
                         no_args_is_help=True)
 app.add_typer(train_app, name="train")
 
-_SET_HELP = "Override a recipe key: --set learning_rate=5e-5 --set data.0.weight=2 (repeatable)."
+_SET_HELP = "Override a recipe key: --set learning_rate=5e-5 --set data.0.weight=2 --set eval.n=20 (repeatable)."
 
 
 @contextmanager
@@ -37,12 +37,20 @@ def _errors() -> Iterator[None]:
         raise typer.Exit(2) from None
 
 
-def _overrides(sets: list[str], **explicit: Any) -> dict[str, Any]:
+def _overrides(sets: list[str], **explicit: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """`train sft` / `train rl`: ``eval.KEY=V`` -> the evaluations, anything else -> the stage."""
     from .config import parse_overrides
 
-    out = parse_overrides(sets)
-    out.update({k: v for k, v in explicit.items() if v is not None})
-    return out
+    stage: dict[str, Any] = {}
+    evals: dict[str, Any] = {}
+    for key, value in parse_overrides(sets).items():
+        head, _, rest = key.partition(".")
+        if head == "eval" and rest:
+            evals[rest] = value
+        else:
+            stage[key] = value
+    stage.update({k: v for k, v in explicit.items() if v is not None})
+    return stage, evals
 
 
 def _split_overrides(sets: list[str]) -> dict[str, dict[str, Any]]:
@@ -90,13 +98,14 @@ def _init_for(cfg, init: str | None) -> Path | None:
     return path
 
 
-def _eval_hook(recipe: dict[str, Any], overrides: dict[str, Any], out_dir: Path, stage: str, shots: int, on: bool):
+def _eval_hook(recipe: dict[str, Any], overrides: dict[str, Any], out_dir: Path, stage: str, on: bool):
     if not on:
         return None
     from .config import stage_config
     from .evaluate import hook
 
-    return hook(stage_config(recipe, "eval", overrides), out_dir / "eval", stage, shots)
+    settings = stage_config(recipe, "eval", overrides)
+    return hook(settings, out_dir / "eval", stage, settings.shots)  # a model in training: `shots`, as `run`
 
 
 @train_app.command("sft")
@@ -116,9 +125,9 @@ def sft_command(
 
     with _errors():
         recipe = load_recipe(config)
-        over = _overrides(sets, model=model, output_dir=output_dir, max_steps=max_steps, seed=seed)
+        over, eval_over = _overrides(sets, model=model, output_dir=output_dir, max_steps=max_steps, seed=seed)
         cfg = stage_config(recipe, "sft", over)
-        hook = _eval_hook(recipe, _split_overrides(sets)["eval"], Path(cfg.output_dir), "sft", 0, evaluate)
+        hook = _eval_hook(recipe, eval_over, Path(cfg.output_dir), "sft", evaluate)
         result = SFTTrainer(cfg, recipe, evaluate=hook, echo=typer.echo).train(resume=resume)
     typer.echo(json.dumps(result))
 
@@ -141,9 +150,9 @@ def rl_command(
 
     with _errors():
         recipe = load_recipe(config)
-        over = _overrides(sets, model=model, output_dir=output_dir, max_steps=max_steps, seed=seed)
+        over, eval_over = _overrides(sets, model=model, output_dir=output_dir, max_steps=max_steps, seed=seed)
         cfg = stage_config(recipe, "rl", over)
-        hook = _eval_hook(recipe, _split_overrides(sets)["eval"], Path(cfg.output_dir), "rl", 0, evaluate)
+        hook = _eval_hook(recipe, eval_over, Path(cfg.output_dir), "rl", evaluate)
         trainer = GRPOTrainer(cfg, recipe, init_checkpoint=_init_for(cfg, init), evaluate=hook, echo=typer.echo)
         result = trainer.train(resume=resume)
     typer.echo(json.dumps(result))

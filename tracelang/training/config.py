@@ -173,6 +173,7 @@ class EvalSettings:
     seed: int = 42
     shots: int = 0  # trained models are prompted as they were trained (0-shot)
     base_shots: int = 3  # the untrained model gets worked examples
+    shots_from: str | None = None  # corpus to draw them from (default corpora/shots.jsonl)
     constrained: bool = True
     free: bool = True
     batch_size: int = 8
@@ -181,6 +182,9 @@ class EvalSettings:
 
 
 _SECTION_TYPES: dict[str, type] = {"sft": SFTConfig, "rl": RLConfig, "eval": EvalSettings}
+# top-level keys a section has but must not inherit: a top-level `data` is the training corpora,
+# `eval.data` the GSM-8K directory
+_NOT_INHERITED: dict[str, set[str]] = {"eval": {"data"}}
 
 
 def load_recipe(path: str | Path) -> dict[str, Any]:
@@ -328,7 +332,8 @@ def stage_config(recipe: dict[str, Any], stage: str, overrides: dict[str, Any] |
     section = recipe.get(stage) or {}
     if not isinstance(section, dict):
         raise ConfigError(f"{where}: the section must be a mapping")
-    values = {k: v for k, v in recipe.items() if k in names and k not in _SECTION_TYPES}
+    skip = _NOT_INHERITED.get(stage, set()) | set(_SECTION_TYPES)
+    values = {k: v for k, v in recipe.items() if k in names and k not in skip}
     values.update(section)
     values = yaml.safe_load(yaml.safe_dump(values))  # a deep copy, overrides must not touch the recipe
     for key, value in (overrides or {}).items():

@@ -15,14 +15,21 @@ from ..evaluation.backends import FreeBackend
 from ..evaluation.runner import EvalConfig, run
 from ..models import LoadedModel, Prompter
 from ..models.prompt import PROMPT_VERSION, load_shots
-from .config import EvalSettings
+from .config import ConfigError, EvalSettings
 from .setup import SHOTS, Setup
+
+
+def _shots_source(settings: EvalSettings, shots: int) -> Path:
+    source = Path(settings.shots_from) if settings.shots_from else SHOTS
+    if shots and not source.is_file():
+        raise ConfigError(f"eval.shots_from: no corpus at {source}")
+    return source
 
 
 def evaluate(setup: Setup, settings: EvalSettings, out_dir: Path, label: str, shots: int) -> dict[str, Any]:
     """Accuracy and valid-trace rate on the dev sample, per decoding mode."""
     tok = setup.loaded.tokenizer
-    prompter = Prompter(tok, load_shots(SHOTS, shots, settings.seed) if shots else [])
+    prompter = Prompter(tok, load_shots(_shots_source(settings, shots), shots, settings.seed) if shots else [])
     results: dict[str, Any] = {}
     modes = [m for m, on in (("free", settings.free), ("constrained", settings.constrained)) if on]
     with setup.pm.serving() as model:
@@ -35,7 +42,8 @@ def evaluate(setup: Setup, settings: EvalSettings, out_dir: Path, label: str, sh
 
                 backend = ConstrainedBackend(loaded, prompter, settings.max_new_tokens, seed=settings.seed)
             config = EvalConfig(label, "dev", settings.n, settings.seed, mode == "constrained", settings.batch_size,
-                                shots, None, settings.max_new_tokens, settings.data, PROMPT_VERSION)
+                                shots, settings.shots_from if shots else None, settings.max_new_tokens, settings.data,
+                                PROMPT_VERSION)
             metrics = run(config, Path(out_dir) / f"{label.replace('/', '_')}-{mode}", backend, prompter.prompt)
             n = metrics["n"] or 1
             results[f"{mode}_accuracy"] = metrics["accuracy"]
@@ -46,6 +54,7 @@ def evaluate(setup: Setup, settings: EvalSettings, out_dir: Path, label: str, sh
 
 def hook(settings: EvalSettings, out_dir: Path, stage: str, shots: int):
     """An ``evaluate(setup, step)`` callback for the trainers."""
+    _shots_source(settings, shots)  # a missing shots corpus is an error now, not after training
     def call(setup: Setup, step: int) -> dict[str, Any]:
         return evaluate(setup, settings, out_dir, f"{stage}-step-{step}", shots)
 
