@@ -3,6 +3,8 @@
 Each prediction is appended to ``predictions.jsonl`` as soon as its batch is done, so an
 interrupted run resumes where it stopped; ``metrics.json`` and ``report.md`` are written at the end
 (atomically). The run's settings are kept in ``config.json``; resuming with other settings is refused.
+A caller that knows what the model is (training: its weights' fingerprint) passes ``identity``; the
+same settings for another model make the old predictions stale, and the run starts afresh.
 """
 
 from __future__ import annotations
@@ -117,13 +119,21 @@ def _batches(items: list, size: int) -> Iterator[list]:
 
 
 def run(config: EvalConfig, out: Path, backend: Backend, prompt: Callable[[str], str],
-        progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+        progress: Callable[[int], None] | None = None, identity: dict[str, Any] | None = None,
+        echo: Callable[[str], None] = print) -> dict[str, Any]:
     """Evaluate; returns the metrics. ``prompt`` turns a question into the model's prompt."""
     out.mkdir(parents=True, exist_ok=True)
     settings = out / "config.json"
     wanted = asdict(config)
-    if settings.exists() and json.loads(settings.read_text()) != wanted:
-        raise EvalError(f"{out} holds a run with other settings ({settings}); use another --out")
+    if identity is not None:  # only then: a plain `tracelang eval` directory stays as it was
+        wanted["model_identity"] = identity
+    held = json.loads(settings.read_text()) if settings.exists() else wanted
+    if held != wanted:
+        if identity is None or {k: v for k, v in held.items() if k != "model_identity"} != asdict(config):
+            raise EvalError(f"{out} holds a run with other settings ({settings}); use another --out")
+        for name in ("predictions.jsonl", "metrics.json", "report.md"):
+            (out / name).unlink(missing_ok=True)
+        echo(f"{out}: evaluated another model before (retrained?); its predictions removed, evaluating afresh")
     with atomic_write(settings) as fh:
         json.dump(wanted, fh, indent=2)
     todo_all = problems(config)

@@ -15,6 +15,7 @@ never leaves a half checkpoint that a resume would trust.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 import shutil
@@ -78,6 +79,15 @@ def read_meta(path: Path) -> dict[str, Any]:
     if meta.get("format") != FORMAT:
         raise CheckpointError(f"{file}: format {meta.get('format')!r}, expected {FORMAT}")
     return meta
+
+
+def fingerprint(path: Path) -> str:
+    """sha256 of a checkpoint's trained tensors: what it holds, not where it lies or when it was saved."""
+    digest = hashlib.sha256()
+    with (Path(path) / "trained.safetensors").open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def read_tensors(path: Path) -> dict[str, torch.Tensor]:

@@ -24,6 +24,7 @@ _SET_HELP = "Override a recipe key: --set learning_rate=5e-5 --set data.0.weight
 @contextmanager
 def _errors() -> Iterator[None]:
     """Known failures as one line on stderr and exit status 2, no traceback."""
+    from ..evaluation.runner import EvalError
     from ..models import ModelError
     from .checkpoint import CheckpointError
     from .config import ConfigError
@@ -32,7 +33,8 @@ def _errors() -> Iterator[None]:
 
     try:
         yield
-    except (ConfigError, TrainingDataError, CheckpointError, ModelError, SplitError, FileNotFoundError) as err:
+    except (ConfigError, TrainingDataError, CheckpointError, ModelError, SplitError, EvalError,
+            FileNotFoundError) as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2) from None
 
@@ -105,7 +107,7 @@ def _eval_hook(recipe: dict[str, Any], overrides: dict[str, Any], out_dir: Path,
     from .evaluate import hook
 
     settings = stage_config(recipe, "eval", overrides)
-    return hook(settings, out_dir / "eval", stage, settings.shots)  # a model in training: `shots`, as `run`
+    return hook(settings, out_dir / "eval", stage, settings.shots, typer.echo)  # a model in training: `shots`
 
 
 @train_app.command("sft")
@@ -217,7 +219,7 @@ def run_command(
         if "base" in wanted and evaluate:
             t0 = time.perf_counter()
             setup = build(sft_cfg)
-            row = {"eval": run_eval(setup, settings, out / "eval", "base", settings.base_shots)}
+            row = {"eval": run_eval(setup, settings, out / "eval", "base", settings.base_shots, typer.echo)}
             row["seconds"] = round(time.perf_counter() - t0, 1)
             record("base", row)
             del setup
@@ -228,7 +230,7 @@ def run_command(
             result = trainer.train(resume=resume)
             row = {"result": result, "seconds": round(time.perf_counter() - t0, 1)}
             if evaluate:
-                row["eval"] = run_eval(trainer.setup, settings, out / "eval", "sft-final", settings.shots)
+                row["eval"] = run_eval(trainer.setup, settings, out / "eval", "sft-final", settings.shots, typer.echo)
             record("sft", row)
             del trainer
             gc.collect()
@@ -239,7 +241,7 @@ def run_command(
             result = trainer.train(resume=resume)
             row = {"result": result, "seconds": round(time.perf_counter() - t0, 1)}
             if evaluate:
-                row["eval"] = run_eval(trainer.setup, settings, out / "eval", "rl-final", settings.shots)
+                row["eval"] = run_eval(trainer.setup, settings, out / "eval", "rl-final", settings.shots, typer.echo)
             record("rl", row)
     typer.echo(_summary_md(summary))
     typer.echo(f"wrote {summary_path} and {out / 'summary.md'}")

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
 from ..models import LoadedModel, Prompter, load_model
 from ..models.prompt import load_shots
-from .checkpoint import chain, materialize, read_meta, read_tensors
+from .checkpoint import chain, fingerprint, materialize, read_meta, read_tensors
 from .config import ConfigError, TrainConfig
 from .emittable import emittable_ids
 from .masks import MaskTable, Recorder
@@ -27,6 +28,7 @@ class Setup:
     pm: PartialModel
     subset_index: np.ndarray  # token id -> index in the grammar subset, -1 outside
     table: MaskTable
+    origin: dict[str, Any] = field(default_factory=dict)  # the base model and the checkpoints applied to it
 
     def recorder(self) -> Recorder:
         return Recorder(self.subset_index, self.table, len(self.loaded.tokenizer))
@@ -59,7 +61,8 @@ def build(cfg: TrainConfig, init_checkpoint: Path | None = None, device: torch.d
     sample = loaded.tokenizer("expert: arithmetic\ntrace:\n", add_special_tokens=False)["input_ids"]
     pm.verify_split(torch.tensor([sample], device=device))
     index = pm.subset_index.cpu().numpy()
-    return Setup(loaded, prompter_for(cfg, loaded.tokenizer), pm, index, MaskTable(len(pm.subset)))
+    origin = {"base_model": cfg.model, "init": [{"path": str(link), "sha256": fingerprint(link)} for link in links]}
+    return Setup(loaded, prompter_for(cfg, loaded.tokenizer), pm, index, MaskTable(len(pm.subset)), origin)
 
 
 def optimizer_for(cfg: TrainConfig, pm: PartialModel) -> torch.optim.Optimizer:
