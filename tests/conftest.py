@@ -13,3 +13,14 @@ sys.path.insert(0, str(ROOT))  # benchmarks/ holds the study baseline some tests
 @pytest.fixture(scope="session")
 def root() -> Path:
     return ROOT
+
+
+@pytest.fixture(scope="session")
+def runner():
+    """A CLI runner with every command group registered (as `python -m tracelang` has them)."""
+    from typer.testing import CliRunner
+
+    from tracelang.cli import _load_commands
+
+    _load_commands()
+    return CliRunner()

@@ -9,17 +9,11 @@ import pytest
 from conftest import GSM8K
 from typer.testing import CliRunner
 
-from tracelang.cli import _load_commands, app
+from tracelang.cli import app
 from tracelang.data.schema import read_records
 
 ROOT = Path(__file__).resolve().parents[1]
 SHOTS = ROOT / "corpora" / "shots.jsonl"
-
-
-@pytest.fixture(scope="module")
-def runner() -> CliRunner:
-    _load_commands()
-    return CliRunner()
 
 
 def _recipe(tmp_path: Path) -> Path:

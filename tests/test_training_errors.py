@@ -8,16 +8,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from tracelang.cli import _load_commands, app
+from tracelang.cli import app
 
 ROOT = Path(__file__).resolve().parents[1]
 SHOTS = ROOT / "corpora" / "shots.jsonl"
-
-
-@pytest.fixture(scope="module")
-def runner() -> CliRunner:
-    _load_commands()
-    return CliRunner()
 
 
 def _recipe(tmp_path: Path, data: Path = SHOTS) -> Path:
