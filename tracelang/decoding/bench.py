@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -83,6 +84,33 @@ def load_traces(paths: list[str], limit: int | None = None) -> list[Trace]:
     return out[:limit] if limit else out
 
 
+Matcher = tuple[Callable[[], object], Callable[[int], bool], Callable[[int], object]]  # fill, allowed, take
+
+
+def _replay(tm: Timing, traces: list[list[int]], passes: int, start: Callable[[int], Matcher]) -> None:
+    """Feed every trace to an engine token by token, timing the mask and taking the token apart.
+
+    ``start(i)`` gives trace i's fresh matcher as three calls: fill the mask, is a token in it,
+    take a token. Every engine goes through this same loop, so the call overhead is the same."""
+    for p in range(passes):
+        sink = tm.mask_us if p == 0 else tm.warm_mask_us
+        with _no_gc():
+            for i, ids in enumerate(traces):
+                fill, allowed, take = start(i)
+                for tok in ids:
+                    a = time.perf_counter()
+                    fill()
+                    b = time.perf_counter()
+                    ok = allowed(tok) and take(tok)
+                    c = time.perf_counter()
+                    sink.append((b - a) * 1e6)
+                    if p == passes - 1:
+                        tm.advance_us.append((c - b) * 1e6)
+                    if not ok:
+                        tm.rejected += 1
+                        break
+
+
 def _ours(tokenizer, traces: list[list[int]], questions: list[str | None], levels: Levels, passes: int) -> Timing:
     tm = Timing("tracelang")
     t0 = time.perf_counter()
@@ -94,24 +122,13 @@ def _ours(tokenizer, traces: list[list[int]], questions: list[str | None], level
     tm.compile_cached = time.perf_counter() - t0
     configs = [make_config(levels, question=q) if q else make_config(Levels(levels.scope, levels.ops, False,
                                                                             levels.values)) for q in questions]
-    for p in range(passes):
-        sink = tm.mask_us if p == 0 else tm.warm_mask_us
-        with _no_gc():
-            for ids, cfg in zip(traces, configs, strict=True):
-                con = Constraint(compiled, cfg)
-                buf = con.new_mask()
-                for tok in ids:
-                    a = time.perf_counter()
-                    con.fill_mask(buf)
-                    b = time.perf_counter()
-                    ok = (int(buf[tok >> 5]) >> (tok & 31)) & 1 and con.try_advance(tok)
-                    c = time.perf_counter()
-                    sink.append((b - a) * 1e6)
-                    if p == passes - 1:
-                        tm.advance_us.append((c - b) * 1e6)
-                    if not ok:
-                        tm.rejected += 1
-                        break
+
+    def start(i: int) -> Matcher:
+        con = Constraint(compiled, configs[i])
+        buf = con.new_mask()
+        return partial(con.fill_mask, buf), lambda tok: bool((int(buf[tok >> 5]) >> (tok & 31)) & 1), con.try_advance
+
+    _replay(tm, traces, passes, start)
     return tm
 
 
@@ -134,23 +151,13 @@ def _xgrammar(tokenizer, traces: list[list[int]], passes: int) -> Timing:
     compiler.compile_grammar(to_ebnf())
     tm.compile_cached = time.perf_counter() - t0
     bitmask = xgr.allocate_token_bitmask(1, info.vocab_size)
-    for p in range(passes):
-        sink = tm.mask_us if p == 0 else tm.warm_mask_us
-        with _no_gc():
-            for ids in traces:
-                matcher = xgr.GrammarMatcher(compiled)
-                for tok in ids:
-                    a = time.perf_counter()
-                    matcher.fill_next_token_bitmask(bitmask)
-                    b = time.perf_counter()
-                    ok = bool((bitmask[0, tok >> 5] >> (tok & 31)) & 1) and matcher.accept_token(tok)
-                    c = time.perf_counter()
-                    sink.append((b - a) * 1e6)
-                    if p == passes - 1:
-                        tm.advance_us.append((c - b) * 1e6)
-                    if not ok:
-                        tm.rejected += 1
-                        break
+
+    def start(i: int) -> Matcher:
+        m = xgr.GrammarMatcher(compiled)
+        return (partial(m.fill_next_token_bitmask, bitmask), lambda tok: bool((bitmask[0, tok >> 5] >> (tok & 31)) & 1),
+                m.accept_token)
+
+    _replay(tm, traces, passes, start)
     del torch
     return tm
 
@@ -178,23 +185,13 @@ def _llguidance(tokenizer, traces: list[list[int]], passes: int) -> Timing:
     llguidance.LLMatcher(lltok, grammar)  # tokenizer built; the grammar is compiled per matcher
     tm.compile_cached = time.perf_counter() - t0
     bitmask = llnp.allocate_token_bitmask(1, lltok.vocab_size)
-    for p in range(passes):
-        sink = tm.mask_us if p == 0 else tm.warm_mask_us
-        with _no_gc():
-            for ids in traces:
-                m = llguidance.LLMatcher(lltok, grammar)
-                for tok in ids:
-                    a = time.perf_counter()
-                    llnp.fill_next_token_bitmask(m, bitmask, 0)
-                    b = time.perf_counter()
-                    ok = bool((int(bitmask[0, tok >> 5]) >> (tok & 31)) & 1) and m.consume_token(tok)
-                    c = time.perf_counter()
-                    sink.append((b - a) * 1e6)
-                    if p == passes - 1:
-                        tm.advance_us.append((c - b) * 1e6)
-                    if not ok:
-                        tm.rejected += 1
-                        break
+
+    def start(i: int) -> Matcher:
+        m = llguidance.LLMatcher(lltok, grammar)
+        return (partial(llnp.fill_next_token_bitmask, m, bitmask, 0),
+                lambda tok: bool((int(bitmask[0, tok >> 5]) >> (tok & 31)) & 1), m.consume_token)
+
+    _replay(tm, traces, passes, start)
     return tm
 
 
