@@ -157,6 +157,7 @@ class _Rows:
         self.cache_arg = _CACHE_ARG(model)
         self.keep_arg = "logits_to_keep" in inspect.signature(model.forward).parameters
         self.head = _plain_head(model)
+        self.head_cache_arg = _CACHE_ARG(self.head[0]) if self.head is not None else ""
         self.cache: object = None
         self.attn = torch.zeros((0, 0), dtype=torch.long)
         self.next_pos = torch.zeros(0, dtype=torch.long)
@@ -199,7 +200,7 @@ class _Rows:
         # The head is as costly as the decoder on Gemma's 262k vocabulary; under the constraint
         # only the allowed rows of it matter (greedy choice and masked log-probs alike).
         backbone, weight, cap, width = self.head  # type: ignore[misc]
-        kw: dict = {_CACHE_ARG(backbone): self.cache} if self.cache is not None else {}
+        kw: dict = {self.head_cache_arg: self.cache} if self.cache is not None else {}
         out = backbone(input_ids=block.to(self.device), attention_mask=self.attn.to(self.device),
                        position_ids=pos.to(self.device), use_cache=True, **kw)
         self.cache = _cache_of(out)
@@ -302,6 +303,7 @@ def generate(
     active = list(range(n))  # original row of each active position
     while active:
         new_tokens: list[list[int]] = []
+        runs: list[list[int]] = []  # each row's forced text, as tokens (fast-forward)
         for j, i in enumerate(active):
             c, res = cons[i], results[i]
             room = max_new_tokens - len(res.token_ids)
@@ -314,6 +316,7 @@ def generate(
                     res.finished = True
                     res.stats["closed"] = True
                     new_tokens.append([])
+                    runs.append([])
                     continue
             logits = last_logits[j]
             if c is not None:  # the mask was filled before the forward pass (see _next_masks)
@@ -337,26 +340,24 @@ def generate(
                 c.advance(tok)
             res.token_ids.append(tok)
             res.logprobs.append(lp)
-            row = [tok]
+            row, forced = [tok], []
             if tok in eos or len(res.token_ids) >= max_new_tokens or \
                     (c is None and stop_strings and _stopped(tokenizer, res.token_ids, stop_strings)):
                 res.finished = tok in eos or c is None and len(res.token_ids) < max_new_tokens
                 row = []
             elif fast_forward and c is not None:
                 forced = _forced_tokens(tokenizer, c, max_new_tokens - len(res.token_ids))
-                if forced:
-                    res.stats["forced_run"] = forced
             new_tokens.append(row)
+            runs.append(forced)
         if fast_forward:
             # Rows feed different numbers of tokens; the block is padded to the longest. Cap the
             # forced run near the median so padding never costs more than the tokens it carries
             # (a row's remaining forced text is simply forced again next step).
-            runs = [results[i].stats.pop("forced_run", None) for i in active]
             lens = sorted(len(f) for f in runs if f)
             if lens:
                 cap = lens[len(lens) // 2] if len(active) > 1 else lens[-1]
                 for j, (i, f) in enumerate(zip(active, runs, strict=True)):
-                    for tok in (f or [])[:cap]:
+                    for tok in f[:cap]:
                         res = results[i]
                         if reference is not None:
                             pos = len(res.token_ids)
