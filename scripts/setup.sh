@@ -7,9 +7,10 @@ stamp=.setup-stamp
 want=$(sha256sum pyproject.toml | cut -c1-16)
 # The stamp alone is not enough: an editable install can point at another (or a removed) checkout.
 here=$(pwd -P)
-if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && $PY -c "
+# The check runs from / so that this checkout's own tracelang/ folder cannot answer for the install.
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && (cd / && $PY -c "
 import pathlib, sys, torch, tracelang
-sys.exit(pathlib.Path(tracelang.__file__ or '.').resolve().parent.parent != pathlib.Path('$here'))" 2>/dev/null; then
+sys.exit(pathlib.Path(tracelang.__file__ or '/').resolve().parent.parent != pathlib.Path('$here'))") 2>/dev/null; then
   exit 0
 fi
 # An unpinned `torch` pulls the CUDA build (several GB). Pinning the version lets pip take a local
