@@ -97,6 +97,30 @@ def test_batched_rows_equal_rows_alone(arch):
     assert run(prompts, cache) == alone and cache.hits == 1
 
 
+def test_pads_between_real_tokens_leave_a_sliding_window_as_it_is():
+    """Row 0 feeds one token a step, row 1 four (a fast-forward run), so row 0 gathers pads
+    between its real tokens. Its logits must be those of feeding it alone, though its real tokens
+    soon span more cache columns than the model's window (8)."""
+    from tracelang.decoding.generate import _Rows
+
+    tok = tiny_spm()
+    model = tiny_model(tok, seed=4, layers=2, arch="gemma3", sliding_window=8)
+    gen = torch.Generator().manual_seed(0)
+    steps = [(torch.randint(5, 200, (1,), generator=gen).tolist(), torch.randint(5, 200, (4,), generator=gen).tolist())
+             for _ in range(8)]
+    prompt = [torch.randint(5, 200, (6,), generator=gen).tolist()] * 2
+    with torch.no_grad():
+        both, alone = _Rows(model, tok.pad_token_id), _Rows(model, tok.pad_token_id)
+        for rows, n in ((both, 2), (alone, 1)):
+            rows.attn, rows.next_pos = torch.zeros((n, 0), dtype=torch.long), torch.zeros(n, dtype=torch.long)
+        both.feed(prompt, left=True)
+        alone.feed(prompt[:1], left=True)
+        for a, b in steps:
+            together = both.feed([a, b])[0]
+            torch.testing.assert_close(together, alone.feed([a])[0], rtol=1e-4, atol=1e-4)
+    assert both.attn.shape[1] > alone.attn.shape[1] + 8  # row 0 did sit among pads wider than its window
+
+
 def test_a_running_out_budget_still_ends_in_a_valid_trace(bpe):
     """A random model wanders; when its budget is about to run out the trace is closed for it."""
     tok, model, compiled = bpe

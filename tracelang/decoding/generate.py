@@ -124,12 +124,9 @@ def _prefix_layers(model, ids: list[int]) -> list[tuple[torch.Tensor, torch.Tens
     return [(lay.keys, lay.values) for lay in layers]
 
 
-def _left_padded_cache(layers: list[tuple[torch.Tensor, torch.Tensor]], pads: list[int], width: int,
-                       config=None) -> object:
+def _left_padded_cache(layers: list[tuple[torch.Tensor, torch.Tensor]], pads: list[int], width: int) -> object:
     """A batch cache of ``width`` positions: row i is ``pads[i]`` empty slots, then the first
-    ``width - pads[i]`` prefix positions (the layout of a left-padded prompt). With the model's
-    ``config``, sliding-window layers keep only their window (as the model's own cache does), so
-    attention on them reads a window, not the whole prompt."""
+    ``width - pads[i]`` prefix positions (the layout of a left-padded prompt)."""
     from transformers import DynamicCache
 
     data = []
@@ -140,7 +137,7 @@ def _left_padded_cache(layers: list[tuple[torch.Tensor, torch.Tensor]], pads: li
             kk[i, ..., p:, :] = k[0, ..., :width - p, :]
             vv[i, ..., p:, :] = v[0, ..., :width - p, :]
         data.append((kk, vv))
-    return DynamicCache(ddp_cache_data=data, config=config)
+    return DynamicCache(ddp_cache_data=data)
 
 
 def _common_prefix(rows: list[list[int]]) -> int:
@@ -165,6 +162,17 @@ class _Rows:
         self.cache: object = None
         self.attn = torch.zeros((0, 0), dtype=torch.long)
         self.next_pos = torch.zeros(0, dtype=torch.long)
+        # Sliding-window layers count their window in cache columns, and a fast-forward step puts
+        # pads between a row's real tokens: the window would then cover fewer real tokens than an
+        # unbatched run sees. So for such models we write the masks from positions ourselves,
+        # over a cache that keeps every column.
+        config = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
+        self.window = getattr(config, "sliding_window", None) \
+            if "sliding_attention" in (getattr(config, "layer_types", None) or ()) else None
+        if self.window:
+            from transformers import DynamicCache
+
+            self.cache = DynamicCache()  # full layers (the model's own would keep only the window)
 
     def feed(self, rows: list[list[int]], left: bool = False, vocab: torch.Tensor | None = None) -> torch.Tensor:
         """One forward pass over each row's new tokens, right-padded (left-padded for the prefill);
@@ -188,25 +196,36 @@ class _Rows:
             self.next_pos[i] += m
         self.attn = torch.cat([self.attn, mask_new], dim=1)
         last = torch.tensor([k - 1 if left else max(len(r), 1) - 1 for r in rows])
+        mask = self._position_masks(pos) if self.window else self.attn.to(self.device)
         if vocab is not None and self.head is not None:
-            return self._feed_subset(block, pos, last, vocab)
+            return self._feed_subset(block, pos, last, vocab, mask)
         kw: dict = {self.cache_arg: self.cache} if self.cache is not None else {}
         if self.keep_arg:
             kw["logits_to_keep"] = last.view(n, 1).to(self.device)
-        out = self.model(input_ids=block.to(self.device), attention_mask=self.attn.to(self.device),
-                         position_ids=pos.to(self.device), use_cache=True, **kw)
+        out = self.model(input_ids=block.to(self.device), attention_mask=mask, position_ids=pos.to(self.device),
+                         use_cache=True, **kw)
         self.cache = _cache_of(out)
         logits = out.logits[:, 0, :] if self.keep_arg else out.logits[torch.arange(n), last.to(out.logits.device)]
         return logits.float().cpu()
 
+    def _position_masks(self, pos: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Boolean masks (rows, 1, new, columns) by position: a query sees the real tokens at or
+        before its position, and a sliding layer only those less than a window back. (A pad
+        query gets its row's last position, so no mask row is empty.)"""
+        kv = torch.where(self.attn.bool(), self.attn.cumsum(-1) - 1, torch.iinfo(torch.long).max)[:, None, None, :]
+        q = pos[:, None, :, None]
+        full = kv <= q
+        return {"full_attention": full.to(self.device),
+                "sliding_attention": (full & (q - kv < self.window)).to(self.device)}
+
     def _feed_subset(self, block: torch.Tensor, pos: torch.Tensor, last: torch.Tensor,
-                     vocab: torch.Tensor) -> torch.Tensor:
+                     vocab: torch.Tensor, mask: object) -> torch.Tensor:
         # The head is as costly as the decoder on Gemma's 262k vocabulary; under the constraint
         # only the allowed rows of it matter (greedy choice and masked log-probs alike).
         backbone, weight, cap, width = self.head  # type: ignore[misc]
         kw: dict = {self.head_cache_arg: self.cache} if self.cache is not None else {}
-        out = backbone(input_ids=block.to(self.device), attention_mask=self.attn.to(self.device),
-                       position_ids=pos.to(self.device), use_cache=True, **kw)
+        out = backbone(input_ids=block.to(self.device), attention_mask=mask, position_ids=pos.to(self.device),
+                       use_cache=True, **kw)
         self.cache = _cache_of(out)
         h = out.last_hidden_state[torch.arange(len(last)), last.to(self.device)]
         sub = (h @ weight.index_select(0, vocab.to(self.device)).T).float()
@@ -295,7 +314,7 @@ def generate(
         full = torch.ones((n, longest), dtype=torch.long)
         for i, p in enumerate(pads):
             full[i, :p] = 0
-        state.cache = _left_padded_cache(layers, pads, cols, model.config) if layers is not None else None
+        state.cache = _left_padded_cache(layers, pads, cols) if layers is not None else state.cache
         state.attn = full[:, :cols]
         state.next_pos = state.attn.sum(-1)  # positions count real tokens only
         t0 = time.perf_counter()
