@@ -4,12 +4,13 @@ Fast-forward: where the constraint leaves exactly one continuation (most of ``- 
 compute_op: ``), the forced text is tokenized and appended without sampling; all of a row's new
 tokens go through the model in one forward pass. Rows advance by different numbers of tokens, so a
 step feeds a right-padded block: pad positions get attention mask 0 (and stay masked in the cache)
-and explicit position ids keep every real token at its true position.
+and explicit position ids keep every real token at its true position. Sliding-window layers get
+masks written from those positions (see ``_Rows``), so a row decodes exactly as it would alone.
 
 Prefill: the prompts' longest common token prefix (the instructions and k-shot examples of an
 evaluation) goes through the model once, at batch size one, and its KV cache is copied to every
 row; a ``PrefixCache`` keeps it across calls, so a whole evaluation computes it once. Each row's own
-suffix follows as one right-padded block. Logits are computed only where a token is chosen (the
+suffix follows as one left-padded block. Logits are computed only where a token is chosen (the
 262k-wide head costs as much as the decoder at every position it runs on), and finished rows leave
 the batch.
 
