@@ -26,7 +26,7 @@ import pytest
 from .conftest import GSM8K
 
 N = int(os.environ.get("TRACELANG_BENCH_EVAL_N", "16"))
-BATCH = 8
+BATCH = int(os.environ.get("TRACELANG_BENCH_EVAL_BATCH", "16"))  # what the full-test-set run uses
 MAX_NEW = 320
 RATES: dict[str, float] = {}
 
