@@ -6,17 +6,21 @@ On Gemma 3 270M (4 query heads, 1 key/value head) that copy and the attention ov
 a decode step's attention time on CPU. Packing the query heads of a group into the query length
 instead gives the same attention (the mask is shared by the heads) over the cache as it is.
 
-``packed_attention(model)`` switches a model to it for the duration of a ``with`` block.
+``packed_attention(model)`` switches a model to it for the duration of a ``with`` block;
+``with_packed_attention`` does so around a function whose first argument is the model.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import functools
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TypeVar
 
 import torch
 
 NAME = "tracelang_packed_sdpa"
+F = TypeVar("F", bound=Callable)
 
 
 def packed_sdpa(module: torch.nn.Module, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
@@ -41,7 +45,7 @@ def _register() -> None:
     from transformers import AttentionInterface
     from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, sdpa_mask
 
-    if NAME not in AttentionInterface._global_mapping:
+    if NAME not in AttentionInterface():
         AttentionInterface.register(NAME, packed_sdpa)
         ALL_MASK_ATTENTION_FUNCTIONS.register(NAME, sdpa_mask)
 
@@ -60,3 +64,14 @@ def packed_attention(model) -> Iterator[None]:
         yield
     finally:
         model.set_attn_implementation(before)
+
+
+def with_packed_attention(fn: F) -> F:
+    """``fn(model, ...)`` run inside ``packed_attention(model)``."""
+
+    @functools.wraps(fn)
+    def run(model, *args, **kwargs):
+        with packed_attention(model):
+            return fn(model, *args, **kwargs)
+
+    return run  # type: ignore[return-value]

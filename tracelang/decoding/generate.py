@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from .attention import packed_attention
+from .attention import with_packed_attention
 from .constraint import Constraint
 
 
@@ -167,7 +167,7 @@ class _Rows:
         # pads between a row's real tokens: the window would then cover fewer real tokens than an
         # unbatched run sees. So for such models we write the masks from positions ourselves,
         # over a cache that keeps every column.
-        config = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
+        config = _text_config(model)
         self.window = getattr(config, "sliding_window", None) \
             if "sliding_attention" in (getattr(config, "layer_types", None) or ()) else None
         if self.window:
@@ -249,7 +249,7 @@ def _plain_head(model) -> tuple | None:
     scales) and must be run whole."""
     head = model.get_output_embeddings()
     backbone = getattr(model, getattr(model, "base_model_prefix", ""), None)
-    config = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
+    config = _text_config(model)
     if not isinstance(head, torch.nn.Linear) or head.bias is not None or backbone is None or backbone is model:
         return None
     if any(getattr(config, a, None) not in (None, 1, 1.0) for a in ("logit_scale", "logits_scaling")):
@@ -257,11 +257,17 @@ def _plain_head(model) -> tuple | None:
     return backbone, head.weight, getattr(config, "final_logit_softcapping", None), head.weight.shape[0]
 
 
+def _text_config(model):
+    """The language model's config (a multimodal model nests it)."""
+    return model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
+
+
 def _cache_of(out) -> object:
     return getattr(out, "cache", None) or out.past_key_values
 
 
 @torch.no_grad()
+@with_packed_attention
 def generate(
     model,
     tokenizer,
@@ -279,143 +285,142 @@ def generate(
     """Generate one completion per prompt. ``constraint_factory(i)`` gives row i's constraint
     (None: unconstrained; an unconstrained row also ends at any of ``stop_strings``). Greedy when
     ``temperature`` is 0; else sampling with a seeded generator."""
-    with packed_attention(model):
-        gen = torch.Generator(device="cpu").manual_seed(seed)
-        n = len(prompts)
-        cons = [constraint_factory(i) if constraint_factory else None for i in range(n)]
-        eos = set(cons[0].vocab.eos) if cons[0] is not None else {tokenizer.eos_token_id}
-        width = model.get_output_embeddings().weight.shape[0]
-        bufs = [c.new_mask() if c is not None else None for c in cons]
-        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-        state = _Rows(model, pad)
-        results = [Result("", [], [], False) for _ in range(n)]
-        t_mask = 0.0
+    gen = torch.Generator(device="cpu").manual_seed(seed)
+    n = len(prompts)
+    cons = [constraint_factory(i) if constraint_factory else None for i in range(n)]
+    eos = set(cons[0].vocab.eos) if cons[0] is not None else {tokenizer.eos_token_id}
+    width = model.get_output_embeddings().weight.shape[0]
+    bufs = [c.new_mask() if c is not None else None for c in cons]
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    state = _Rows(model, pad)
+    results = [Result("", [], [], False) for _ in range(n)]
+    t_mask = 0.0
 
-        # Prefill: the shared prefix once (or from the cache), then the rest of every row.
-        start = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else min(eos)
-        encoded = [_encode_prompt(tokenizer, p) if p else [start] for p in prompts]
-        shared = min(_common_prefix(encoded), min(len(e) for e in encoded) - 1)  # every row keeps a token
-        longest = max(len(e) for e in encoded)
-        pads = [longest - len(e) for e in encoded]
-        passes = 0
-        layers = None
-        if shared >= 8 and n * shared >= 64 and max(pads) <= shared:
-            prefix = encoded[0][:shared]
-            layers = prefix_cache.get(prefix) if prefix_cache is not None else None
-            if layers is None:
-                layers = _prefix_layers(model, prefix)
-                passes += 1
-                if layers is not None and prefix_cache is not None:
-                    prefix_cache.put(prefix, layers)
-        # The layout of a left-padded batch (every row ends at the same column, as transformers pads):
-        # the cache holds the first `cols` columns, copied from the shared prefix, and one block of
-        # equal width computes the rest. No pad sits between real tokens, so sliding-window layers
-        # see what an unbatched run sees.
-        cols = shared if layers is not None else 0
-        full = torch.ones((n, longest), dtype=torch.long)
-        for i, p in enumerate(pads):
-            full[i, :p] = 0
-        state.cache = _left_padded_cache(layers, pads, cols) if layers is not None else state.cache
-        state.attn = full[:, :cols]
-        state.next_pos = state.attn.sum(-1)  # positions count real tokens only
+    # Prefill: the shared prefix once (or from the cache), then the rest of every row.
+    start = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else min(eos)
+    encoded = [_encode_prompt(tokenizer, p) if p else [start] for p in prompts]
+    shared = min(_common_prefix(encoded), min(len(e) for e in encoded) - 1)  # every row keeps a token
+    longest = max(len(e) for e in encoded)
+    pads = [longest - len(e) for e in encoded]
+    passes = 0
+    layers = None
+    if shared >= 8 and n * shared >= 64 and max(pads) <= shared:
+        prefix = encoded[0][:shared]
+        layers = prefix_cache.get(prefix) if prefix_cache is not None else None
+        if layers is None:
+            layers = _prefix_layers(model, prefix)
+            passes += 1
+            if layers is not None and prefix_cache is not None:
+                prefix_cache.put(prefix, layers)
+    # The layout of a left-padded batch (every row ends at the same column, as transformers pads):
+    # the cache holds the first `cols` columns, copied from the shared prefix, and one block of
+    # equal width computes the rest. No pad sits between real tokens (which is what a model's own
+    # column-counted sliding window needs; `_Rows` writes position masks for those anyway).
+    cols = shared if layers is not None else 0
+    full = torch.ones((n, longest), dtype=torch.long)
+    for i, p in enumerate(pads):
+        full[i, :p] = 0
+    state.cache = _left_padded_cache(layers, pads, cols) if layers is not None else state.cache
+    state.attn = full[:, :cols]
+    state.next_pos = state.attn.sum(-1)  # positions count real tokens only
+    t0 = time.perf_counter()
+    vocab = _next_masks(cons, bufs, range(n))
+    t_mask += time.perf_counter() - t0
+    last_logits = state.feed([e[max(cols - p, 0):] for e, p in zip(encoded, pads, strict=True)], left=True,
+                             vocab=vocab)
+    passes += 1
+
+    active = list(range(n))  # original row of each active position
+    while active:
+        new_tokens: list[list[int]] = []
+        runs: list[list[int]] = []  # each row's forced text, as tokens (fast-forward)
+        for j, i in enumerate(active):
+            c, res = cons[i], results[i]
+            room = max_new_tokens - len(res.token_ids)
+            if c is not None and close_on_budget and reference is None and room <= 64:
+                closing = _closing(tokenizer, c, room)
+                if closing is not None:  # the budget ends here: write the shortest valid end
+                    res.token_ids += closing
+                    res.logprobs += [None] * len(closing)
+                    res.forced += len(closing)
+                    res.finished = True
+                    res.stats["closed"] = True
+                    new_tokens.append([])
+                    runs.append([])
+                    continue
+            logits = last_logits[j]
+            if c is not None:  # the mask was filled before the forward pass (see _next_masks)
+                t0 = time.perf_counter()
+                allowed = _bits(bufs[i], width)  # type: ignore[arg-type]
+                t_mask += time.perf_counter() - t0
+                logits = logits.masked_fill(~allowed, float("-inf"))
+            step = len(res.token_ids)
+            if reference is not None:
+                tok = reference[i][step] if step < len(reference[i]) else next(iter(eos))
+                lp = None
+            else:
+                if temperature > 0:
+                    probs = torch.softmax(logits / temperature, -1)
+                    tok = int(torch.multinomial(probs, 1, generator=gen))
+                    lp = float(torch.log_softmax(logits / temperature, -1)[tok])
+                else:
+                    tok = int(torch.argmax(logits))
+                    lp = float(torch.log_softmax(logits, -1)[tok])
+            if c is not None:
+                c.advance(tok)
+            res.token_ids.append(tok)
+            res.logprobs.append(lp)
+            row, forced = [tok], []
+            if tok in eos or len(res.token_ids) >= max_new_tokens or \
+                    (c is None and stop_strings and _stopped(tokenizer, res.token_ids, stop_strings)):
+                res.finished = tok in eos or c is None and len(res.token_ids) < max_new_tokens
+                row = []
+            elif fast_forward and c is not None:
+                forced = _forced_tokens(tokenizer, c, max_new_tokens - len(res.token_ids))
+            new_tokens.append(row)
+            runs.append(forced)
+        if fast_forward:
+            # Rows feed different numbers of tokens; the block is padded to the longest. Cap the
+            # forced run near the median so padding never costs more than the tokens it carries
+            # (a row's remaining forced text is simply forced again next step).
+            lens = sorted(len(f) for f in runs if f)
+            if lens:
+                cap = lens[len(lens) // 2] if len(active) > 1 else lens[-1]
+                for j, (i, f) in enumerate(zip(active, runs, strict=True)):
+                    for tok in f[:cap]:
+                        res = results[i]
+                        if reference is not None:
+                            pos = len(res.token_ids)
+                            if pos >= len(reference[i]) or reference[i][pos] != tok:
+                                break
+                        if not cons[i].try_advance(tok):  # type: ignore[union-attr]
+                            break
+                        res.token_ids.append(tok)
+                        res.logprobs.append(None)
+                        res.forced += 1
+                        new_tokens[j].append(tok)
+        keep = [j for j, r in enumerate(new_tokens) if r]
+        if not keep:
+            break
+        if len(keep) < len(active):
+            state.keep(keep)
+            active = [active[j] for j in keep]
+            new_tokens = [new_tokens[j] for j in keep]
         t0 = time.perf_counter()
-        vocab = _next_masks(cons, bufs, range(n))
+        vocab = _next_masks(cons, bufs, active)
         t_mask += time.perf_counter() - t0
-        last_logits = state.feed([e[max(cols - p, 0):] for e, p in zip(encoded, pads, strict=True)], left=True,
-                                 vocab=vocab)
+        last_logits = state.feed(new_tokens, vocab=vocab)
         passes += 1
 
-        active = list(range(n))  # original row of each active position
-        while active:
-            new_tokens: list[list[int]] = []
-            runs: list[list[int]] = []  # each row's forced text, as tokens (fast-forward)
-            for j, i in enumerate(active):
-                c, res = cons[i], results[i]
-                room = max_new_tokens - len(res.token_ids)
-                if c is not None and close_on_budget and reference is None and room <= 64:
-                    closing = _closing(tokenizer, c, room)
-                    if closing is not None:  # the budget ends here: write the shortest valid end
-                        res.token_ids += closing
-                        res.logprobs += [None] * len(closing)
-                        res.forced += len(closing)
-                        res.finished = True
-                        res.stats["closed"] = True
-                        new_tokens.append([])
-                        runs.append([])
-                        continue
-                logits = last_logits[j]
-                if c is not None:  # the mask was filled before the forward pass (see _next_masks)
-                    t0 = time.perf_counter()
-                    allowed = _bits(bufs[i], width)  # type: ignore[arg-type]
-                    t_mask += time.perf_counter() - t0
-                    logits = logits.masked_fill(~allowed, float("-inf"))
-                step = len(res.token_ids)
-                if reference is not None:
-                    tok = reference[i][step] if step < len(reference[i]) else next(iter(eos))
-                    lp = None
-                else:
-                    if temperature > 0:
-                        probs = torch.softmax(logits / temperature, -1)
-                        tok = int(torch.multinomial(probs, 1, generator=gen))
-                        lp = float(torch.log_softmax(logits / temperature, -1)[tok])
-                    else:
-                        tok = int(torch.argmax(logits))
-                        lp = float(torch.log_softmax(logits, -1)[tok])
-                if c is not None:
-                    c.advance(tok)
-                res.token_ids.append(tok)
-                res.logprobs.append(lp)
-                row, forced = [tok], []
-                if tok in eos or len(res.token_ids) >= max_new_tokens or \
-                        (c is None and stop_strings and _stopped(tokenizer, res.token_ids, stop_strings)):
-                    res.finished = tok in eos or c is None and len(res.token_ids) < max_new_tokens
-                    row = []
-                elif fast_forward and c is not None:
-                    forced = _forced_tokens(tokenizer, c, max_new_tokens - len(res.token_ids))
-                new_tokens.append(row)
-                runs.append(forced)
-            if fast_forward:
-                # Rows feed different numbers of tokens; the block is padded to the longest. Cap the
-                # forced run near the median so padding never costs more than the tokens it carries
-                # (a row's remaining forced text is simply forced again next step).
-                lens = sorted(len(f) for f in runs if f)
-                if lens:
-                    cap = lens[len(lens) // 2] if len(active) > 1 else lens[-1]
-                    for j, (i, f) in enumerate(zip(active, runs, strict=True)):
-                        for tok in f[:cap]:
-                            res = results[i]
-                            if reference is not None:
-                                pos = len(res.token_ids)
-                                if pos >= len(reference[i]) or reference[i][pos] != tok:
-                                    break
-                            if not cons[i].try_advance(tok):  # type: ignore[union-attr]
-                                break
-                            res.token_ids.append(tok)
-                            res.logprobs.append(None)
-                            res.forced += 1
-                            new_tokens[j].append(tok)
-            keep = [j for j, r in enumerate(new_tokens) if r]
-            if not keep:
-                break
-            if len(keep) < len(active):
-                state.keep(keep)
-                active = [active[j] for j in keep]
-                new_tokens = [new_tokens[j] for j in keep]
-            t0 = time.perf_counter()
-            vocab = _next_masks(cons, bufs, active)
-            t_mask += time.perf_counter() - t0
-            last_logits = state.feed(new_tokens, vocab=vocab)
-            passes += 1
-
-        for r in results:
-            body = [t for t in r.token_ids if t not in eos]
-            r.text = tokenizer.decode(body, skip_special_tokens=True) if cons[0] is None else \
-                b"".join(cons[0].vocab.bytes_of[t] or b"" for t in body).decode("utf-8", "replace")
-            if cons[0] is None and stop_strings:
-                r.text = _cut(r.text, stop_strings)
-            r.forward_passes = passes
-            r.stats["mask_seconds"] = t_mask
-        return results
+    for r in results:
+        body = [t for t in r.token_ids if t not in eos]
+        r.text = tokenizer.decode(body, skip_special_tokens=True) if cons[0] is None else \
+            b"".join(cons[0].vocab.bytes_of[t] or b"" for t in body).decode("utf-8", "replace")
+        if cons[0] is None and stop_strings:
+            r.text = _cut(r.text, stop_strings)
+        r.forward_passes = passes
+        r.stats["mask_seconds"] = t_mask
+    return results
 
 
 def _next_masks(cons: list[Constraint | None], bufs: list, rows: Iterable[int]) -> torch.Tensor | None:
