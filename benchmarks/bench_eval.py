@@ -7,7 +7,9 @@ prompt:
 - ``ours_free``: our generation loop, unconstrained (shared prompt prefix computed once per
   evaluation, logits only where a token is chosen, finished rows leave the batch);
 - ``ours_constrained``: the same loop under the constraint (scope, ops, grounding, values) with
-  fast-forward and the head restricted to allowed tokens — what ``tracelang eval`` runs.
+  fast-forward and the head restricted to allowed tokens — what ``tracelang eval`` runs;
+- ``ours_constrained_float32``: the same with float32 weights, where ``--dtype auto`` (the default of
+  the three rows above) chose bfloat16 — what the dtype alone is worth.
 
 Target: the 1,319-problem test set in under 60 minutes = 22 problems per minute. Skipped when the
 embedded model is not installed. The table is printed at the end (run with ``-s``):
@@ -29,10 +31,11 @@ N = int(os.environ.get("TRACELANG_BENCH_EVAL_N", "16"))
 BATCH = int(os.environ.get("TRACELANG_BENCH_EVAL_BATCH", "16"))  # what the full-test-set run uses
 MAX_NEW = 320
 RATES: dict[str, float] = {}
+DTYPES: dict[str, str] = {}
 
 
 @cache
-def _setup():
+def _setup(dtype: str = "auto"):
     from tracelang.data.gsm8k import load
     from tracelang.data.splits import dev_ids
     from tracelang.models import ModelError, Prompter, load_model
@@ -41,7 +44,7 @@ def _setup():
     if not (GSM8K / "train.jsonl").is_file():
         pytest.skip("GSM-8K train not found")
     try:
-        loaded = load_model("embedded")
+        loaded = load_model("embedded", dtype=dtype)
     except ModelError as err:
         pytest.skip(str(err))
     ids = dev_ids()
@@ -63,22 +66,30 @@ def _hf_generate(loaded, prompter, prompts: list[str]) -> None:
                               tokenizer=tok, pad_token_id=tok.pad_token_id)
 
 
+def _dtype(kind: str) -> str:
+    return "float32" if kind.endswith("_float32") else "auto"
+
+
 def _backend(kind: str):
-    loaded, prompter, questions = _setup()
+    loaded, prompter, questions = _setup(_dtype(kind))
     if kind == "ours_free":
         from tracelang.evaluation.backends import FreeBackend
 
         return FreeBackend(loaded, prompter, MAX_NEW)
-    if kind == "ours_constrained":
+    if kind.startswith("ours_constrained"):
         from tracelang.evaluation.constrained import ConstrainedBackend
 
         return ConstrainedBackend(loaded, prompter, MAX_NEW)
     return None
 
 
-@pytest.mark.parametrize("kind", ["hf_generate", "ours_free", "ours_constrained"])
+@pytest.mark.parametrize("kind", ["hf_generate", "ours_free", "ours_constrained", "ours_constrained_float32"])
 def test_eval_throughput(benchmark, kind: str) -> None:
-    loaded, prompter, questions = _setup()
+    from tracelang.models.loading import resolve_dtype
+
+    if kind.endswith("_float32") and resolve_dtype("auto") == "float32":
+        pytest.skip("auto is float32 on this machine: the row would repeat ours_constrained")
+    loaded, prompter, questions = _setup(_dtype(kind))
     backend = _backend(kind)
     prompts = [prompter.prompt(q) for q in questions]
 
@@ -95,6 +106,8 @@ def test_eval_throughput(benchmark, kind: str) -> None:
     seconds = benchmark.pedantic(run, rounds=1, iterations=1)
     RATES[kind] = len(prompts) / seconds * 60
     benchmark.extra_info["problems_per_minute"] = RATES[kind]
+    benchmark.extra_info["dtype"] = str(loaded.model.dtype)
+    DTYPES[kind] = str(loaded.model.dtype).removeprefix("torch.")
 
 
 def teardown_module() -> None:
@@ -104,4 +117,4 @@ def teardown_module() -> None:
     print("\nproblems per minute (target: 1,319 in 60 min = 22/min)")
     for kind, rate in RATES.items():
         ratio = f"  {rate / base:.2f}x hf_generate" if base else ""
-        print(f"  {kind:18s} {rate:6.2f}/min  full test set ~{1319 / rate:.0f} min{ratio}")
+        print(f"  {kind:24s} {DTYPES[kind]:8s} {rate:6.2f}/min  full test set ~{1319 / rate:.0f} min{ratio}")

@@ -100,3 +100,46 @@ def test_free_decoding_with_a_tiny_model(tmp_path: Path) -> None:
     rows = [json.loads(x) for x in (tmp_path / "free" / "predictions.jsonl").read_text().splitlines()]
     assert all(0 < r["new_tokens"] <= 24 for r in rows)
     assert metrics["valid"] + metrics["invalid_trace"] == 4
+
+
+def test_eval_command_in_bfloat16_records_the_dtype_and_resumes_older_runs(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    import tracelang.evaluation.commands  # noqa: F401 - registers `eval` on the app
+    from tracelang.cli import app
+
+    out = tmp_path / "bf16"
+    args = ["eval", "--model", "tiny", "--split", "test", "--n", "3", "--batch-size", "3", "--shots", "1",
+            "--max-new-tokens", "24", "--data", str(GSM8K), "--out", str(out)]
+    res = CliRunner().invoke(app, [*args, "--dtype", "bfloat16"])
+    assert res.exit_code == 0, res.output
+    assert json.loads((out / "config.json").read_text())["dtype"] == "bfloat16"
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["n"] == metrics["parsed"] == 3  # constrained decoding parses in bf16 too
+
+    # a directory written before --dtype existed ran in float32: it resumes as such, and only as such
+    settings = json.loads((out / "config.json").read_text())
+    del settings["dtype"]
+    (out / "config.json").write_text(json.dumps(settings))
+    assert CliRunner().invoke(app, [*args, "--dtype", "bfloat16"]).exit_code == 2
+    res = CliRunner().invoke(app, [*args, "--dtype", "float32"])
+    assert res.exit_code == 0, res.output
+    assert len((out / "predictions.jsonl").read_text().splitlines()) == 3
+
+    res = CliRunner().invoke(app, [*args, "--dtype", "half"])
+    assert res.exit_code == 2 and "--dtype" in res.output and "float32" in res.output
+
+
+def test_auto_dtype_follows_the_hardware() -> None:
+    import torch
+
+    from tracelang.models import ModelError
+    from tracelang.models.loading import resolve_dtype
+
+    assert resolve_dtype("float32") == "float32" and resolve_dtype("bfloat16") == "bfloat16"
+    native = torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+    assert resolve_dtype("auto") == ("bfloat16" if native else "float32")
+    assert resolve_dtype("auto", "mps") == "float32"
+    with pytest.raises(ModelError, match="unknown dtype"):
+        resolve_dtype("fp8")
+    assert load_model("tiny", dtype="bfloat16").model.dtype == torch.bfloat16

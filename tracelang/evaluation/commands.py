@@ -10,6 +10,7 @@ import typer
 from ..cli import app
 from ..diagnostics import render as render_diag
 from ..models import ModelError, Prompter, load_model
+from ..models.loading import resolve_dtype
 from ..models.prompt import load_shots
 from ..numbers import render
 from ..pipeline import analyze
@@ -19,10 +20,14 @@ from .runner import EvalConfig, EvalError, run
 SHOTS = Path(__file__).resolve().parents[2] / "corpora" / "shots.jsonl"
 
 
+DTYPE_HELP = ("Weights: float32, bfloat16, or auto (bfloat16 where the CPU or GPU computes it natively, "
+              "about twice as fast; float32 elsewhere).")
+
+
 def make_backend(model: str, constrain: bool, shots: int, shots_from: str | None, max_new_tokens: int,
-                 seed: int = 0) -> tuple[Backend, Prompter]:
+                 seed: int = 0, dtype: str = "float32") -> tuple[Backend, Prompter]:
     try:
-        loaded = load_model(model, seed=seed)
+        loaded = load_model(model, seed=seed, dtype=dtype)
     except ModelError as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2) from None
@@ -46,9 +51,10 @@ def solve(
     shots: int = typer.Option(3, help="Worked examples in the prompt."),
     shots_from: str | None = typer.Option(None, help="Corpus (.jsonl) to draw the examples from."),
     max_new_tokens: int = typer.Option(320, help="Longest trace, in tokens."),
+    dtype: str = typer.Option("auto", help=DTYPE_HELP),
 ) -> None:
     """Write a trace for one question with a model, check it, run it, print the answer."""
-    backend, prompter = make_backend(model, constrain, shots, shots_from, max_new_tokens)
+    backend, prompter = make_backend(model, constrain, shots, shots_from, max_new_tokens, dtype=dtype)
     (out,) = backend.generate([prompter.prompt(question)], [question])
     typer.echo(out.text, nl=False)
     from ..data.quantities import grounder_for
@@ -73,6 +79,7 @@ def evaluate(
     shots_from: str | None = typer.Option(None, help="Corpus (.jsonl) to draw the examples from."),
     max_new_tokens: int = typer.Option(320, help="Longest trace, in tokens."),
     data: str | None = typer.Option(None, help="GSM-8K directory (default ../shared/data/gsm8k)."),
+    dtype: str = typer.Option("auto", help=DTYPE_HELP),
 ) -> None:
     """Evaluate a model on GSM-8K: decode, check, execute; write predictions, metrics and a report.
 
@@ -82,8 +89,13 @@ def evaluate(
 
     from ..models.prompt import PROMPT_VERSION
 
+    try:
+        dtype = resolve_dtype(dtype)  # recorded resolved: a resume on other hardware must not mix them
+    except ModelError as err:
+        typer.echo(f"error: --dtype: {err}", err=True)
+        raise typer.Exit(2) from None
     config = EvalConfig(model, split, n, seed, constrain, batch_size, shots, shots_from, max_new_tokens, data,
-                        PROMPT_VERSION)
+                        PROMPT_VERSION, dtype)
     try:
         from .runner import problems
 
@@ -91,7 +103,7 @@ def evaluate(
     except EvalError as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2) from None
-    backend, prompter = make_backend(model, constrain, shots, shots_from, max_new_tokens, seed)
+    backend, prompter = make_backend(model, constrain, shots, shots_from, max_new_tokens, seed, dtype)
     bar = tqdm(total=total, unit="problem", desc=f"eval {split}")
     try:
         metrics = run(config, out, backend, prompter.prompt, progress=bar.update)

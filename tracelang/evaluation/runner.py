@@ -48,6 +48,8 @@ class EvalConfig:
     max_new_tokens: int = 320
     data_dir: str | None = None
     prompt_version: str = ""
+    # Fields added later default to what runs did before them, so older directories still resume.
+    dtype: str = "float32"  # of the weights; `tracelang eval` records what `--dtype auto` resolved to
 
 
 def data_dir(explicit: str | None) -> Path:
@@ -127,7 +129,7 @@ def run(config: EvalConfig, out: Path, backend: Backend, prompt: Callable[[str],
     wanted = asdict(config)
     if identity is not None:  # only then: a plain `tracelang eval` directory stays as it was
         wanted["model_identity"] = identity
-    held = json.loads(settings.read_text()) if settings.exists() else wanted
+    held = {**asdict(EvalConfig()), **json.loads(settings.read_text())} if settings.exists() else wanted
     if held != wanted:
         if identity is None or {k: v for k, v in held.items() if k != "model_identity"} != asdict(config):
             raise EvalError(f"{out} holds a run with other settings ({settings}); use another --out")

