@@ -129,17 +129,3 @@ def test_eval_command_in_bfloat16_records_the_dtype_and_resumes_older_runs(tmp_p
     res = CliRunner().invoke(app, [*args, "--dtype", "half"])
     assert res.exit_code == 2 and "--dtype" in res.output and "float32" in res.output
 
-
-def test_auto_dtype_follows_the_hardware() -> None:
-    import torch
-
-    from tracelang.models import ModelError
-    from tracelang.models.loading import resolve_dtype
-
-    assert resolve_dtype("float32") == "float32" and resolve_dtype("bfloat16") == "bfloat16"
-    native = torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
-    assert resolve_dtype("auto") == ("bfloat16" if native else "float32")
-    assert resolve_dtype("auto", "mps") == "float32"
-    with pytest.raises(ModelError, match="unknown dtype"):
-        resolve_dtype("fp8")
-    assert load_model("tiny", dtype="bfloat16").model.dtype == torch.bfloat16

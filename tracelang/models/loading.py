@@ -71,8 +71,24 @@ def _convert_embedded(target: Path) -> None:
     model.hf_quantizer = None  # the weights are plain fp32 now; save them as such
     model.save_pretrained(tmp, safe_serialization=True)
     tokenizer.save_pretrained(tmp)
+    drop_quantization_config(tmp)
     shutil.rmtree(target, ignore_errors=True)
     tmp.rename(target)
+
+
+def drop_quantization_config(directory: Path) -> None:
+    """Remove the GGUF ``quantization_config`` that save_pretrained copies into config.json (caches
+    written before this fix have it too): the saved weights are plain, but with it transformers
+    attaches a GGUF quantizer to every reload and warns that bfloat16 casts every matmul."""
+    import json
+
+    from ..records import atomic_write
+
+    path = directory / "config.json"
+    config = json.loads(path.read_text())
+    if config.pop("quantization_config", None) is not None:
+        with atomic_write(path) as fh:
+            json.dump(config, fh, indent=2)
 
 
 def resolve_dtype(dtype: str, device: str | None = None) -> str:
@@ -124,6 +140,7 @@ def load_model(name: str = EMBEDDED, *, seed: int = 0, device: str | None = None
             source = embedded_dir()
             if not (source / "model.safetensors").is_file():
                 _convert_embedded(source)
+            drop_quantization_config(source)
         else:
             source = Path(name) if Path(name).exists() else name  # a hub id otherwise
         try:
