@@ -74,3 +74,16 @@ def test_exported_grammars_compile_in_their_engines(root):
     xgr.Grammar.from_ebnf(to_ebnf())
     llg = pytest.importorskip("llguidance")
     assert llg.LLMatcher.validate_grammar(llg.grammar_from("lark", to_lark())) == ""
+
+
+def test_bench_decode_takes_hand_written_traces_in_canonical_form(tmp_path):
+    # the example traces have comments and their own layout; the constraint accepts only the
+    # canonical form, so before this every trace was "rejected" at its first token
+    out = tmp_path / "bench.json"
+    result = runner.invoke(app, ["bench", "decode", "--tokenizer", "tiny-bpe", "--engines", "tracelang",
+                                 "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text())
+    assert data["traces"] == 9
+    (row,) = data["engines"]
+    assert row["rejected"] == 0 and row["mask_us"]["mean"] > 0

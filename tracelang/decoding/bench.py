@@ -73,14 +73,20 @@ def _no_gc() -> Iterator[None]:
 
 
 def load_traces(paths: list[str], limit: int | None = None) -> list[Trace]:
-    """Canonical traces (and their questions) from corpus JSONL files or .yaml trace files."""
+    """The traces (and their questions) of corpus JSONL files or .yaml trace files, in canonical
+    form: the form the constraint accepts (a hand-written file has comments and its own layout).
+    Traces that do not parse whole are left out."""
+    from ..formatter import format_program
+    from ..pipeline import parse
     from ..records import iter_items
 
     out: list[Trace] = []
     for path in paths:
         for item in iter_items(path):
             if item.error is None and item.text:
-                out.append(Trace(item.text, item.question))
+                report = parse(item.text)
+                if report.program is not None and report.complete and report.ok:
+                    out.append(Trace(format_program(report.program), item.question))
     return out[:limit] if limit else out
 
 
