@@ -27,8 +27,8 @@ import pytest
 
 from .conftest import GSM8K
 
-N = int(os.environ.get("TRACELANG_BENCH_EVAL_N", "16"))
-BATCH = int(os.environ.get("TRACELANG_BENCH_EVAL_BATCH", "16"))  # what the full-test-set run uses
+N = int(os.environ.get("TRACELANG_BENCH_EVAL_N", "32"))
+BATCH = int(os.environ.get("TRACELANG_BENCH_EVAL_BATCH", "32"))  # `tracelang eval`'s default
 MAX_NEW = 320
 RATES: dict[str, float] = {}
 DTYPES: dict[str, str] = {}

@@ -15,5 +15,5 @@ tracelang corpus stats "$OUT/corpus.jsonl"
 echo "== GSM-8K test, $N problems, embedded model, 2-shot from the corpus, constrained"
 rm -rf "$OUT/eval"
 tracelang eval --model embedded --split test --n "$N" --seed 42 --shots 2 --shots-from "$OUT/corpus.jsonl" \
-  --batch-size 8 --out "$OUT/eval"
+  --out "$OUT/eval"
 cat "$OUT/eval/report.md"

@@ -70,7 +70,8 @@ def evaluate(
     seed: int = typer.Option(42, help="Seed of the sample (`--n 30 --seed 42` is the study's protocol)."),
     out: Path = typer.Option(..., help="Directory for predictions.jsonl, metrics.json and report.md."),
     constrain: bool = typer.Option(True, "--constrain/--no-constrain", help="Decode under the grammar."),
-    batch_size: int = typer.Option(8, help="Problems decoded together."),
+    batch_size: int = typer.Option(32, min=1, help="Problems decoded together (on 2 CPU cores, bfloat16: 17/min at "
+                                   "8, 22/min at 16, 25/min at 32 on dev problems)."),
     shots: int = typer.Option(3, help="Worked examples in the prompt."),
     shots_from: str | None = typer.Option(None, help="Corpus (.jsonl) to draw the examples from."),
     max_new_tokens: int = typer.Option(320, help="Longest trace, in tokens."),

@@ -42,7 +42,7 @@ class EvalConfig:
     n: int | None = None  # a seeded sample of n problems; None = the whole split
     seed: int = 42
     constrain: bool = True
-    batch_size: int = 8
+    batch_size: int = 32
     shots: int = 3
     shots_from: str | None = None  # a corpus of records with question + trace; default corpora/shots.jsonl
     max_new_tokens: int = 320
