@@ -128,4 +128,6 @@ def test_eval_command_in_bfloat16_records_the_dtype_and_resumes_older_runs(tmp_p
 
     res = CliRunner().invoke(app, [*args, "--dtype", "half"])
     assert res.exit_code == 2 and "--dtype" in res.output and "float32" in res.output
+    res = CliRunner().invoke(app, [*args, "--batch-size", "0"])  # the last --batch-size counts
+    assert res.exit_code == 2 and "--batch-size" in res.output
 
