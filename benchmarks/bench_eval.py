@@ -87,7 +87,7 @@ def _backend(kind: str):
 def test_eval_throughput(benchmark, kind: str) -> None:
     from tracelang.models.loading import resolve_dtype
 
-    if kind.endswith("_float32") and resolve_dtype("auto") == "float32":
+    if _dtype(kind) == "float32" and resolve_dtype("auto") == "float32":
         pytest.skip("auto is float32 on this machine: the row would repeat ours_constrained")
     loaded, prompter, questions = _setup(_dtype(kind))
     backend = _backend(kind)
@@ -106,8 +106,7 @@ def test_eval_throughput(benchmark, kind: str) -> None:
     seconds = benchmark.pedantic(run, rounds=1, iterations=1)
     RATES[kind] = len(prompts) / seconds * 60
     benchmark.extra_info["problems_per_minute"] = RATES[kind]
-    benchmark.extra_info["dtype"] = str(loaded.model.dtype)
-    DTYPES[kind] = str(loaded.model.dtype).removeprefix("torch.")
+    DTYPES[kind] = benchmark.extra_info["dtype"] = str(loaded.model.dtype).removeprefix("torch.")
 
 
 def teardown_module() -> None:

@@ -142,7 +142,8 @@ def load_model(name: str = EMBEDDED, *, seed: int = 0, device: str | None = None
             source = embedded_dir()
             if not (source / "model.safetensors").is_file():
                 _convert_embedded(source)
-            drop_quantization_config(source)
+            else:  # a cache converted before the conversion dropped it
+                drop_quantization_config(source)
         else:
             source = Path(name) if Path(name).exists() else name  # a hub id otherwise
         try:
