@@ -1,19 +1,36 @@
 #!/usr/bin/env bash
-# The main job on the embedded default (Gemma 3 270M): a verified corpus, k-shot prompts drawn
-# from it, constrained decoding of a seeded GSM-8K test sample, and the report.
-# N (default 8) sets the sample size; OUT (default runs/demo) the output directory.
+# The main job: the shipped trained model (Gemma 3 270M + the LoRA adapter in weights/shipped)
+# solves a seeded sample of GSM-8K test under the grammar constraint, 0-shot, greedy; the runtime
+# executes every trace; the report gives the accuracy with its Wilson interval, and the first
+# traces are replayed step by step.
+# N (default 20) sets the sample size; OUT (default runs/demo) the output directory;
+# MODEL (default shipped) the model (`embedded` is the untrained base, prompted 3-shot).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-runs/demo}
-N=${N:-8}
+N=${N:-20}
+MODEL=${MODEL:-shipped}
 mkdir -p "$OUT"
 echo "== the language: example traces"
 tracelang check corpora/examples/*.yaml
-echo "== a verified corpus from our templates"
-tracelang corpus generate --n 500 --seed 0 --out "$OUT/corpus.jsonl"
-tracelang corpus stats "$OUT/corpus.jsonl"
-echo "== GSM-8K test, $N problems, embedded model, 2-shot from the corpus, constrained"
+echo "== GSM-8K test, $N problems (seed 42), model: $MODEL, constrained, greedy"
 rm -rf "$OUT/eval"
-tracelang eval --model embedded --split test --n "$N" --seed 42 --shots 2 --shots-from "$OUT/corpus.jsonl" \
-  --out "$OUT/eval"
+tracelang eval --model "$MODEL" --split test --n "$N" --seed 42 --out "$OUT/eval"
 cat "$OUT/eval/report.md"
+echo
+echo "== the first traces, executed step by step"
+python3 - "$OUT/eval/predictions.jsonl" "$OUT/traces" <<'PY'
+import json, pathlib, sys
+out = pathlib.Path(sys.argv[2])
+out.mkdir(parents=True, exist_ok=True)
+for i, line in enumerate(open(sys.argv[1], encoding="utf-8")):
+    if i == 3:
+        break
+    row = json.loads(line)
+    (out / f"{i}.yaml").write_text(row["trace"], encoding="utf-8")
+    (out / f"{i}.gold").write_text(f"{row['id']}: gold {row['gold']}, predicted {row['answer']}\n", encoding="utf-8")
+PY
+for f in "$OUT"/traces/*.yaml; do
+  echo "-- $(cat "${f%.yaml}.gold")"
+  tracelang run "$f" || true
+done

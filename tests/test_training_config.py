@@ -23,7 +23,7 @@ RECIPES = sorted((ROOT / "training" / "recipes").glob("*.yaml"))
 
 def test_recipes_are_shipped() -> None:
     names = {p.stem for p in RECIPES}
-    assert {"embedded-quick", "study-llama-3.2-1b", "study-llama-3.2-1b-instruct",
+    assert {"embedded", "embedded-quick", "study-llama-3.2-1b", "study-llama-3.2-1b-instruct",
             "study-llama-3.2-3b-instruct"} <= names
 
 
@@ -35,7 +35,10 @@ def test_recipe_loads_every_stage(path: Path) -> None:
     ev = stage_config(recipe, "eval")
     assert isinstance(sft, SFTConfig) and isinstance(rl, RLConfig) and isinstance(ev, EvalSettings)
     assert sft.data and all(isinstance(d, DataSource) for d in sft.data)
-    assert sft.unfreeze_layers == rl.unfreeze_layers == 6  # the study's 6 layers (+ head)
+    if sft.peft is not None:  # LoRA adapters: the same ones in both stages, nothing unfrozen whole
+        assert sft.peft == rl.peft and sft.unfreeze_layers == rl.unfreeze_layers == 0
+    else:
+        assert sft.unfreeze_layers == rl.unfreeze_layers == 6  # the study's 6 layers (+ head)
     assert sft.model == rl.model == recipe["model"]
     if path.stem.startswith("study-"):
         assert sft.train_lm_head == "full" and sft.num_train_epochs == 1 and rl.max_steps == 20

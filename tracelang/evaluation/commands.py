@@ -20,18 +20,47 @@ from .runner import EvalConfig, EvalError, run
 SHOTS = Path(__file__).resolve().parents[2] / "corpora" / "shots.jsonl"
 
 
-def make_backend(model: str, constrain: bool, shots: int, shots_from: str | None, max_new_tokens: int,
+MODEL_HELP = ("`shipped` (the trained model in weights/, the default), `embedded` (the untrained Gemma 3 270M), "
+              "`tiny`, a training checkpoint, an adapter directory, a local model directory or a hub id.")
+SHOTS_HELP = "Worked examples in the prompt (default: 0 for a trained model, 3 for an untrained one)."
+
+
+def load_any(model: str, seed: int = 0, dtype: str = "float32"):
+    """A model by name or path; a training checkpoint (training.json beside trained weights) is
+    applied to its base model."""
+    path = Path(model)
+    if path.is_dir() and (path / "training.json").is_file() and (path / "trained.safetensors").is_file():
+        from ..training.checkpoint import CheckpointError, load_trained
+
+        try:
+            return load_trained(path, seed=seed, dtype=dtype)
+        except CheckpointError as err:
+            raise ModelError(str(err)) from None
+    return load_model(model, seed=seed, dtype=dtype)
+
+
+def default_shots(loaded, shots: int | None) -> int:
+    """As many worked examples as asked; by default none for a model trained on traces (it is
+    prompted as it was trained), three for an untrained one."""
+    if shots is not None:
+        return shots
+    return 0 if loaded.prompt_version is not None else 3
+
+
+def make_backend(model: str, constrain: bool, shots: int | None, shots_from: str | None, max_new_tokens: int,
                  seed: int = 0, dtype: str = "float32") -> tuple[Backend, Prompter]:
     try:
-        loaded = load_model(model, seed=seed, dtype=dtype)
+        loaded = load_any(model, seed=seed, dtype=dtype)
     except ModelError as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2) from None
+    shots = default_shots(loaded, shots)
     source = Path(shots_from) if shots_from else SHOTS
     if shots and not source.is_file():
         typer.echo(f"error: no shots corpus at {source}", err=True)
         raise typer.Exit(2)
-    prompter = Prompter(loaded.tokenizer, load_shots(source, shots, seed) if shots else [])
+    prompter = Prompter.for_version(loaded.tokenizer, loaded.prompt_version,
+                                    load_shots(source, shots, seed) if shots else [])
     if not constrain:
         return FreeBackend(loaded, prompter, max_new_tokens), prompter
     from .constrained import ConstrainedBackend
@@ -42,9 +71,9 @@ def make_backend(model: str, constrain: bool, shots: int, shots_from: str | None
 @app.command()
 def solve(
     question: str = typer.Argument(..., help="The problem, in words."),
-    model: str = typer.Option("embedded", help="`embedded` (Gemma 3 270M), `tiny`, a local path or a hub id."),
+    model: str = typer.Option("shipped", help=MODEL_HELP),
     constrain: bool = typer.Option(True, "--constrain/--no-constrain", help="Decode under the grammar."),
-    shots: int = typer.Option(3, help="Worked examples in the prompt."),
+    shots: int | None = typer.Option(None, min=0, help=SHOTS_HELP),
     shots_from: str | None = typer.Option(None, help="Corpus (.jsonl) to draw the examples from."),
     max_new_tokens: int = typer.Option(320, help="Longest trace, in tokens."),
     dtype: str = typer.Option("auto", help=DTYPE_HELP),
@@ -64,7 +93,7 @@ def solve(
 
 @app.command("eval")
 def evaluate(
-    model: str = typer.Option("embedded", help="`embedded` (Gemma 3 270M), `tiny`, a local path or a hub id."),
+    model: str = typer.Option("shipped", help=MODEL_HELP),
     split: str = typer.Option("test", help="`test` (evaluation only) or `dev` (500 of train, for model selection)."),
     n: int | None = typer.Option(None, help="A seeded sample of N problems; the whole split if omitted."),
     seed: int = typer.Option(42, help="Seed of the sample (`--n 30 --seed 42` is the study's protocol)."),
@@ -72,7 +101,7 @@ def evaluate(
     constrain: bool = typer.Option(True, "--constrain/--no-constrain", help="Decode under the grammar."),
     batch_size: int = typer.Option(32, min=1, help="Problems decoded together (on 2 CPU cores, bfloat16: 17/min at "
                                    "8, 22/min at 16, 25/min at 32 on dev problems)."),
-    shots: int = typer.Option(3, help="Worked examples in the prompt."),
+    shots: int | None = typer.Option(None, min=0, help=SHOTS_HELP),
     shots_from: str | None = typer.Option(None, help="Corpus (.jsonl) to draw the examples from."),
     max_new_tokens: int = typer.Option(320, help="Longest trace, in tokens."),
     data: str | None = typer.Option(None, help="GSM-8K directory (default ../shared/data/gsm8k)."),
@@ -82,6 +111,8 @@ def evaluate(
 
     An interrupted run resumes where it stopped when started again with the same --out.
     """
+    import dataclasses
+
     from tqdm import tqdm
 
     from ..models.prompt import PROMPT_VERSION
@@ -91,16 +122,18 @@ def evaluate(
     except ModelError as err:
         typer.echo(f"error: --dtype: {err}", err=True)
         raise typer.Exit(2) from None
-    config = EvalConfig(model, split, n, seed, constrain, batch_size, shots, shots_from, max_new_tokens, data,
+    config = EvalConfig(model, split, n, seed, constrain, batch_size, shots or 0, shots_from, max_new_tokens, data,
                         PROMPT_VERSION, dtype)
     try:
         from .runner import problems
 
-        total = len(problems(config))
+        total = len(problems(config))  # a bad split or data directory fails before the model loads
     except EvalError as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2) from None
     backend, prompter = make_backend(model, constrain, shots, shots_from, max_new_tokens, seed, dtype)
+    config = dataclasses.replace(config, shots=len(prompter.shots), prompt_version=prompter.version,
+                                 shots_from=shots_from if prompter.shots else None)
     bar = tqdm(total=total, unit="problem", desc=f"eval {split}")
     try:
         metrics = run(config, out, backend, prompter.prompt, progress=bar.update)

@@ -24,6 +24,7 @@ from typing import Any
 
 EMBEDDED = "embedded"
 TINY = "tiny"
+SHIPPED = "shipped"  # the embedded model with the LoRA adapter this repository ships (weights/)
 DTYPES = ("auto", "float32", "bfloat16")
 DTYPE_HELP = ("Weights: float32, bfloat16, or auto (bfloat16 where the CPU or GPU computes it natively, "
               "about twice as fast; float32 elsewhere).")
@@ -39,6 +40,7 @@ class LoadedModel:
     name: str
     model: Any  # a transformers PreTrainedModel
     tokenizer: Any  # a transformers tokenizer
+    prompt_version: str | None = None  # the prompt a trained model was trained with (None: the default)
 
     @property
     def num_parameters(self) -> int:
@@ -50,6 +52,15 @@ def cache_dir() -> Path:
     path = Path(root) if root else Path.home() / ".cache" / "tracelang"
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def shipped_dir() -> Path:
+    """The shipped adapter: in the checkout, or inside an installed wheel."""
+    here = Path(__file__).resolve().parents[1]
+    for candidate in (here.parent / "weights" / "shipped", here / "weights" / "shipped"):
+        if (candidate / "training.json").is_file():
+            return candidate
+    return here.parent / "weights" / "shipped"
 
 
 def embedded_dir() -> Path:
@@ -134,6 +145,8 @@ def load_model(name: str = EMBEDDED, *, seed: int = 0, device: str | None = None
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     torch_dtype = getattr(torch, resolve_dtype(dtype, device))
+    if name == SHIPPED or _is_adapter_dir(name):
+        return _with_adapter(shipped_dir() if name == SHIPPED else Path(name), name, seed, device, dtype)
     if name == TINY:
         loaded = _tiny(seed)
         loaded.model.to(torch_dtype)
@@ -156,4 +169,68 @@ def load_model(name: str = EMBEDDED, *, seed: int = 0, device: str | None = None
         loaded.tokenizer.pad_token = loaded.tokenizer.eos_token
     if device:
         loaded.model.to(device)
+    return loaded
+
+
+def load_tokenizer(name: str = EMBEDDED) -> Any:
+    """The tokenizer ``load_model(name)`` would come with, without loading the weights."""
+    if name == TINY:
+        from ..decoding.tokenizer_store import tiny_bpe
+
+        tokenizer = tiny_bpe()
+    elif name == SHIPPED or _is_adapter_dir(name):
+        return load_model(name).tokenizer  # the base is named inside the adapter directory
+    else:
+        from transformers import AutoTokenizer
+
+        source: Path | str = embedded_dir() if name == EMBEDDED else (Path(name) if Path(name).exists() else name)
+        if name == EMBEDDED and not (embedded_dir() / "model.safetensors").is_file():
+            _convert_embedded(embedded_dir())
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(str(source))
+        except OSError as err:
+            raise ModelError(f"cannot load the tokenizer of {name!r}: {str(err).splitlines()[0]}") from None
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def _is_adapter_dir(name: str) -> bool:
+    from .adapters import is_adapter
+
+    return Path(name).is_dir() and is_adapter(name) and not (Path(name) / "config.json").is_file()
+
+
+def _with_adapter(directory: Path, name: str, seed: int, device: str | None, dtype: str) -> LoadedModel:
+    """A base model with a LoRA adapter merged in (in float32, then cast). The base is named by the
+    directory's ``training.json`` (a tracelang adapter), else by peft's ``base_model_name_or_path``."""
+    import json
+
+    import torch
+
+    from .adapters import AdapterError, merge
+
+    meta: dict[str, Any] = {}
+    for file in ("training.json", "adapter_config.json"):
+        try:
+            meta[file] = json.loads((directory / file).read_text())
+        except FileNotFoundError:
+            meta[file] = {}
+        except (OSError, json.JSONDecodeError) as err:
+            raise ModelError(f"{directory / file}: not readable JSON ({err})") from None
+    if name == SHIPPED and not meta["training.json"]:
+        raise ModelError(f"the shipped adapter is missing ({directory}/training.json); reinstall tracelang")
+    base = meta["training.json"].get("base_model") or meta["adapter_config.json"].get("base_model_name_or_path")
+    if not base:
+        raise ModelError(f"{directory}: the adapter does not name its base model")
+    loaded = load_model(base, seed=seed, device=device, dtype="float32")
+    try:
+        loaded.model = merge(loaded.model, directory).eval()
+    except AdapterError as err:
+        raise ModelError(str(err)) from None
+    concrete = resolve_dtype(dtype, device)
+    if concrete != "float32":
+        loaded.model.to(getattr(torch, concrete))
+    loaded.name = name
+    loaded.prompt_version = meta["training.json"].get("prompt_version")
     return loaded

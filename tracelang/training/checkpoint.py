@@ -4,6 +4,10 @@ A checkpoint directory holds
 
 - ``trained.safetensors``: the trained parameters by name (the unfrozen layers, the final norm,
   the head rows with ``head_rows_ids`` naming their tokens) — never pickle for weights;
+- ``adapter_config.json`` + ``adapter_model.safetensors`` when LoRA adapters train: peft's own
+  format (``PeftModel.from_pretrained`` loads the directory). A directory with these and
+  ``training.json`` but no ``trained.safetensors`` (a shipped adapter) is a checkpoint too, for
+  inference and as the start of a new run;
 - ``training.json``: base model, the checkpoint it started from (``init_checkpoint``), the stage's config,
   the recipe, the prompt version, the step;
 - ``state.pt`` (resumable checkpoints): optimizer, scheduler and RNG state, the position in the
@@ -25,7 +29,8 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
-from ..models import LoadedModel, load_model
+from ..models import LoadedModel, adapters, load_model
+from ..models.loading import resolve_dtype
 
 FORMAT = "tracelang-train-v1"
 
@@ -40,7 +45,7 @@ def state_name(rank: int) -> str:
 
 
 def save(path: Path, tensors: dict[str, torch.Tensor], meta: dict[str, Any], state: dict[str, Any] | None,
-         accelerator=None) -> Path:
+         accelerator=None, adapter: Any = None) -> Path:
     """Write a checkpoint directory; with an ``accelerator``, every process calls this (the main
     one writes the weights, each its own state) and it returns when the directory is in place."""
     path = Path(path)
@@ -52,6 +57,8 @@ def save(path: Path, tensors: dict[str, torch.Tensor], meta: dict[str, Any], sta
         tmp.mkdir(parents=True)
         save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(tmp / "trained.safetensors"),
                   metadata={"format": FORMAT})
+        if adapter is not None:
+            adapters.save(adapter, tmp)
         (tmp / "training.json").write_text(json.dumps({"format": FORMAT, **meta}, indent=2, default=str) + "\n")
     if accelerator is not None:
         accelerator.wait_for_everyone()
@@ -81,17 +88,35 @@ def read_meta(path: Path) -> dict[str, Any]:
     return meta
 
 
+def weight_files(path: Path) -> list[Path]:
+    """The files that hold a checkpoint's weights: the trained tensors and/or the adapter."""
+    files = [Path(path) / name for name in ("trained.safetensors", adapters.WEIGHTS)]
+    return [f for f in files if f.is_file()]
+
+
 def fingerprint(path: Path) -> str:
-    """sha256 of a checkpoint's trained tensors: what it holds, not where it lies or when it was saved."""
+    """sha256 of a checkpoint's weights: what it holds, not where it lies or when it was saved. For
+    a checkpoint with one weight file (every shipped adapter) it is that file's own sha256."""
+    files = weight_files(path)
+    if not files:
+        raise CheckpointError(f"{path}: no trained.safetensors or {adapters.WEIGHTS}")
     digest = hashlib.sha256()
-    with (Path(path) / "trained.safetensors").open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
+    for file in files:
+        with file.open("rb") as fh:
+            for block in iter(lambda fh=fh: fh.read(1 << 20), b""):
+                digest.update(block)
     return digest.hexdigest()
 
 
 def read_tensors(path: Path) -> dict[str, torch.Tensor]:
-    return load_file(str(Path(path) / "trained.safetensors"))
+    """The trained tensors, by their names in the training model (what a resume puts back)."""
+    from safetensors import SafetensorError
+
+    file = Path(path) / "trained.safetensors"
+    try:
+        return load_file(str(file))
+    except (OSError, SafetensorError) as err:
+        raise CheckpointError(f"{file}: not readable safetensors ({err})") from None
 
 
 def read_state(path: Path, rank: int = 0) -> dict[str, Any] | None:
@@ -136,7 +161,21 @@ def prune(run_dir: Path, keep: int) -> None:
 # ---------------------------------------------------------------- using a checkpoint
 
 
-def materialize(model: torch.nn.Module, tensors: dict[str, torch.Tensor]) -> None:
+def materialize(model: torch.nn.Module, path: Path) -> torch.nn.Module:
+    """The model with one checkpoint applied: its trained tensors written in, its adapter (if any)
+    merged into the weights. Returns the model to use from now on."""
+    if (Path(path) / "trained.safetensors").is_file():
+        tensors = {k: v for k, v in read_tensors(path).items() if "lora_" not in k}
+        write_tensors(model, tensors)
+    if adapters.is_adapter(path):
+        try:
+            model = adapters.merge(model, Path(path))
+        except adapters.AdapterError as err:
+            raise CheckpointError(str(err)) from None
+    return model
+
+
+def write_tensors(model: torch.nn.Module, tensors: dict[str, torch.Tensor]) -> None:
     """Write trained tensors into a model of the base architecture. Head rows make the head an
     untied copy of the embeddings with those rows replaced."""
     state = model.state_dict()
@@ -181,13 +220,18 @@ def chain(path: Path) -> list[Path]:
 
 def load_trained(path: str | Path, *, seed: int = 0, device: str | None = None,
                  dtype: str = "float32") -> LoadedModel:
-    """The base model with this checkpoint (and the ones it started from) applied."""
+    """The base model with this checkpoint (and the ones it started from) applied: loaded and
+    merged in float32, then cast to ``dtype``."""
     links = chain(Path(path))
     base = read_meta(links[0])["base_model"]
-    loaded = load_model(base, seed=seed, device=device, dtype=dtype)
+    loaded = load_model(base, seed=seed, device=device, dtype="float32")
     for link in links:
-        materialize(loaded.model, read_tensors(link))
+        loaded.model = materialize(loaded.model, link)
+    concrete = resolve_dtype(dtype, device)
+    if concrete != "float32":
+        loaded.model.to(getattr(torch, concrete))
     loaded.name = str(path)
+    loaded.prompt_version = read_meta(links[-1]).get("prompt_version")
     return loaded
 
 
@@ -204,4 +248,63 @@ def export(path: str | Path, out: str | Path) -> Path:
                                                              meta.get("prompt_version")}, indent=2) + "\n")
     shutil.rmtree(out, ignore_errors=True)
     tmp.rename(out)
+    return out
+
+
+def _sha256(file: Path) -> str:
+    digest = hashlib.sha256()
+    with Path(file).open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _revision() -> str | None:
+    import subprocess
+
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent, capture_output=True,
+                             text=True, timeout=10, check=True)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+def ship(path: str | Path, out: str | Path) -> Path:
+    """An adapter-only copy of a LoRA checkpoint, with what it takes to check and reproduce it:
+    ``adapter_config.json``, ``adapter_model.safetensors`` and ``training.json`` (base model,
+    prompt, step, recipe and config, the adapter's sha256, the code revision, each data file's
+    sha256 and size). Written beside ``out`` and renamed into place."""
+    path, out = Path(path), Path(out)
+    meta = read_meta(path)
+    if not adapters.is_adapter(path):
+        raise CheckpointError(f"{path}: not a LoRA checkpoint (no {adapters.CONFIG} / {adapters.WEIGHTS})")
+    if meta.get("init_checkpoint"):
+        raise CheckpointError(f"{path}: starts from {meta['init_checkpoint']} merged into its base; ship a "
+                              "self-contained adapter (trained from the base, or continued from an adapter)")
+    tmp = out.with_name(out.name + ".part")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    for name in (adapters.CONFIG, adapters.WEIGHTS):
+        shutil.copyfile(path / name, tmp / name)
+    data = []
+    for source in (meta.get("config") or {}).get("data") or []:
+        file = Path(source["path"])
+        data.append({**source, "sha256": _sha256(file) if file.is_file() else None,
+                     "bytes": file.stat().st_size if file.is_file() else None})
+    shipped = {"format": FORMAT, "base_model": meta["base_model"], "prompt_version": meta.get("prompt_version"),
+               "adapter_sha256": _sha256(tmp / adapters.WEIGHTS), "from_checkpoint": str(path),
+               "step": meta.get("step"), "total_steps": meta.get("total_steps"), "stage": meta.get("stage"),
+               "continued_from": meta.get("continued_from"), "code_revision": _revision(), "data": data,
+               "recipe_path": meta.get("recipe_path"), "recipe": meta.get("recipe"), "config": meta.get("config"),
+               "init_checkpoint": None}
+    (tmp / "training.json").write_text(json.dumps(shipped, indent=2, default=str) + "\n")
+    if (out / "README.md").is_file():  # the model card is written by hand; keep it
+        shutil.copyfile(out / "README.md", tmp / "README.md")
+    old = out.with_name(out.name + ".old")
+    if out.exists():
+        shutil.rmtree(old, ignore_errors=True)
+        out.rename(old)
+    tmp.rename(out)
+    shutil.rmtree(old, ignore_errors=True)
     return out

@@ -89,6 +89,19 @@ def _prepare(recipe: dict[str, Any]) -> None:
             raise ConfigError(f"prepare[{i}]: `tracelang {' '.join(args)}` did not create {item['creates']}")
 
 
+def _sft_init(init: str | None) -> Path | None:
+    """SFT's `init`: a checkpoint or adapter directory, or `shipped`."""
+    from ..models.loading import SHIPPED, shipped_dir
+    from .config import ConfigError
+
+    if init in (None, "", "none", "null"):
+        return None
+    path = shipped_dir() if init == SHIPPED else Path(init)
+    if not (path / "training.json").is_file():
+        raise ConfigError(f"init: no training checkpoint or shipped adapter at {path} (no training.json)")
+    return path
+
+
 def _init_for(cfg, init: str | None) -> Path | None:
     from .config import ConfigError
 
@@ -121,18 +134,45 @@ def sft_command(
     seed: int | None = typer.Option(None, help="One seed for everything."),
     resume: bool = typer.Option(True, "--resume/--no-resume", help="Continue from the latest checkpoint."),
     evaluate: bool = typer.Option(True, "--eval/--no-eval", help="Dev-split evaluations the recipe asks for."),
+    init: str | None = typer.Option(None, help="Start from a checkpoint or adapter directory, or `shipped` (the "
+                                    "adapter in weights/), with a fresh optimiser."),
 ) -> None:
-    """Supervised fine-tuning of the last N layers (+ head) on corpora of verified traces."""
+    """Supervised fine-tuning (LoRA adapters, or the last N layers + head) on corpora of verified traces."""
     from .config import load_recipe, stage_config
     from .sft import SFTTrainer
 
     with _errors():
         recipe = load_recipe(config)
-        over, eval_over = _overrides(sets, model=model, output_dir=output_dir, max_steps=max_steps, seed=seed)
+        over, eval_over = _overrides(sets, model=model, output_dir=output_dir, max_steps=max_steps, seed=seed,
+                                     init=init)
         cfg = stage_config(recipe, "sft", over)
+        _prepare(recipe)
         hook = _eval_hook(recipe, eval_over, Path(cfg.output_dir), "sft", evaluate)
-        result = SFTTrainer(cfg, recipe, evaluate=hook, echo=typer.echo).train(resume=resume)
+        trainer = SFTTrainer(cfg, recipe, evaluate=hook, echo=typer.echo, init_checkpoint=_sft_init(cfg.init))
+        result = trainer.train(resume=resume)
     typer.echo(json.dumps(result))
+
+
+@train_app.command("masks")
+def masks_command(
+    config: Path = typer.Option(..., "--config", "-c", help="Recipe YAML (its `sft` section)."),
+    sets: list[str] = typer.Option([], "--set", help=_SET_HELP),
+    shard: str = typer.Option("1/1", help="This process's share, I/N: run N processes, one per free core."),
+) -> None:
+    """Build the constrained loss's decoder masks into the cache (no model loaded), in the order
+    training uses them, so that `train sft` starts on a warm cache or overtakes none."""
+    from .config import ConfigError, load_recipe, stage_config
+    from .sft import build_masks
+
+    with _errors():
+        i, _, n = shard.partition("/")
+        if not (i.isdigit() and n.isdigit() and 1 <= int(i) <= int(n)):
+            raise ConfigError(f"--shard {shard!r}: expected I/N with 1 <= I <= N")
+        recipe = load_recipe(config)
+        over, _ = _overrides(sets)
+        cfg = stage_config(recipe, "sft", over)
+        _prepare(recipe)
+        build_masks(cfg, int(i) - 1, int(n), typer.echo)
 
 
 @train_app.command("rl")
@@ -220,14 +260,15 @@ def run_command(
         if "base" in wanted and evaluate:
             t0 = time.perf_counter()
             setup = build(sft_cfg)
-            row = {"eval": run_eval(setup, settings, out / "eval", "base", settings.base_shots, typer.echo)}
+            row = {"eval": run_eval(setup, settings, out / "eval", "base", settings.base_shots, typer.echo,
+                                    instructions=True)}
             row["seconds"] = round(time.perf_counter() - t0, 1)
             record("base", row)
             del setup
             gc.collect()
         if "sft" in wanted:
             t0 = time.perf_counter()
-            trainer = SFTTrainer(sft_cfg, recipe, echo=typer.echo)
+            trainer = SFTTrainer(sft_cfg, recipe, echo=typer.echo, init_checkpoint=_sft_init(sft_cfg.init))
             result = trainer.train(resume=resume)
             row = {"result": result, "seconds": round(time.perf_counter() - t0, 1)}
             if evaluate:
@@ -259,6 +300,22 @@ def export_command(
 
     with _errors():
         path = export(checkpoint, out)
+    typer.echo(f"wrote {path}")
+
+
+@train_app.command("ship")
+def ship_command(
+    checkpoint: Path = typer.Argument(..., help="A LoRA training checkpoint (e.g. runs/embedded/sft/final)."),
+    out: Path = typer.Option(None, "--out", help="Directory to write (default: weights/shipped, which `shipped` "
+                             "loads)."),
+) -> None:
+    """Copy a checkpoint's adapter into the repository as the shipped model: peft's two files and a
+    training.json with their sha256, the recipe, the code revision and the data's hashes."""
+    from ..models.loading import shipped_dir
+    from .checkpoint import ship
+
+    with _errors():
+        path = ship(checkpoint, out or shipped_dir())
     typer.echo(f"wrote {path}")
 
 

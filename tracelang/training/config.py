@@ -40,6 +40,37 @@ class DataSource:
     weight: float = 1.0
 
 
+LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+DTYPES = ("float32", "bfloat16", "auto")
+
+
+@dataclass
+class PeftSettings:
+    """LoRA adapters through ``peft`` (the recipe's ``peft:`` section), instead of unfreezing whole
+    layers. Saved as ``adapter_config.json`` + ``adapter_model.safetensors``, which
+    ``peft.PeftModel.from_pretrained`` loads."""
+
+    r: int = 16
+    lora_alpha: float = 32.0
+    lora_dropout: float = 0.0
+    target_modules: list[str] = field(default_factory=lambda: list(LORA_TARGETS))
+    # the last N decoder layers get adapters (None: all); the layers before them are a frozen
+    # prefix whose output is cached across epochs
+    layers: int | None = None
+
+    def validate(self) -> None:
+        if self.r < 1:
+            raise ConfigError(f"peft.r: {self.r} must be >= 1")
+        if not 0.0 <= self.lora_dropout < 1.0:
+            raise ConfigError(f"peft.lora_dropout: {self.lora_dropout:g} must be in [0, 1)")
+        if not self.lora_alpha > 0:
+            raise ConfigError(f"peft.lora_alpha: {self.lora_alpha:g} must be > 0")
+        if not self.target_modules:
+            raise ConfigError("peft.target_modules: name at least one module")
+        if self.layers is not None and self.layers < 1:
+            raise ConfigError(f"peft.layers: {self.layers} must be >= 1 (or null for all)")
+
+
 @dataclass
 class TrainConfig:
     """What SFT and RL share: the model, which parameters train, the loss, the optimiser, logging."""
@@ -47,10 +78,17 @@ class TrainConfig:
     model: str = "embedded"  # `embedded`, `tiny`, a local directory or a hub id
     seed: int = 0  # one seed for data order, sampling and initialisation
     output_dir: str = "runs/train"
-    # parameters that train
-    unfreeze_layers: int = 6  # the last N decoder layers
-    # none | full (the whole lm_head: the shared embedding matrix when tied) | grammar (see partial.py)
-    train_lm_head: str = "grammar"
+    # parameters that train: LoRA adapters (`peft`), or whole layers (`unfreeze_layers`)
+    peft: PeftSettings | None = None
+    unfreeze_layers: int | None = None  # the last N decoder layers (default 6; 0 with peft)
+    # none | full (the whole lm_head: the shared embedding matrix when tied) | grammar (see partial.py);
+    # default grammar, none with peft
+    train_lm_head: str | None = None
+    # weights of the frozen model; trained parameters stay float32. bfloat16 (auto: where the CPU
+    # computes it natively) needs peft: whole unfrozen layers would train in bfloat16
+    dtype: str = "float32"
+    init: str | None = None  # start from this checkpoint or adapter (fresh optimiser), e.g. the shipped one
+    prompt_instructions: bool = True  # the prompt's instruction preamble (false: the bare prompt)
     train_final_norm: bool = True  # the norm after the last layer trains with the unfrozen layers
     # the loss
     loss_vocab: str = "constrained"  # full | grammar (tokens the grammar can emit) | constrained (the decoder's mask)
@@ -78,6 +116,17 @@ class TrainConfig:
     eval_at_end: bool = False
 
     def validate(self) -> None:
+        if self.unfreeze_layers is None:
+            self.unfreeze_layers = 0 if self.peft is not None else 6
+        if self.train_lm_head is None:
+            self.train_lm_head = "none" if self.peft is not None else "grammar"
+        if self.peft is not None:
+            self.peft.validate()
+        if self.dtype not in DTYPES:
+            raise ConfigError(f"dtype: {self.dtype!r} is not one of {', '.join(DTYPES)}")
+        if self.dtype != "float32" and (self.peft is None or self.unfreeze_layers or self.train_lm_head != "none"):
+            raise ConfigError(f"dtype: {self.dtype} needs peft adapters as the only trained parameters "
+                              "(unfreeze_layers: 0, train_lm_head: none); whole layers train in float32")
         if self.train_lm_head not in HEAD_MODES:
             raise ConfigError(f"train_lm_head: {self.train_lm_head!r} is not one of {', '.join(HEAD_MODES)}")
         if self.loss_vocab not in LOSS_VOCABS:
@@ -86,7 +135,7 @@ class TrainConfig:
             raise ConfigError(f"lr_scheduler_type: {self.lr_scheduler_type!r} is not one of {', '.join(SCHEDULES)}")
         if self.unfreeze_layers < 0:
             raise ConfigError("unfreeze_layers: must be >= 0")
-        if self.unfreeze_layers == 0 and self.train_lm_head == "none":
+        if self.unfreeze_layers == 0 and self.train_lm_head == "none" and self.peft is None:
             raise ConfigError("nothing to train: unfreeze_layers is 0 and train_lm_head is none")
         if self.mixed_precision not in (None, "no", "bf16", "fp16"):
             raise ConfigError(f"mixed_precision: {self.mixed_precision!r} is not no, bf16 or fp16")
@@ -115,6 +164,7 @@ class SFTConfig(TrainConfig):
     max_steps: int | None = None  # overrides the epochs when set
     max_length: int = 1024  # prompt + target tokens; longer examples are skipped and counted
     cache_prefix: bool = True  # keep the frozen layers' output per example across epochs
+    mask_cache: bool = True  # keep the constrained loss's decoder masks on disk (cache_dir/masks)
 
     def validate(self) -> None:
         super().validate()
@@ -247,6 +297,10 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
                 raise ConfigError(f"{where}: a data source is {{path, weight}}; got keys {sorted(value)}")
             return DataSource(str(value["path"]), float(_coerce(value.get("weight", 1.0), float, f"{where}.weight")))
         raise ConfigError(f"{where}: a data source is a path or {{path, weight}}")
+    if hint is PeftSettings:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a mapping of peft settings, got {value!r}")
+        return _build(PeftSettings, value, where)
     if hint is bool:
         if isinstance(value, bool):
             return value

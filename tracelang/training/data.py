@@ -40,6 +40,7 @@ class Example:
     prompt_ids: list[int]
     target_ids: list[int]  # trace tokens, then EOS
     masks: PositionMasks | None = None  # the decoder's masks along the target (constrained loss)
+    refused: bool = False  # the decoder refuses the trace at every level: never trained on
 
     @property
     def input_ids(self) -> list[int]:

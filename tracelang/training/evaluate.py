@@ -20,7 +20,7 @@ import torch
 from ..evaluation.backends import FreeBackend
 from ..evaluation.runner import EvalConfig, run
 from ..models import LoadedModel, Prompter
-from ..models.prompt import PROMPT_VERSION, load_shots
+from ..models.prompt import load_shots
 from .config import ConfigError, EvalSettings
 from .setup import SHOTS, Setup
 
@@ -44,11 +44,13 @@ def model_identity(setup: Setup) -> dict[str, Any]:
 
 
 def evaluate(setup: Setup, settings: EvalSettings, out_dir: Path, label: str, shots: int,
-             echo: Callable[[str], None] = print) -> dict[str, Any]:
-    """Accuracy and valid-trace rate on the dev sample, per decoding mode."""
+             echo: Callable[[str], None] = print, instructions: bool | None = None) -> dict[str, Any]:
+    """Accuracy and valid-trace rate on the dev sample, per decoding mode. The prompt is the one
+    the model trains with, unless ``instructions`` says otherwise (the untrained base gets them)."""
     identity = model_identity(setup)
     tok = setup.loaded.tokenizer
-    prompter = Prompter(tok, load_shots(_shots_source(settings, shots), shots, settings.seed) if shots else [])
+    prompter = Prompter(tok, load_shots(_shots_source(settings, shots), shots, settings.seed) if shots else [],
+                        instructions=setup.prompter.instructions if instructions is None else instructions)
     results: dict[str, Any] = {}
     modes = [m for m, on in (("free", settings.free), ("constrained", settings.constrained)) if on]
     with setup.pm.serving() as model:
@@ -62,7 +64,7 @@ def evaluate(setup: Setup, settings: EvalSettings, out_dir: Path, label: str, sh
                 backend = ConstrainedBackend(loaded, prompter, settings.max_new_tokens, seed=settings.seed)
             config = EvalConfig(label, "dev", settings.n, settings.seed, mode == "constrained", settings.batch_size,
                                 shots, settings.shots_from if shots else None, settings.max_new_tokens, settings.data,
-                                PROMPT_VERSION)
+                                prompter.version)
             metrics = run(config, Path(out_dir) / f"{label.replace('/', '_')}-{mode}", backend, prompter.prompt,
                           identity=identity, echo=echo)
             n = metrics["n"] or 1

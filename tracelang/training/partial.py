@@ -79,7 +79,8 @@ class Batch:
                      self.prefix_states.to(device) if self.prefix_states is not None else None)
 
 
-def _decoder(model: nn.Module) -> nn.Module:
+def decoder_of(model: nn.Module) -> nn.Module:
+    """The decoder stack (``layers`` and ``norm``) of a causal LM."""
     base = model.get_decoder() if hasattr(model, "get_decoder") else getattr(model, "model", None)
     if base is None or not isinstance(getattr(base, "layers", None), nn.ModuleList) or not hasattr(base, "norm"):
         raise SplitError(f"{type(model).__name__}: expected a decoder with `layers` (ModuleList) and `norm`")
@@ -88,10 +89,12 @@ def _decoder(model: nn.Module) -> nn.Module:
 
 class PartialModel(nn.Module):
     def __init__(self, model: nn.Module, unfreeze_layers: int, head_mode: str = "grammar",
-                 train_final_norm: bool = True, subset_ids: Sequence[int] = ()):
+                 train_final_norm: bool = True, subset_ids: Sequence[int] = (), adapters: bool = False):
+        """``adapters``: the model carries peft LoRA modules; they train (and the prefix ends at
+        the first layer that has one)."""
         super().__init__()
         self.model = model
-        self.base = _decoder(model)
+        self.base = decoder_of(model)
         self.n_layers = len(self.base.layers)
         if unfreeze_layers > self.n_layers:
             raise SplitError(f"unfreeze_layers={unfreeze_layers} but the model has {self.n_layers} layers")
@@ -111,6 +114,16 @@ class PartialModel(nn.Module):
                 p.requires_grad_(True)
         if head_mode == "full":
             head.weight.requires_grad_(True)
+        if adapters:
+            with_adapter = [i for i, layer in enumerate(self.base.layers)
+                            if any("lora_" in name for name, _ in layer.named_parameters())]
+            if not with_adapter:
+                raise SplitError(f"{type(model).__name__}: no LoRA adapter in any decoder layer")
+            for name, p in model.named_parameters():
+                if "lora_" in name:
+                    p.requires_grad_(True)
+            self.k = min(self.k, with_adapter[0])
+        self.adapters = adapters
         ids = torch.tensor(sorted(set(int(i) for i in subset_ids)), dtype=torch.long)
         if len(ids) == 0:
             ids = torch.arange(head.weight.shape[0])
@@ -142,8 +155,15 @@ class PartialModel(nn.Module):
         layers = sum(p.numel() for layer in self.base.layers[self.k:] for p in layer.parameters())
         norm = sum(p.numel() for p in self.base.norm.parameters() if p.requires_grad)
         w = self.head_weight
-        lines = [f"model: {total:,} parameters, {self.n_layers} decoder layers; training the last "
-                 f"{self.n_layers - self.k} ({layers:,} parameters)" + (f" + final norm ({norm:,})" if norm else "")]
+        if self.adapters:
+            lora = sum(p.numel() for n, p in self.model.named_parameters() if "lora_" in n)
+            lines = [f"model: {total - lora:,} parameters, {self.n_layers} decoder layers; LoRA adapters on the last "
+                     f"{self.n_layers - self.k} ({lora:,} parameters); layers 0-{self.k - 1} are a frozen prefix"]
+            total -= lora
+        else:
+            extra = f" + final norm ({norm:,})" if norm else ""
+            lines = [f"model: {total:,} parameters, {self.n_layers} decoder layers; training the last "
+                     f"{self.n_layers - self.k} ({layers:,} parameters){extra}"]
         if self.head_mode == "full":
             what = (f"lm_head is tied to the input embeddings: training it trains the whole {w.shape[0]:,} x "
                     f"{w.shape[1]:,} embedding matrix = {w.numel():,} parameters, as input embeddings too "
@@ -187,8 +207,21 @@ class PartialModel(nn.Module):
 
     def suffix(self, states: Tensor, attention_mask: Tensor | None = None) -> Tensor:
         """Layers k.. and the final norm, from the prefix's output."""
-        with self._only(range(self.k, self.n_layers), norm=True):
+        with self._only(range(self.k, self.n_layers), norm=True), self._adapters_in_autocast():
             return self.base(inputs_embeds=states, attention_mask=attention_mask, use_cache=False).last_hidden_state
+
+    @contextmanager
+    def _adapters_in_autocast(self) -> Iterator[None]:
+        """Under autocast, float32 adapters on a bfloat16 base need not cast their input up to
+        float32 and the result back (peft's default): autocast runs their matmuls in bfloat16
+        against float32 master weights. Measured on Gemma 3 270M, 2 cores: 15% faster steps."""
+        if not (self.adapters and any(torch.is_autocast_enabled(d) for d in ("cpu", "cuda"))):
+            yield
+            return
+        from peft.helpers import disable_input_dtype_casting
+
+        with disable_input_dtype_casting(self.model):
+            yield
 
     def hidden(self, batch: Batch) -> Tensor:
         """Final (normed) hidden states of a batch, with a graph only where parameters train."""

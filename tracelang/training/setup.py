@@ -10,13 +10,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..models import LoadedModel, Prompter, load_model
+from ..models import LoadedModel, Prompter, adapters, load_model
+from ..models.loading import resolve_dtype
 from ..models.prompt import load_shots
-from .checkpoint import chain, fingerprint, materialize, read_meta, read_tensors
+from .checkpoint import chain, fingerprint, materialize, read_meta
 from .config import ConfigError, TrainConfig
 from .emittable import emittable_ids
 from .masks import MaskTable, Recorder
-from .partial import PartialModel
+from .partial import PartialModel, decoder_of
 
 SHOTS = Path(__file__).resolve().parents[2] / "corpora" / "shots.jsonl"
 
@@ -29,18 +30,24 @@ class Setup:
     subset_index: np.ndarray  # token id -> index in the grammar subset, -1 outside
     table: MaskTable
     origin: dict[str, Any] = field(default_factory=dict)  # the base model and the checkpoints applied to it
+    adapter: Any = None  # the peft model around loaded.model, when LoRA adapters train
+    # the checkpoint merged into the base weights last (what a new checkpoint starts from), and the
+    # adapter whose weights the live adapters started from (a continued run: self-contained)
+    merged_into_base: Path | None = None
+    continued_from: Path | None = None
 
     def recorder(self) -> Recorder:
         return Recorder(self.subset_index, self.table, len(self.loaded.tokenizer))
 
 
 def prompter_for(cfg: TrainConfig, tokenizer) -> Prompter:
+    instructions = getattr(cfg, "prompt_instructions", True)
     if not cfg.shots:
-        return Prompter(tokenizer)
+        return Prompter(tokenizer, instructions=instructions)
     source = Path(cfg.shots_from) if cfg.shots_from else SHOTS
     if not source.is_file():
         raise ConfigError(f"shots: no corpus at {source}")
-    return Prompter(tokenizer, load_shots(source, cfg.shots, cfg.seed))
+    return Prompter(tokenizer, load_shots(source, cfg.shots, cfg.seed), instructions=instructions)
 
 
 def build(cfg: TrainConfig, init_checkpoint: Path | None = None, device: torch.device | None = None) -> Setup:
@@ -50,19 +57,36 @@ def build(cfg: TrainConfig, init_checkpoint: Path | None = None, device: torch.d
         base = read_meta(links[0]).get("base_model")
         if base != cfg.model:
             raise ConfigError(f"model: {cfg.model!r}, but {init_checkpoint} was trained from {base!r}")
-    loaded = load_model(cfg.model, seed=cfg.seed)
-    if links:
-        for link in links:
-            materialize(loaded.model, read_tensors(link))
+    # An adapter to continue (the last link, when this run trains adapters too) is loaded into the
+    # live adapters; everything before it is merged into the base weights.
+    resume_adapter = links[-1] if links and cfg.peft is not None and adapters.is_adapter(links[-1]) else None
+    merged = links[:-1] if resume_adapter is not None else links
+    dtype = cfg.dtype if cfg.peft is not None else "float32"
+    # merging happens in float32 (bf16 would round the small updates away), the cast after it
+    loaded = load_model(cfg.model, seed=cfg.seed, dtype="float32" if merged else dtype)
+    for link in merged:
+        loaded.model = materialize(loaded.model, link)
+    if merged and dtype != "float32":
+        loaded.model.to(getattr(torch, resolve_dtype(dtype, str(device) if device else None)))
+    peft_model = None
+    if cfg.peft is not None:
+        p = cfg.peft
+        n = len(decoder_of(loaded.model).layers)
+        layers = list(range(n - p.layers, n)) if p.layers is not None and p.layers < n else None
+        peft_model = adapters.attach(loaded.model, p.r, p.lora_alpha, p.lora_dropout, p.target_modules, layers)
+        if resume_adapter is not None:
+            adapters.load_into(peft_model, resume_adapter)
     subset = emittable_ids(loaded.tokenizer)
-    pm = PartialModel(loaded.model, cfg.unfreeze_layers, cfg.train_lm_head, cfg.train_final_norm, subset)
+    pm = PartialModel(loaded.model, cfg.unfreeze_layers, cfg.train_lm_head, cfg.train_final_norm, subset,
+                      adapters=peft_model is not None)
     if device is not None:
         pm.to(device)
     sample = loaded.tokenizer("expert: arithmetic\ntrace:\n", add_special_tokens=False)["input_ids"]
     pm.verify_split(torch.tensor([sample], device=device))
     index = pm.subset_index.cpu().numpy()
     origin = {"base_model": cfg.model, "init": [{"path": str(link), "sha256": fingerprint(link)} for link in links]}
-    return Setup(loaded, prompter_for(cfg, loaded.tokenizer), pm, index, MaskTable(len(pm.subset)), origin)
+    return Setup(loaded, prompter_for(cfg, loaded.tokenizer), pm, index, MaskTable(len(pm.subset)), origin,
+                 peft_model, merged[-1] if merged else None, resume_adapter)
 
 
 def optimizer_for(cfg: TrainConfig, pm: PartialModel) -> torch.optim.Optimizer:

@@ -11,58 +11,100 @@ depend on which batch it first came in: a resumed run computes bit-identical sta
 
 from __future__ import annotations
 
+import hashlib
 import math
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
-from ..decoding.constraint import compile_tokenizer, make_config
+from ..decoding.constraint import Constraint, compile_tokenizer, make_config
 from ..decoding.guide import Levels
 from .batching import make_batch
 from .config import DataSource, SFTConfig
 from .data import DataTally, Example, TrainingDataError, epoch_order, load_examples
-from .masks import teacher_masks
+from .masks import REFUSED, MaskStore, MaskTable, Recorder, teacher_masks
 from .setup import Setup, optimizer_for, scheduler_for
 from .stage import Evaluate, Stage
 
 
-def _levels(text: str) -> Levels:
-    return Levels.parse(text)
+def _code_hash() -> str:
+    """What the masks depend on besides their inputs: the decoder's and the grounding's code."""
+    from .. import data, decoding
+
+    digest = hashlib.sha256()
+    files = sorted(Path(decoding.__file__).parent.glob("*.py")) + [Path(data.__file__).parent / "quantities.py"]
+    for file in files:
+        digest.update(file.name.encode() + b"\0" + file.read_bytes())
+    return digest.hexdigest()[:16]
 
 
-def attach_masks(setup: Setup, examples: list[Example], levels: str, tally: DataTally,
-                 progress: Callable[[int], None] | None = None) -> list[Example]:
-    """The decoder's masks along each target (teacher forcing). A trace the full constraint refuses
-    (an input the question does not state, say) gets the masks of the levels without grounding,
-    then of the bare grammar; one refused even so is dropped."""
-    compiled = compile_tokenizer(setup.loaded.tokenizer)
-    recorder = setup.recorder()
-    tries = [_levels(levels)]
-    relaxed = Levels(tries[0].scope, tries[0].ops, False, tries[0].values)
-    for lv in (relaxed, Levels(False, False, False, False)):
-        if lv not in tries:
-            tries.append(lv)
-    kept = []
-    from ..decoding.constraint import Constraint
+class MaskBuilder:
+    """The decoder's masks along each target (teacher forcing), built when a step first needs
+    them (on a worker thread, a step ahead of the one training) and kept on disk (MaskStore).
 
-    for ex in examples:
-        for i, lv in enumerate(tries):
-            con = Constraint(compiled, make_config(lv, question=ex.question))
-            masks = teacher_masks(con, ex.target_ids, recorder)
-            if masks is not None:
-                ex.masks = masks
-                tally.add("masks: full levels" if i == 0 else "masks: relaxed levels")
-                kept.append(ex)
-                break
+    A trace the full constraint refuses (an input the question does not state, say) gets the
+    masks of the levels without grounding, then of the bare grammar; one refused even so is
+    left out of every step it is drawn in."""
+
+    def __init__(self, tokenizer: Any, subset: np.ndarray, table: MaskTable, levels: str, tally: DataTally,
+                 cache: bool):
+        """``subset``: the grammar subset's token ids, sorted (emittable.py)."""
+        from ..decoding.vocab import fingerprint
+        from ..grammar import grammar_hash
+        from ..models.loading import cache_dir
+
+        tok = tokenizer
+        self.compiled = compile_tokenizer(tok)
+        index = np.full(max(len(tok), int(subset.max()) + 1), -1, dtype=np.int64)
+        index[subset] = np.arange(len(subset))
+        self.recorder = Recorder(index, table, len(tok))
+        full = Levels.parse(levels)
+        self.tries = [full]
+        for lv in (Levels(full.scope, full.ops, False, full.values), Levels(False, False, False, False)):
+            if lv not in self.tries:
+                self.tries.append(lv)
+        self.tally = tally
+        digest = hashlib.sha256(np.ascontiguousarray(subset, dtype=np.int64).tobytes()).hexdigest()[:16]
+        namespace = f"{fingerprint(tok)}:{grammar_hash()}:{_code_hash()}:{self.tries}:{digest}"
+        self.store = MaskStore(cache_dir() / "masks", namespace, table) if cache else None
+        self._lock = threading.Lock()
+
+    def ensure(self, examples: list[Example]) -> None:
+        with self._lock:
+            for ex in examples:
+                if ex.masks is None and not ex.refused:
+                    self._one(ex)
+
+    def _one(self, ex: Example) -> None:
+        hit = self.store.get(ex.question, ex.trace) if self.store is not None else None
+        if hit is None:
+            masks, tried = None, len(self.tries)
+            for i, lv in enumerate(self.tries):
+                con = Constraint(self.compiled, make_config(lv, question=ex.question))
+                masks = teacher_masks(con, ex.target_ids, self.recorder)
+                if masks is not None:
+                    tried = i
+                    break
+            if self.store is not None:
+                self.store.put(ex.question, ex.trace, masks, tried)
+            self.tally.add("masks built")
         else:
-            tally.add("skipped (the decoder refuses the trace)")
-        if progress:
-            progress(1)
-    return kept
+            masks, tried = hit
+            masks = None if masks == REFUSED else masks
+            self.tally.add("masks from the cache")
+        if masks is None:
+            ex.refused = True
+            self.tally.add("skipped (the decoder refuses the trace)")
+        else:
+            ex.masks = masks  # type: ignore[assignment]
+            self.tally.add("masks: full levels" if tried == 0 else "masks: relaxed levels")
 
 
 def _check_grammar_targets(setup: Setup, per_source: list[list[Example]], sources: list[DataSource]) -> None:
@@ -92,11 +134,10 @@ class SFTTrainer(Stage):
         self.build()
         tally = DataTally()
         per_source = load_examples(cfg.data, self.setup.loaded.tokenizer, self.setup.prompter, cfg.max_length, tally)
+        self.masks = None
         if cfg.loss_vocab == "constrained":
-            total = sum(len(x) for x in per_source)
-            bar = self._bar(total, "decoder masks")
-            per_source = [attach_masks(self.setup, xs, cfg.constraint_levels, tally, bar.update) for xs in per_source]
-            bar.close()
+            self.masks = MaskBuilder(self.setup.loaded.tokenizer, self.setup.pm.subset.cpu().numpy(), self.setup.table,
+                                     cfg.constraint_levels, tally, cfg.mask_cache)
         self.per_source = per_source
         self.tally = tally
         self.echo(f"data: {tally.line()}")
@@ -165,50 +206,100 @@ class SFTTrainer(Stage):
     def meta(self, step: int) -> dict[str, Any]:
         return {**super().meta(step), "data": dict(self.tally.counts)}
 
+    def _ready(self, step: int) -> list[tuple[tuple[int, int], Example]]:
+        """The step's examples with their masks, and the next step's masks started on the worker."""
+        chosen = self.step_examples(step)
+        if self.masks is None:
+            return chosen
+        pending = self._pending.pop(step, None)
+        if pending is not None:
+            pending.result()
+        else:
+            self.masks.ensure([ex for _, ex in chosen])
+        if step + 1 < self.total_steps:
+            self._pending[step + 1] = self._worker.submit(self.masks.ensure, [ex for _, ex in
+                                                                               self.step_examples(step + 1)])
+        return [(key, ex) for key, ex in chosen if not ex.refused]
+
     def train(self, resume: bool = True) -> dict[str, Any]:
-        cfg, acc = self.cfg, self.accelerator
         start, log = self.start(resume)
         params = [p for p in self.model.parameters() if p.requires_grad]
         bar = self._bar(self.total_steps, "sft")
         bar.update(start)
         last: dict[str, Any] = {}
-        for step in range(start, self.total_steps):
-            t0 = time.perf_counter()
-            chosen = self.step_examples(step)
-            n_tokens = sum(len(ex.target_ids) for _, ex in chosen)
-            loss_sum = torch.zeros((), device=acc.device)
-            micro = self.micro_batches(chosen)
-            for i, pairs in enumerate(micro):
-                exs = [ex for _, ex in pairs]
-                batch = make_batch(exs, self.setup.loaded.tokenizer.pad_token_id,
-                                   self.setup.table if cfg.loss_vocab == "constrained" else None,
-                                   self._states(pairs)).to(acc.device)
-                sync = i == len(micro) - 1
-                ctx = acc.no_sync(self.model) if not sync else nullcontext()
-                with ctx, acc.autocast():
-                    logp = self.model(batch, cfg.loss_vocab)
-                    # a sum over the step's tokens; DDP averages gradients over processes, hence * world
-                    loss = -logp.sum() / n_tokens * acc.num_processes
-                    acc.backward(loss)
-                loss_sum += -logp.detach().sum()
-            if not micro:  # this process had nothing in a short last step; keep DDP in step
-                with acc.autocast():
-                    acc.backward(sum(p.sum() * 0.0 for p in params))
-            grad_norm = acc.clip_grad_norm_(params, cfg.max_grad_norm) if cfg.max_grad_norm > 0 else None
-            self.optimizer.step()
-            self.scheduler.step()
-            self.optimizer.zero_grad(set_to_none=True)
-            total = acc.reduce(loss_sum, reduction="sum")
-            seconds = time.perf_counter() - t0
-            n_input = sum(len(ex.input_ids) for _, ex in chosen)
-            last = {"loss": float(total) / n_tokens, "lr": self.scheduler.get_last_lr()[0],
-                    "grad_norm": float(grad_norm) if grad_norm is not None else None,
-                    "epoch": round((step + 1) / self.steps_per_epoch, 4), "target_tokens": n_tokens,
-                    "tokens": n_input, "seconds": round(seconds, 3),
-                    "target_tokens_per_s": round(n_tokens / seconds, 1)}
-            bar.update(1)
-            bar.set_postfix(loss=f"{last['loss']:.4f}")
-            self.after_step(step + 1, log, last)
+        self._pending: dict[int, Future] = {}
+        self._worker = ThreadPoolExecutor(1, thread_name_prefix="masks")
+        try:
+            for step in range(start, self.total_steps):
+                last = self._step(step, params)
+                bar.update(1)
+                bar.set_postfix(loss=f"{last['loss']:.4f}")
+                self.after_step(step + 1, log, last)
+        finally:
+            self._worker.shutdown(wait=True, cancel_futures=True)
         bar.close()
         self.finish(log)
         return {"steps": self.total_steps, "final": str(self.run_dir / "final"), **last}
+
+    def _step(self, step: int, params: list[torch.nn.Parameter]) -> dict[str, Any]:
+        """One optimiser step: micro-batches, their gradients summed, clip, update."""
+        cfg, acc = self.cfg, self.accelerator
+        t0 = time.perf_counter()
+        chosen = self._ready(step)
+        n_tokens = max(1, sum(len(ex.target_ids) for _, ex in chosen))
+        loss_sum = torch.zeros((), device=acc.device)
+        micro = self.micro_batches(chosen)
+        padded = 0
+        for i, pairs in enumerate(micro):
+            exs = [ex for _, ex in pairs]
+            padded += len(exs) * max(len(ex.input_ids) for ex in exs)
+            batch = make_batch(exs, self.setup.loaded.tokenizer.pad_token_id,
+                               self.setup.table if cfg.loss_vocab == "constrained" else None,
+                               self._states(pairs)).to(acc.device)
+            sync = i == len(micro) - 1
+            ctx = acc.no_sync(self.model) if not sync else nullcontext()
+            with ctx, acc.autocast():
+                logp = self.model(batch, cfg.loss_vocab)
+                # a sum over the step's tokens; DDP averages gradients over processes, hence * world
+                loss = -logp.sum() / n_tokens * acc.num_processes
+                acc.backward(loss)
+            loss_sum += -logp.detach().float().sum()
+        if not micro:  # this process had nothing in a short last step; keep DDP in step
+            with acc.autocast():
+                acc.backward(sum(p.sum() * 0.0 for p in params))
+        grad_norm = acc.clip_grad_norm_(params, cfg.max_grad_norm) if cfg.max_grad_norm > 0 else None
+        self.optimizer.step()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        total = acc.reduce(loss_sum, reduction="sum")
+        seconds = time.perf_counter() - t0
+        n_input = sum(len(ex.input_ids) for _, ex in chosen)
+        return {"loss": float(total) / n_tokens, "lr": self.scheduler.get_last_lr()[0],
+                "grad_norm": float(grad_norm) if grad_norm is not None else None,
+                "epoch": round((step + 1) / self.steps_per_epoch, 4), "target_tokens": n_tokens,
+                "tokens": n_input, "pad_share": round(1 - n_input / padded, 4) if padded else 0.0,
+                "seconds": round(seconds, 3), "tokens_per_s": round(n_input / seconds, 1),
+                "target_tokens_per_s": round(n_tokens / seconds, 1)}
+
+
+def build_masks(cfg: SFTConfig, shard: int = 0, shards: int = 1, echo: Callable[[str], None] = print) -> DataTally:
+    """Fill the mask cache for a recipe's SFT data (one shard of it), in the first epoch's order,
+    without loading the model: run it beside or before training, one process per free core."""
+    from ..models.loading import load_tokenizer
+    from .emittable import emittable_ids
+    from .setup import prompter_for
+
+    tok = load_tokenizer(cfg.model)
+    subset = np.asarray(sorted(emittable_ids(tok)), dtype=np.int64)
+    tally = DataTally()
+    per_source = load_examples(cfg.data, tok, prompter_for(cfg, tok), cfg.max_length, tally)
+    builder = MaskBuilder(tok, subset, MaskTable(len(subset)), cfg.constraint_levels, tally, True)
+    order = epoch_order([len(x) for x in per_source], [s.weight for s in cfg.data], cfg.seed, 0)
+    seen: set[tuple[int, int]] = set()
+    mine = [k for k in order if not (k in seen or seen.add(k))][shard::shards]
+    from tqdm import tqdm
+
+    for si, i in tqdm(mine, desc=f"masks {shard + 1}/{shards}", disable=not cfg.progress):
+        builder.ensure([per_source[si][i]])
+    echo(f"masks: {tally.line()}")
+    return tally

@@ -9,7 +9,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..models.prompt import PROMPT_VERSION
 from . import checkpoint as ckpt
 from .config import to_dict
 from .runlog import RunLog
@@ -50,9 +49,13 @@ class Stage:
     def meta(self, step: int) -> dict[str, Any]:
         base = self.cfg.model if self.init_checkpoint is None else \
             ckpt.read_meta(ckpt.chain(self.init_checkpoint)[0])["base_model"]
+        # A continued adapter is part of this checkpoint's adapter: the chain to apply at load time
+        # is only what was merged into the base weights.
+        start = self.setup.merged_into_base
         return {"stage": self.name, "base_model": base, "step": step, "total_steps": self.total_steps,
-                "init_checkpoint": str(self.init_checkpoint) if self.init_checkpoint else None,
-                "prompt_version": PROMPT_VERSION, "config": to_dict(self.cfg),
+                "init_checkpoint": str(start) if start else None,
+                "continued_from": str(self.setup.continued_from) if self.setup.continued_from else None,
+                "prompt_version": self.setup.prompter.version, "config": to_dict(self.cfg),
                 "recipe": {k: v for k, v in self.recipe.items() if k != "__path__"},
                 "recipe_path": self.recipe.get("__path__"), "head_mode": self.cfg.train_lm_head,
                 "unfreeze_layers": self.cfg.unfreeze_layers, "parameters": self.setup.pm.describe()}
@@ -64,7 +67,7 @@ class Stage:
         state = {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
                  "rng": ckpt.rng_state(), "step": step, "totals": dict(self.totals)}
         path = self.run_dir / ("final" if final else f"checkpoints/step-{step}")
-        ckpt.save(path, tensors, self.meta(step) if self.main else {}, state, acc)
+        ckpt.save(path, tensors, self.meta(step) if self.main else {}, state, acc, adapter=self.setup.adapter)
         if not final and self.main:
             ckpt.prune(self.run_dir, self.cfg.save_total_limit)
 

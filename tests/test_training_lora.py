@@ -1,0 +1,189 @@
+"""LoRA adapters through peft on the tiny model: training moves only the adapters, checkpoints are
+peft's own files, resume is exact, a run continues from an adapter with a fresh optimiser, export
+merges, and the decoder masks come back from the disk cache unchanged."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from tracelang.models import load_model
+from tracelang.models.prompt import BARE_PROMPT_VERSION
+from tracelang.training import checkpoint as ckpt
+from tracelang.training.batching import make_batch
+from tracelang.training.config import ConfigError, DataSource, PeftSettings, SFTConfig
+from tracelang.training.sft import SFTTrainer
+
+ROOT = Path(__file__).resolve().parents[1]
+SHOTS = ROOT / "corpora" / "shots.jsonl"
+IDS = torch.tensor([[5, 17, 40, 3, 99, 12]])
+
+
+@pytest.fixture(autouse=True)
+def _own_cache(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("TRACELANG_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+
+
+def _cfg(out: Path, steps: int, **kw) -> SFTConfig:
+    base = dict(model="tiny", output_dir=str(out), data=[DataSource(str(SHOTS))],
+                peft=PeftSettings(r=4, lora_alpha=8, layers=1), prompt_instructions=False,
+                learning_rate=2e-2, max_steps=steps, per_device_train_batch_size=2, gradient_accumulation_steps=2,
+                save_steps=3, progress=False, warmup_ratio=0.2, tensorboard=False)
+    base.update(kw)
+    cfg = SFTConfig(**base)
+    cfg.validate()
+    return cfg
+
+
+def _corpus_loss(trainer: SFTTrainer) -> float:
+    examples = [ex for ex in trainer.per_source[0] if ex.masks is not None]
+    batch = make_batch(examples, trainer.setup.loaded.tokenizer.pad_token_id, trainer.setup.table)
+    with torch.no_grad():
+        return float(-trainer.setup.pm(batch, "constrained").mean())
+
+
+class _Stop(Exception):
+    pass
+
+
+def _quiet(_line: str) -> None:
+    pass
+
+
+@pytest.fixture(scope="module")
+def lora_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("lora")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("TRACELANG_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+        trainer = SFTTrainer(_cfg(out, 12), echo=_quiet)
+        trainer.train()
+    return out, trainer
+
+
+def test_only_the_adapters_train_and_the_loss_falls(lora_run) -> None:
+    out, trainer = lora_run
+    pm = trainer.setup.pm
+    names = set(pm.trained_parameters())
+    assert names and all("lora_" in n and "layers.1." in n for n in names)
+    assert pm.k == 1  # layer 0 is the frozen, cached prefix
+    fresh = load_model("tiny").model.state_dict()
+    for name, value in trainer.setup.adapter.get_base_model().state_dict().items():
+        if "lora_" not in name:
+            assert torch.equal(value, fresh[name.replace(".base_layer", "")]), name
+    rows = [json.loads(x) for x in (out / "sft" / "metrics.jsonl").read_text().splitlines()]
+    assert len(rows) == 12 and all(r["grad_norm"] is not None for r in rows)
+    trained = _corpus_loss(trainer)
+    with trainer.setup.adapter.disable_adapter():
+        base = _corpus_loss(trainer)
+    # the tiny model's random tied head caps its logits near +-1, so no loss falls far; the
+    # adapters alone still take a clear share off it
+    assert trained < base - 0.05
+
+
+def test_the_checkpoint_is_a_peft_adapter(lora_run) -> None:
+    from peft import PeftModel
+
+    out, _ = lora_run
+    final = out / "sft" / "final"
+    config = json.loads((final / "adapter_config.json").read_text())
+    assert config["peft_type"] == "LORA" and config["r"] == 4 and config["layers_to_transform"] == [1]
+    assert ckpt.read_meta(final)["prompt_version"] == BARE_PROMPT_VERSION
+    wrapped = PeftModel.from_pretrained(load_model("tiny").model, str(final))
+    merged = load_model(str(final))  # an adapter directory loads by path, merged into its base
+    assert merged.prompt_version == BARE_PROMPT_VERSION
+    with torch.no_grad():
+        assert torch.allclose(wrapped(IDS).logits, merged.model(IDS).logits, atol=1e-5)
+        assert not torch.allclose(merged.model(IDS).logits, load_model("tiny").model(IDS).logits, atol=1e-4)
+
+
+def test_resume_reproduces_the_uninterrupted_run(lora_run, tmp_path: Path) -> None:
+    out, _ = lora_run
+    trainer = SFTTrainer(_cfg(tmp_path, 12), echo=_quiet)
+    save = trainer.save
+
+    def stop_after_6(step: int, final: bool = False) -> None:
+        save(step, final)
+        if step == 6:
+            raise _Stop
+
+    trainer.save = stop_after_6  # type: ignore[method-assign]
+    with pytest.raises(_Stop):
+        trainer.train()
+    SFTTrainer(_cfg(tmp_path, 12), echo=_quiet).train()
+    a = ckpt.read_tensors(out / "sft" / "final")
+    b = ckpt.read_tensors(tmp_path / "sft" / "final")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_a_run_continues_from_an_adapter_with_a_fresh_optimiser(lora_run, tmp_path: Path) -> None:
+    out, _ = lora_run
+    final = out / "sft" / "final"
+    lines: list[str] = []
+    trainer = SFTTrainer(_cfg(tmp_path, 2), echo=lines.append, init_checkpoint=final)
+    trainer.prepare()
+    saved = ckpt.read_tensors(final)
+    live = trainer.setup.pm.trained_parameters()
+    assert all(torch.equal(live[k].detach(), saved[k]) for k in live)  # starts where the adapter ended
+    assert not trainer.optimizer.state  # and with a fresh optimiser
+    trainer = SFTTrainer(_cfg(tmp_path, 2), echo=_quiet, init_checkpoint=final)
+    trainer.train()
+    meta = ckpt.read_meta(tmp_path / "sft" / "final")
+    assert meta["continued_from"] == str(final) and meta["base_model"] == "tiny"
+    # the continued run's adapter is the whole model: loading it does not apply the first one twice
+    assert meta["init_checkpoint"] is None and ckpt.chain(tmp_path / "sft" / "final") == [tmp_path / "sft" / "final"]
+
+
+def test_export_merges_the_adapter(lora_run, tmp_path: Path) -> None:
+    out, _ = lora_run
+    exported = ckpt.export(out / "sft" / "final", tmp_path / "full")
+    assert not (exported / "adapter_config.json").exists() and (exported / "model.safetensors").is_file()
+    full = load_model(str(exported))
+    merged = load_model(str(out / "sft" / "final"))
+    with torch.no_grad():
+        assert torch.allclose(full.model(IDS).logits, merged.model(IDS).logits, atol=1e-5)
+
+
+def test_masks_come_back_from_the_disk_cache(lora_run, tmp_path: Path) -> None:
+    _, first = lora_run
+    again = SFTTrainer(_cfg(tmp_path, 1), echo=_quiet)
+    again.prepare()
+    examples = [ex for xs in again.per_source for ex in xs]
+    again.masks.ensure(examples)
+    assert again.masks.tally.counts["masks from the cache"] == len(examples)
+    assert again.masks.tally.counts["masks built"] == 0
+    before = {ex.id: ex.masks for xs in first.per_source for ex in xs if ex.masks is not None}
+    assert before
+    for ex in examples:
+        if ex.id in before:
+            a, b = before[ex.id], ex.masks
+            assert len(a) == len(b)
+            for (ka, kb) in zip(a.dense, b.dense, strict=True):
+                assert (ka < 0) == (kb < 0)
+                if ka >= 0:
+                    assert torch.equal(first.setup.table.rows[ka], again.setup.table.rows[kb])
+            assert all((x == y).all() for x, y in zip(a.sparse, b.sparse, strict=True))
+
+
+def test_a_corrupt_cache_file_is_a_miss(lora_run, tmp_path: Path) -> None:
+    again = SFTTrainer(_cfg(tmp_path, 1), echo=_quiet)
+    again.prepare()
+    store = again.masks.store
+    for file in store.dir.glob("*/*.npz"):
+        file.write_bytes(b"not an npz")
+    examples = [ex for xs in again.per_source for ex in xs]
+    again.masks.ensure(examples)
+    assert again.masks.tally.counts["masks built"] == len(examples)
+    assert all(ex.masks is not None for ex in examples)
+
+
+def test_bfloat16_weights_need_adapters() -> None:
+    with pytest.raises(ConfigError, match="needs peft"):
+        SFTConfig(data=[DataSource("x.jsonl")], dtype="bfloat16").validate()
+    cfg = SFTConfig(data=[DataSource("x.jsonl")], dtype="bfloat16", peft=PeftSettings())
+    cfg.validate()
+    assert cfg.unfreeze_layers == 0 and cfg.train_lm_head == "none"
+    with pytest.raises(ConfigError, match="peft.r"):
+        SFTConfig(data=[DataSource("x.jsonl")], peft=PeftSettings(r=0)).validate()
