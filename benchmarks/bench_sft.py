@@ -180,3 +180,163 @@ def test_report() -> None:
                      f"x{row['tokens_per_s'] / base:5.2f}")
     print("\n".join(lines))
     assert set(RESULTS) == {v[0] for v in VARIANTS}
+
+
+# ---------------------------------------------------------------- LoRA on the embedded model
+#
+# What `training/recipes/embedded.yaml` runs, against a plain transformers + peft loop with the
+# same trainable set (LoRA r=32 on every linear of the last 9 of 18 layers), on the same examples:
+#
+# - ``peft_plain_fp32``: what a user writes first: float32 weights, ``model(..., labels=...)`` —
+#   every layer forward, the full 262k-vocabulary head at every position, backward, AdamW;
+# - ``peft_plain_bf16``: the same loop on bfloat16 weights (float32 adapters, peft's default);
+# - ``ours_lora_cold``: bfloat16 weights under bf16 autocast, the frozen prefix (layers 0-8) under
+#   ``no_grad``, the head only at target positions over the decoder's allowed tokens (first epoch);
+# - ``ours_lora_cached``: the same with the prefix's output cached (every later epoch).
+#
+# Each row's examples use the prompt that mode trains with: the instruction preamble for the plain
+# loops (the default prompt), the bare prompt for ours (the recipe's). The projected epoch time is
+# the recipe's SFT data (GSM-8K train from the importer, dev excluded: runs/data/gsm8k-train.jsonl,
+# made by `tracelang train masks`/`sft` with the recipe) at each row's tokens/s on that prompt.
+#
+#   pytest benchmarks/bench_sft.py -k lora --benchmark-enable -s -p no:cacheprovider
+
+LORA_BATCH = int(os.environ.get("TRACELANG_BENCH_SFT_LORA_BATCH", "8"))
+LORA_RESULTS: dict[str, dict] = {}
+TRAIN_DATA = ROOT / "runs" / "data" / "gsm8k-train.jsonl"
+
+
+@cache
+def lora_world(dtype: str, instructions: bool):
+    from tracelang.models import adapters, load_model
+    from tracelang.training.data import DataTally, canonical_trace
+
+    loaded = load_model("embedded", dtype=dtype)
+    model, tok = loaded.model, loaded.tokenizer
+    for p in model.parameters():
+        p.requires_grad_(False)
+    n = len(model.model.layers)
+    peft_model = adapters.attach(model, 32, 64.0, 0.0, ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj",
+                                                         "up_proj", "down_proj"], list(range(n - 9, n)))
+    prompter = Prompter(tok, instructions=instructions)
+    source = TRAIN_DATA if TRAIN_DATA.is_file() else ROOT / "corpora" / "shots.jsonl"
+    records = [json.loads(x) for x in source.read_text().splitlines()]
+    tally = DataTally()
+    examples = []
+    for r in records:
+        trace = canonical_trace(r, tally)
+        if trace is None:
+            continue
+        p, t = tokenize(tok, prompter, r["question"], trace)
+        examples.append(Example(r["id"], 0, r["question"], r["answer"], trace, p, t))
+    return tok, model, peft_model, examples
+
+
+def _epoch_tokens(examples: list[Example]) -> int | None:
+    """Prompt + target tokens of one epoch of the recipe's data (None without the imported data)."""
+    if not TRAIN_DATA.is_file():
+        return None
+    from tracelang.data.splits import dev_ids
+
+    dev = dev_ids()
+    return sum(len(e.input_ids) + 1 for e in examples if e.id not in dev)
+
+
+def _lora_batch(examples: list[Example]) -> list[Example]:
+    # a spread of lengths, as a shuffled epoch has: every k-th example
+    step = max(1, len(examples) // LORA_BATCH)
+    return examples[::step][:LORA_BATCH]
+
+
+def peft_plain_step(dtype: str):
+    tok, model, peft_model, examples = lora_world(dtype, True)
+    batch = _lora_batch(examples)
+    params = [p for p in peft_model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=1e-6)
+    ids, attn, labels = _hf_batch(batch, tok.pad_token_id)
+
+    def step() -> float:
+        loss = peft_model(input_ids=ids, attention_mask=attn, labels=labels).loss
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        return float(loss.detach())
+
+    return step, batch
+
+
+def ours_lora_step(cached: bool):
+    tok, model, peft_model, examples = lora_world("bfloat16", False)
+    batch = _lora_batch(examples)
+    pm = PartialModel(model, 0, "none", True, emittable_ids(tok), adapters=True)
+    table = MaskTable(len(pm.subset))
+    recorder = Recorder(pm.subset_index.numpy(), table, len(tok))
+    compiled = compile_tokenizer(tok)
+    for ex in batch:
+        ex.masks = teacher_masks(Constraint(compiled, make_config(question=ex.question)), ex.target_ids, recorder) \
+            or teacher_masks(Constraint(compiled, make_config()), ex.target_ids, recorder)
+    states = [pm.prefix(torch.tensor([ex.input_ids]))[0] for ex in batch] if cached else None
+    params = list(pm.trained_parameters().values())
+    opt = torch.optim.AdamW(params, lr=1e-6)
+    n = sum(len(e.target_ids) for e in batch)
+
+    def step() -> float:
+        micro = sorted(range(len(batch)), key=lambda i: len(batch[i].input_ids))
+        total = 0.0
+        for k in range(0, len(micro), 4):  # the recipe's micro-batches of 4, sorted by length
+            idx = micro[k:k + 4]
+            b = make_batch([batch[i] for i in idx], tok.pad_token_id, table,
+                           [states[i] for i in idx] if states is not None else None)
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                logp = pm(b, "constrained")
+                loss = -logp.sum() / n
+            loss.backward()
+            total += float(loss.detach())
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        return total
+
+    return step, batch
+
+
+LORA_VARIANTS = ["peft_plain_fp32", "peft_plain_bf16", "ours_lora_cold", "ours_lora_cached"]
+
+
+@pytest.mark.parametrize("name", LORA_VARIANTS)
+def test_lora_step(benchmark, name: str) -> None:
+    if name.startswith("peft_plain"):
+        step, batch = peft_plain_step("float32" if name.endswith("fp32") else "bfloat16")
+        _, _, _, examples = lora_world("float32" if name.endswith("fp32") else "bfloat16", True)
+    else:
+        step, batch = ours_lora_step(name.endswith("cached"))
+        _, _, _, examples = lora_world("bfloat16", False)
+    benchmark.group = f"sft step, LoRA r=32 on the last 9 of 18 layers, embedded, {len(batch)} examples"
+    loss = benchmark.pedantic(step, rounds=ROUNDS, iterations=1, warmup_rounds=1)
+    assert loss == loss and loss > 0
+    tokens = sum(len(e.input_ids) + 1 for e in batch)
+    stats = getattr(benchmark, "stats", None)
+    if stats is not None:
+        mean = stats.stats.mean
+        row = {"seconds": mean, "tokens_per_s": tokens / mean, "batch_tokens": tokens}
+        epoch = _epoch_tokens(examples)
+        if epoch is not None:
+            row["epoch_tokens"] = epoch
+            row["epoch_minutes"] = epoch / row["tokens_per_s"] / 60
+        LORA_RESULTS[name] = row
+        benchmark.extra_info.update(row)
+
+
+def test_lora_report() -> None:
+    """Tokens/s, projected epoch time and the ratio over the plain peft loop, from this run."""
+    if "peft_plain_fp32" not in LORA_RESULTS:
+        pytest.skip("timings need --benchmark-enable")
+    base = LORA_RESULTS["peft_plain_fp32"]
+    lines = ["\nLoRA SFT step on the embedded model: tokens/s (prompt + target), projected epoch of the recipe's data "
+             "(minutes), and the epoch-time ratio against peft_plain_fp32"]
+    for name, row in LORA_RESULTS.items():
+        minutes = row.get("epoch_minutes")
+        ratio = base["epoch_minutes"] / minutes if minutes and "epoch_minutes" in base else float("nan")
+        lines.append(f"  {name:<18} {row['tokens_per_s']:8.1f} tok/s  {row['seconds']:7.2f} s/step  "
+                     f"epoch {minutes if minutes else float('nan'):7.1f} min   x{ratio:5.2f}")
+    print("\n".join(lines))
+    assert set(LORA_RESULTS) == set(LORA_VARIANTS)

@@ -303,6 +303,19 @@ def export_command(
     typer.echo(f"wrote {path}")
 
 
+@train_app.command("summary")
+def summary_command(
+    stage_dir: Path = typer.Argument(..., help="A stage directory (e.g. runs/embedded/sft) with metrics.jsonl."),
+) -> None:
+    """Redraw a stage's learning curve (PNG) and summary.md from its metrics log, finished or not."""
+    from .summary import write_summary
+
+    if not (stage_dir / "metrics.jsonl").is_file():
+        typer.echo(f"error: {stage_dir}: no metrics.jsonl", err=True)
+        raise typer.Exit(2)
+    typer.echo(f"wrote {write_summary(stage_dir)}")
+
+
 @train_app.command("ship")
 def ship_command(
     checkpoint: Path = typer.Argument(..., help="A LoRA training checkpoint (e.g. runs/embedded/sft/final)."),

@@ -13,6 +13,7 @@ from . import checkpoint as ckpt
 from .config import to_dict
 from .runlog import RunLog
 from .setup import Setup, build, load_trained_into, trained_tensors
+from .summary import write_summary
 
 Evaluate = Callable[[Setup, int], dict[str, Any]]  # (setup, step) -> metrics to log
 
@@ -125,6 +126,8 @@ class Stage:
         if self.evaluate and (self.cfg.eval_at_end or self.cfg.eval_steps):
             self.eval(self.total_steps, log)
         log.close()
+        if self.main:
+            self.echo(f"wrote {write_summary(self.run_dir)}")
 
     def eval(self, step: int, log: RunLog) -> None:
         self.accelerator.wait_for_everyone()
@@ -132,6 +135,7 @@ class Stage:
             metrics = self.evaluate(self.setup, step)
             log.metrics(step, metrics, kind="eval")
             self.echo(f"eval at step {step}: {metrics}")
+            write_summary(self.run_dir)  # the learning curve so far
         self.accelerator.wait_for_everyone()
 
     def prepare(self) -> None:

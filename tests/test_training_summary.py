@@ -1,0 +1,45 @@
+"""A stage's summary: the learning curve PNG and the markdown page, from metrics.jsonl alone."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tracelang.training.summary import learning_curve, read_metrics, write_summary
+
+
+def _log(stage: Path) -> None:
+    rows = [{"kind": "train", "step": s, "loss": 1.0 / s, "grad_norm": 0.5, "epoch": s / 4, "tokens": 100,
+             "seconds": 2.0} for s in range(1, 9)]
+    rows.insert(4, {"kind": "eval", "step": 4, "constrained_accuracy": 0.25, "constrained_n": 8,
+                    "constrained_valid": 1.0})
+    rows.append({"kind": "eval", "step": 8, "constrained_accuracy": 0.5, "constrained_n": 8,
+                 "constrained_valid": 1.0})
+    stage.mkdir(parents=True)
+    (stage / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows) + "{cut line\n")
+
+
+def test_summary_tabulates_epochs_and_evaluations(tmp_path: Path) -> None:
+    stage = tmp_path / "run" / "sft"
+    _log(stage)
+    train, evals = read_metrics(stage)
+    assert len(train) == 8 and [e["step"] for e in evals] == [4, 8]  # the cut line is skipped
+    text = write_summary(stage).read_text()
+    assert "| 1 | 4 | 0.5208 | 0.50 | 50 |" in text  # epoch 1: steps 1-4, mean loss, 400 tokens / 8 s
+    assert "| 8 | constrained | 8 | 50.0% | 21.5–78.5% | 100% |" in text  # Wilson interval of 4/8
+    assert not list(stage.glob("*.part*"))
+
+
+def test_learning_curve_is_a_png(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    stage = tmp_path / "run" / "sft"
+    _log(stage)
+    png = learning_curve(stage)
+    assert png is not None and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+    assert "![learning curve](learning_curve.png)" in write_summary(stage).read_text()
+
+
+def test_nothing_to_draw_without_a_log(tmp_path: Path) -> None:
+    assert learning_curve(tmp_path) is None

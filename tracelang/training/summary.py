@@ -1,0 +1,140 @@
+"""A stage's summary: its learning curve as a PNG (training loss and gradient norm, dev accuracy
+with its Wilson interval, against the optimiser step) and a markdown page that links it.
+
+Read from the stage's ``metrics.jsonl`` only, so it can be redrawn for any run, finished or not
+(``tracelang train summary RUN_DIR``). matplotlib is an optional dependency (the ``charts``
+extra, part of ``dev``): without it the page says so and has no picture.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from ..evaluation.metrics import wilson
+
+
+def read_metrics(stage_dir: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(train rows, eval rows) of a stage's log; unreadable lines are skipped."""
+    train, evals = [], []
+    path = Path(stage_dir) / "metrics.jsonl"
+    for line in path.read_text(encoding="utf-8").splitlines() if path.is_file() else []:
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        (evals if row.get("kind") == "eval" else train).append(row)
+    return train, evals
+
+
+def _smooth(values: list[float], window: int) -> list[float]:
+    out, total = [], 0.0
+    for i, v in enumerate(values):
+        total += v
+        if i >= window:
+            total -= values[i - window]
+        out.append(total / min(i + 1, window))
+    return out
+
+
+def _accuracy_points(evals: list[dict[str, Any]], mode: str) -> list[tuple[int, float, float, float]]:
+    points = []
+    for row in evals:
+        acc, n = row.get(f"{mode}_accuracy"), row.get(f"{mode}_n")
+        if acc is None or not n:
+            continue
+        lo, hi = wilson(round(acc * n), n)
+        points.append((row["step"], acc, lo, hi))
+    return points
+
+
+def learning_curve(stage_dir: Path, out: Path | None = None) -> Path | None:
+    """Draw the curve; None when matplotlib is missing or there is nothing to draw."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")  # files only: no display on training machines
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    train, evals = read_metrics(stage_dir)
+    if not train:
+        return None
+    out = Path(out) if out else Path(stage_dir) / "learning_curve.png"
+    steps = [r["step"] for r in train]
+    loss = [r["loss"] for r in train]
+    window = max(1, len(loss) // 40)
+    fig, (ax_loss, ax_acc) = plt.subplots(2, 1, figsize=(8, 7), sharex=True)
+    ax_loss.plot(steps, loss, color="0.8", linewidth=0.8, label="loss per step")
+    ax_loss.plot(steps, _smooth(loss, window), color="C0", label=f"loss, mean of {window} steps")
+    ax_loss.set_ylabel("training loss")
+    norms = [(r["step"], r["grad_norm"]) for r in train if r.get("grad_norm") is not None]
+    if norms:
+        ax_norm = ax_loss.twinx()
+        ax_norm.plot([s for s, _ in norms], [g for _, g in norms], color="C3", alpha=0.35, linewidth=0.8)
+        ax_norm.set_ylabel("gradient norm (before clipping)", color="C3")
+    ax_loss.legend(loc="upper right")
+    drawn = False
+    for mode, colour in (("constrained", "C2"), ("free", "C1")):
+        points = _accuracy_points(evals, mode)
+        if points:
+            xs = [p[0] for p in points]
+            ys = [100 * p[1] for p in points]
+            err = [[100 * (p[1] - p[2]) for p in points], [100 * (p[3] - p[1]) for p in points]]
+            ax_acc.errorbar(xs, ys, yerr=err, marker="o", capsize=3, color=colour,
+                            label=f"dev accuracy, {mode} (Wilson 95%)")
+            drawn = True
+    ax_acc.set_ylabel("dev accuracy (%)")
+    ax_acc.set_xlabel("optimiser step")
+    if drawn:
+        ax_acc.legend(loc="upper left")
+    else:
+        ax_acc.text(0.5, 0.5, "no dev evaluation yet", ha="center", va="center", transform=ax_acc.transAxes)
+    fig.suptitle(f"{Path(stage_dir).resolve().parent.name}/{Path(stage_dir).name}: learning curve")
+    fig.tight_layout()
+    tmp = out.with_name(out.name + ".part.png")
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    tmp.replace(out)
+    return out
+
+
+def write_summary(stage_dir: Path) -> Path:
+    """``summary.md`` in the stage directory: the loss by epoch, the dev evaluations, the curve."""
+    stage_dir = Path(stage_dir)
+    train, evals = read_metrics(stage_dir)
+    picture = learning_curve(stage_dir)
+    lines = [f"# {stage_dir.resolve().parent.name}/{stage_dir.name}", ""]
+    if train:
+        seconds = sum(r.get("seconds", 0.0) for r in train)
+        lines += [f"{train[-1]['step']} optimiser steps logged, {seconds / 3600:.2f} h of step time.", "",
+                  "| epoch | steps | mean loss | mean gradient norm | tokens/s |", "| --- | --- | --- | --- | --- |"]
+        by_epoch: dict[int, list[dict[str, Any]]] = {}
+        for r in train:
+            by_epoch.setdefault(max(0, math.ceil(r.get("epoch", 0.0)) - 1), []).append(r)
+        for epoch, rows in sorted(by_epoch.items()):
+            norms = [r["grad_norm"] for r in rows if r.get("grad_norm") is not None]
+            speed = sum(r.get("tokens", 0) for r in rows) / max(1e-9, sum(r.get("seconds", 0.0) for r in rows))
+            lines.append(f"| {epoch + 1} | {len(rows)} | {sum(r['loss'] for r in rows) / len(rows):.4f} | "
+                         f"{sum(norms) / len(norms) if norms else float('nan'):.2f} | {speed:.0f} |")
+    if evals:
+        lines += ["", "Dev evaluations (a seeded sample of the dev split):", "",
+                  "| step | mode | n | accuracy | 95% CI (Wilson) | valid |", "| --- | --- | --- | --- | --- | --- |"]
+        for row in evals:
+            for mode in ("constrained", "free"):
+                n = row.get(f"{mode}_n")
+                if not n:
+                    continue
+                acc = row[f"{mode}_accuracy"]
+                lo, hi = wilson(round(acc * n), n)
+                lines.append(f"| {row['step']} | {mode} | {n} | {100 * acc:.1f}% | {100 * lo:.1f}–{100 * hi:.1f}% | "
+                             f"{100 * row.get(f'{mode}_valid', 0.0):.0f}% |")
+    lines += ["", f"![learning curve]({picture.name})" if picture else
+              "(no learning-curve picture: `pip install 'tracelang[charts]'` for matplotlib)"]
+    out = stage_dir / "summary.md"
+    tmp = out.with_name(out.name + ".part")
+    tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    tmp.replace(out)
+    return out
