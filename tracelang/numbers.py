@@ -98,5 +98,8 @@ def parse_answer(text: str) -> Exact | None:
         cleaned = cleaned[:-1]
     if len(cleaned) > 200:
         return None
+    top, slash, bottom = cleaned.lstrip("+-").partition("/")
+    if slash and bottom.replace(".", "", 1).isdigit() and not bottom.strip("0."):
+        return None  # a zero denominator is no number (parse_literal reads it as 0 to report it in traces)
     lit = parse_literal(cleaned)
     return None if lit is None else lit.value

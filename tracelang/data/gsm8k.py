@@ -61,7 +61,7 @@ def split_of_path(path: str) -> str:
     return stem or "data"
 
 
-def _rows_from_hub(spec: str) -> Iterator[dict]:
+def rows_from_hub(spec: str) -> Iterator[dict]:
     """``hf:REPO[@CONFIG]:SPLIT``; the config defaults to ``main`` (GSM-8K's)."""
     body = spec[len(HF_PREFIX):]
     repo, _, split = body.rpartition(":")
@@ -86,7 +86,7 @@ def load(path: str, split: str | None = None) -> Iterator[Problem]:
     split = split or split_of_path(path)
     rows: Iterator[tuple[int, dict]]
     if path.startswith(HF_PREFIX):
-        rows = enumerate(_rows_from_hub(path), start=1)
+        rows = enumerate(rows_from_hub(path), start=1)
     else:
         rows = read_jsonl(path)
     for index, (line, row) in enumerate(rows):

@@ -95,7 +95,7 @@ def solve(
 def evaluate(
     model: str = typer.Option("shipped", help=MODEL_HELP),
     split: str = typer.Option("test", help="`test` (evaluation only) or `dev` (500 of train, for model selection)."),
-    n: int | None = typer.Option(None, help="A seeded sample of N problems; the whole split if omitted."),
+    n: int | None = typer.Option(None, min=1, help="A seeded sample of N problems; the whole split if omitted."),
     seed: int = typer.Option(42, help="Seed of the sample (`--n 30 --seed 42` is the study's protocol)."),
     out: Path = typer.Option(..., help="Directory for predictions.jsonl, metrics.json and report.md."),
     constrain: bool = typer.Option(True, "--constrain/--no-constrain", help="Decode under the grammar."),
@@ -104,7 +104,11 @@ def evaluate(
     shots: int | None = typer.Option(None, min=0, help=SHOTS_HELP),
     shots_from: str | None = typer.Option(None, help="Corpus (.jsonl) to draw the examples from."),
     max_new_tokens: int = typer.Option(320, help="Longest trace, in tokens."),
-    data: str | None = typer.Option(None, help="GSM-8K directory (default ../shared/data/gsm8k)."),
+    data: str | None = typer.Option(None, help="GSM-8K directory (default ../shared/data/gsm8k), or any question/"
+                                    "answer set: a .jsonl file or hf:REPO[@CONFIG]:SPLIT (then --split is unused)."),
+    question_field: str = typer.Option("question", help="With a dataset file: the question's field."),
+    answer_field: str = typer.Option("answer", help="With a dataset file: the answer's field (`#### n`, a number or "
+                                     "a numeric string)."),
     dtype: str = typer.Option("auto", help=DTYPE_HELP),
 ) -> None:
     """Evaluate a model on GSM-8K: decode, check, execute; write predictions, metrics and a report.
@@ -122,8 +126,10 @@ def evaluate(
     except ModelError as err:
         typer.echo(f"error: --dtype: {err}", err=True)
         raise typer.Exit(2) from None
-    config = EvalConfig(model, split, n, seed, constrain, batch_size, shots or 0, shots_from, max_new_tokens, data,
-                        PROMPT_VERSION, dtype)
+    config = EvalConfig(model=model, split=split, n=n, seed=seed, constrain=constrain, batch_size=batch_size,
+                        shots=shots or 0, shots_from=shots_from, max_new_tokens=max_new_tokens, data_dir=data,
+                        prompt_version=PROMPT_VERSION, dtype=dtype, question_field=question_field,
+                        answer_field=answer_field)
     try:
         from .runner import problems
 

@@ -16,10 +16,11 @@ def write_report(path: Path, metrics: dict[str, Any], rows: list[dict[str, Any]]
     n, cfg = metrics["n"], metrics.get("config", {})
     lo, hi = metrics["ci95"]
     lines = [
-        f"# GSM-8K {cfg.get('split', '')}: {cfg.get('model', '')}",
+        f"# {metrics.get('dataset') or 'GSM-8K ' + cfg.get('split', '')}: {cfg.get('model', '')}",
         "",
-        f"{n} problems, {'constrained' if cfg.get('constrain') else 'unconstrained'} decoding, "
-        f"{cfg.get('shots', 0)}-shot, seed {cfg.get('seed')}.",
+        f"{n} problems, {'constrained' if cfg.get('constrain') else 'unconstrained'} greedy decoding, "
+        f"{cfg.get('shots', 0)}-shot, seed {cfg.get('seed')}, {cfg.get('dtype', 'float32')} weights, prompt "
+        f"{cfg.get('prompt_version') or 'default'}; wall time {metrics.get('wall_seconds', 0):.0f} s.",
         "",
         "| metric | value |",
         "| --- | --- |",

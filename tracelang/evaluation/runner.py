@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -24,8 +25,9 @@ from ..data.splits import dev_ids
 from ..ir import Program
 from ..numbers import render
 from ..pipeline import analyze, parse
-from ..records import atomic_write
+from ..records import InputError, atomic_write
 from .backends import Backend
+from .datasets import is_file_source, load_file
 from .metrics import summarize
 from .report import write_report
 from .taxonomy import classify
@@ -50,16 +52,39 @@ class EvalConfig:
     prompt_version: str = ""
     # Fields added later default to what runs did before them, so older directories still resume.
     dtype: str = "float32"  # of the weights; `tracelang eval` records what `--dtype auto` resolved to
+    question_field: str = "question"  # for a dataset file (`data_dir` naming a .jsonl or hf:...)
+    answer_field: str = "answer"
 
 
 def data_dir(explicit: str | None) -> Path:
-    for candidate in (explicit, os.environ.get("TRACELANG_GSM8K"), "../shared/data/gsm8k", "shared/data/gsm8k"):
+    """The GSM-8K folder: the one named (never a fallback past a typo), else the usual places."""
+    if explicit:
+        if (Path(explicit) / "test.jsonl").is_file():
+            return Path(explicit)
+        raise EvalError(f"--data {explicit}: not a GSM-8K folder (with train.jsonl and test.jsonl), a .jsonl file "
+                        "or hf:REPO:SPLIT")
+    for candidate in (os.environ.get("TRACELANG_GSM8K"), "../shared/data/gsm8k", "shared/data/gsm8k"):
         if candidate and (Path(candidate) / "test.jsonl").is_file():
             return Path(candidate)
     raise EvalError("GSM-8K not found: pass --data DIR (with train.jsonl and test.jsonl) or set TRACELANG_GSM8K")
 
 
+def dataset_name(config: EvalConfig) -> str:
+    """What the report says was evaluated."""
+    if is_file_source(config.data_dir):
+        return f"{config.data_dir} (fields `{config.question_field}`, `{config.answer_field}`)"
+    return f"GSM-8K {config.split}"
+
+
 def problems(config: EvalConfig) -> list[Problem]:
+    if is_file_source(config.data_dir):
+        try:
+            pool = load_file(str(config.data_dir), config.question_field, config.answer_field)
+        except InputError as err:
+            raise EvalError(str(err)) from None
+        if config.n is not None and config.n < len(pool):
+            pool = sorted(random.Random(config.seed).sample(pool, config.n), key=lambda p: p.index)
+        return pool
     root = data_dir(config.data_dir)
     if config.split == "test":
         pool = list(load(str(root / "test.jsonl"), "test"))
@@ -124,6 +149,7 @@ def run(config: EvalConfig, out: Path, backend: Backend, prompt: Callable[[str],
         progress: Callable[[int], None] | None = None, identity: dict[str, Any] | None = None,
         echo: Callable[[str], None] = print) -> dict[str, Any]:
     """Evaluate; returns the metrics. ``prompt`` turns a question into the model's prompt."""
+    started = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
     settings = out / "config.json"
     wanted = asdict(config)
@@ -162,6 +188,9 @@ def run(config: EvalConfig, out: Path, backend: Backend, prompt: Callable[[str],
     rows = [done[p.id] for p in todo_all]
     metrics = summarize(rows)
     metrics["config"] = wanted
+    metrics["dataset"] = dataset_name(config)
+    # this process's wall time (model loading aside); a resumed run's earlier rows are in the rows' seconds
+    metrics["wall_seconds"] = round(time.perf_counter() - started, 1)
     with atomic_write(out / "metrics.json") as fh:
         json.dump(metrics, fh, indent=2)
     write_report(out / "report.md", metrics, rows)

@@ -1,0 +1,62 @@
+"""`tracelang eval --data`: any question/answer set, and answers that are not exact numbers refused."""
+
+from __future__ import annotations
+
+import json
+from fractions import Fraction
+from pathlib import Path
+
+import pytest
+
+from tracelang.cli import app
+from tracelang.evaluation.datasets import load_file
+from tracelang.records import InputError
+
+
+def _write(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def test_answers_in_every_accepted_shape(tmp_path: Path) -> None:
+    rows = [{"question": "a?", "answer": "so 72\n#### 72"}, {"question": "b?", "answer": "1,000"},
+            {"question": "c?", "answer": 3}, {"question": "d?", "answer": -2.5}, {"question": "e?", "answer": "2/3"},
+            {"id": "own", "problem": "f?", "solution": "7"}]
+    problems = load_file(str(_write(tmp_path / "set.jsonl", rows[:5])))
+    assert [p.gold for p in problems] == [72, 1000, 3, Fraction(-5, 2), Fraction(2, 3)]
+    assert [p.id for p in problems][:2] == ["set-00000", "set-00001"]
+    (own,) = load_file(str(_write(tmp_path / "own.jsonl", rows[5:])), "problem", "solution")
+    assert own.id == "own" and own.question == "f?" and own.gold == 7
+
+
+@pytest.mark.parametrize("answer", ["1/0", float("nan"), float("inf"), True, [1], "seven", None, {"v": 1}])
+def test_an_answer_that_is_not_a_finite_exact_number_is_an_error(tmp_path: Path, answer) -> None:
+    path = tmp_path / "bad.jsonl"
+    path.write_text(json.dumps({"question": "ok?", "answer": 1}) + "\n"
+                    + json.dumps({"question": "x?", "answer": answer}, allow_nan=True) + "\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"bad.jsonl:2: the answer in field `answer`"):
+        load_file(str(path))
+
+
+def test_eval_on_a_dataset_file_names_it(tmp_path: Path, runner) -> None:
+    data = _write(tmp_path / "mine.jsonl", [{"question": f"Tom has {i} apples and buys 2. How many now?",
+                                              "answer": i + 2} for i in range(3, 6)])
+    out = tmp_path / "eval"
+    result = runner.invoke(app, ["eval", "--model", "tiny", "--data", str(data), "--n", "2", "--out", str(out),
+                                 "--max-new-tokens", "8", "--shots", "0", "--dtype", "float32"])
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["n"] == 2 and metrics["dataset"].startswith(str(data))
+    report = (out / "report.md").read_text()
+    assert report.startswith(f"# {data}") and "wall time" in report
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--data", "no/such/dir"], "--data no/such/dir: not a GSM-8K folder"),
+    (["--n", "0"], "--n"),
+    (["--n", "-1"], "--n"),
+])
+def test_usage_errors_before_any_model_loads(tmp_path: Path, runner, args: list[str], message: str) -> None:
+    result = runner.invoke(app, ["eval", "--model", "no-such-model", "--out", str(tmp_path / "e"), *args])
+    assert result.exit_code == 2 and message in result.output
+    assert "Traceback" not in result.output and not (tmp_path / "e").exists()
