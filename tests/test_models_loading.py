@@ -32,3 +32,36 @@ def test_a_cache_keeps_no_gguf_quantization_config(tmp_path: Path) -> None:
     drop_quantization_config(tmp_path)  # nothing to drop: the file stays as it is
     assert json.loads((tmp_path / "config.json").read_text())["hidden_size"] == 640
     assert [p.name for p in tmp_path.iterdir()] == ["config.json"]
+
+
+def test_devices_resolve_and_refuse_clearly() -> None:
+    import torch
+
+    from tracelang.models.loading import resolve_device
+
+    assert resolve_device("auto") == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert resolve_device("CPU") == "cpu"
+    with pytest.raises(ModelError, match="unknown device"):
+        resolve_device("tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ModelError, match="no CUDA GPU"):
+            resolve_device("cuda:0")
+
+
+@pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="needs a CUDA GPU")
+def test_the_tiny_model_decodes_on_cuda() -> None:
+    from tracelang.decoding.generate import generate
+    from tracelang.models import load_model
+
+    loaded = load_model("tiny", device="cuda", dtype="auto")
+    (out,) = generate(loaded.model, loaded.tokenizer, ["expert:"], None, max_new_tokens=4)
+    assert next(loaded.model.parameters()).device.type == "cuda" and len(out.token_ids) == 4
+
+
+def test_device_usage_errors_are_one_line(runner, tmp_path) -> None:
+    from tracelang.cli import app
+
+    for args in (["solve", "x?", "--device", "tpu"], ["eval", "--device", "tpu", "--out", str(tmp_path / "e")]):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 2 and "--device: unknown device 'tpu'" in result.output
+        assert "Traceback" not in result.output

@@ -10,7 +10,7 @@ import typer
 from ..cli import app
 from ..diagnostics import render as render_diag
 from ..models import ModelError, Prompter, load_model
-from ..models.loading import DTYPE_HELP, resolve_dtype
+from ..models.loading import DEVICE_HELP, DTYPE_HELP, resolve_device, resolve_dtype
 from ..models.prompt import load_shots
 from ..numbers import render
 from ..pipeline import analyze
@@ -25,18 +25,29 @@ MODEL_HELP = ("`shipped` (the trained model in weights/, the default), `embedded
 SHOTS_HELP = "Worked examples in the prompt (default: 0 for a trained model, 3 for an untrained one)."
 
 
-def load_any(model: str, seed: int = 0, dtype: str = "float32"):
+def _device(device: str) -> str:
+    """The concrete device, or a one-line usage error before anything loads."""
+    try:
+        return resolve_device(device)
+    except ModelError as err:
+        typer.echo(f"error: --device: {err}", err=True)
+        raise typer.Exit(2) from None
+
+
+def load_any(model: str, seed: int = 0, dtype: str = "float32", device: str | None = None):
     """A model by name or path; a training checkpoint (training.json beside trained weights) is
     applied to its base model."""
     path = Path(model)
+    if path.is_dir() and not any(path.iterdir()):
+        raise ModelError(f"--model {model}: an empty directory")
     if path.is_dir() and (path / "training.json").is_file() and (path / "trained.safetensors").is_file():
         from ..training.checkpoint import CheckpointError, load_trained
 
         try:
-            return load_trained(path, seed=seed, dtype=dtype)
+            return load_trained(path, seed=seed, dtype=dtype, device=device)
         except CheckpointError as err:
             raise ModelError(str(err)) from None
-    return load_model(model, seed=seed, dtype=dtype)
+    return load_model(model, seed=seed, dtype=dtype, device=device)
 
 
 def default_shots(loaded, shots: int | None) -> int:
@@ -48,9 +59,9 @@ def default_shots(loaded, shots: int | None) -> int:
 
 
 def make_backend(model: str, constrain: bool, shots: int | None, shots_from: str | None, max_new_tokens: int,
-                 seed: int = 0, dtype: str = "float32") -> tuple[Backend, Prompter]:
+                 seed: int = 0, dtype: str = "float32", device: str | None = None) -> tuple[Backend, Prompter]:
     try:
-        loaded = load_any(model, seed=seed, dtype=dtype)
+        loaded = load_any(model, seed=seed, dtype=dtype, device=device)
     except ModelError as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2) from None
@@ -77,9 +88,11 @@ def solve(
     shots_from: str | None = typer.Option(None, help="Corpus (.jsonl) to draw the examples from."),
     max_new_tokens: int = typer.Option(320, help="Longest trace, in tokens."),
     dtype: str = typer.Option("auto", help=DTYPE_HELP),
+    device: str = typer.Option("auto", help=DEVICE_HELP),
 ) -> None:
     """Write a trace for one question with a model, check it, run it, print the answer."""
-    backend, prompter = make_backend(model, constrain, shots, shots_from, max_new_tokens, dtype=dtype)
+    device = _device(device)
+    backend, prompter = make_backend(model, constrain, shots, shots_from, max_new_tokens, dtype=dtype, device=device)
     (out,) = backend.generate([prompter.prompt(question)], [question])
     typer.echo(out.text, nl=False)
     from ..data.quantities import grounder_for
@@ -110,6 +123,7 @@ def evaluate(
     answer_field: str = typer.Option("answer", help="With a dataset file: the answer's field (`#### n`, a number or "
                                      "a numeric string)."),
     dtype: str = typer.Option("auto", help=DTYPE_HELP),
+    device: str = typer.Option("auto", help=DEVICE_HELP),
 ) -> None:
     """Evaluate a model on GSM-8K: decode, check, execute; write predictions, metrics and a report.
 
@@ -121,8 +135,9 @@ def evaluate(
 
     from ..models.prompt import PROMPT_VERSION
 
+    device = _device(device)
     try:
-        dtype = resolve_dtype(dtype)  # recorded resolved: a resume on other hardware must not mix them
+        dtype = resolve_dtype(dtype, device)  # recorded resolved: a resume on other hardware must not mix them
     except ModelError as err:
         typer.echo(f"error: --dtype: {err}", err=True)
         raise typer.Exit(2) from None
@@ -137,7 +152,7 @@ def evaluate(
     except EvalError as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2) from None
-    backend, prompter = make_backend(model, constrain, shots, shots_from, max_new_tokens, seed, dtype)
+    backend, prompter = make_backend(model, constrain, shots, shots_from, max_new_tokens, seed, dtype, device)
     config = dataclasses.replace(config, shots=len(prompter.shots), prompt_version=prompter.version,
                                  shots_from=shots_from if prompter.shots else None)
     bar = tqdm(total=total, unit="problem", desc=f"eval {split}")

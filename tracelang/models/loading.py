@@ -104,6 +104,28 @@ def drop_quantization_config(directory: Path) -> None:
             json.dump(config, fh, indent=2)
 
 
+DEVICE_HELP = "Where the model runs: auto (a GPU when one is present, else the CPU), cpu, cuda or cuda:N."
+
+
+def resolve_device(device: str | None) -> str:
+    """``auto`` (or None) -> ``cuda`` when torch sees a GPU, else ``cpu``; ``cuda[:N]`` is checked."""
+    import torch
+
+    name = (device or "auto").strip().lower()
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cpu":
+        return name
+    head, _, index = name.partition(":")
+    if head != "cuda" or (index and not index.isdigit()):
+        raise ModelError(f"unknown device {device!r}: use auto, cpu, cuda or cuda:N")
+    if not torch.cuda.is_available():
+        raise ModelError(f"device {device!r}: torch sees no CUDA GPU here (use --device cpu or auto)")
+    if index and int(index) >= torch.cuda.device_count():
+        raise ModelError(f"device {device!r}: there are {torch.cuda.device_count()} CUDA devices")
+    return name
+
+
 def resolve_dtype(dtype: str, device: str | None = None) -> str:
     """``float32`` or ``bfloat16``: the one asked for, or for ``auto`` what ``device`` runs fastest."""
     if dtype not in DTYPES:
