@@ -49,6 +49,9 @@ def test_eval_on_a_dataset_file_names_it(tmp_path: Path, runner) -> None:
     assert metrics["n"] == 2 and metrics["dataset"].startswith(str(data))
     report = (out / "report.md").read_text()
     assert report.startswith(f"# {data}") and "wall time" in report
+    if __import__("importlib").util.find_spec("matplotlib"):  # charts beside the report, linked from it
+        assert (out / "failure_taxonomy.png").read_bytes()[:4] == b"\x89PNG"
+        assert "![failure taxonomy](failure_taxonomy.png)" in report
 
 
 @pytest.mark.parametrize(("args", "message"), [

@@ -12,6 +12,51 @@ def _pct(k: int, n: int) -> str:
     return f"{100 * k / n:.1f}%" if n else "–"
 
 
+def charts(directory: Path, metrics: dict[str, Any]) -> list[str]:
+    """PNG charts beside the report (accuracy by expert with Wilson intervals, the failure
+    taxonomy); their file names, none when matplotlib is missing."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return []
+    from .metrics import wilson
+
+    names = []
+    experts = list(metrics["by_expert"].items())
+    if experts:
+        fig, ax = plt.subplots(figsize=(6, 3.2))
+        accs = [100 * r["correct"] / r["n"] if r["n"] else 0.0 for _, r in experts]
+        bounds = [wilson(r["correct"], r["n"]) for _, r in experts]
+        err = [[a - 100 * lo for a, (lo, _) in zip(accs, bounds, strict=True)],
+               [100 * hi - a for a, (_, hi) in zip(accs, bounds, strict=True)]]
+        ax.bar([f"{k}\n(n={r['n']})" for k, r in experts], accs, yerr=err, capsize=4, color="C2")
+        ax.set_ylabel("accuracy (%), Wilson 95%")
+        ax.set_title("accuracy by expert (of the gold trace)")
+        names.append(_save(fig, directory / "accuracy_by_expert.png"))
+    taxonomy = list(metrics["taxonomy"].items())
+    if taxonomy:
+        fig, ax = plt.subplots(figsize=(6, max(2.4, 0.9 + 0.45 * len(taxonomy))))
+        ax.barh([k for k, _ in taxonomy][::-1], [v for _, v in taxonomy][::-1], color="C3")
+        ax.set_xlabel("problems")
+        ax.set_title("failure taxonomy")
+        names.append(_save(fig, directory / "failure_taxonomy.png"))
+    return names
+
+
+def _save(fig: Any, path: Path) -> str:
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    tmp = path.with_name(path.stem + ".part.png")
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    tmp.replace(path)
+    return path.name
+
+
 def write_report(path: Path, metrics: dict[str, Any], rows: list[dict[str, Any]], worked: int = 3) -> None:
     n, cfg = metrics["n"], metrics.get("config", {})
     lo, hi = metrics["ci95"]
@@ -44,6 +89,9 @@ def write_report(path: Path, metrics: dict[str, Any], rows: list[dict[str, Any]]
     lines += [f"| {kind} | {count} |" for kind, count in metrics["taxonomy"].items()]
     lines += ["", "## Diagnostics", "", "| code | count |", "| --- | --- |"]
     lines += [f"| {code} | {count} |" for code, count in metrics["failures"].items()]
+    pictures = charts(path.parent, metrics)
+    if pictures:
+        lines += ["", "## Charts", ""] + [f"![{name[:-4].replace('_', ' ')}]({name})" for name in pictures]
     failures = [r for r in rows if not r["correct"]][:worked]
     if failures:
         lines += ["", "## Worked failures"]
