@@ -38,6 +38,15 @@ def test_an_answer_that_is_not_a_finite_exact_number_is_an_error(tmp_path: Path,
         load_file(str(path))
 
 
+def test_eval_json_puts_only_the_metrics_on_stdout(tmp_path: Path, runner) -> None:
+    data = _write(tmp_path / "one.jsonl", [{"question": "Tom has 3 apples and buys 2. How many now?", "answer": 5}])
+    result = runner.invoke(app, ["eval", "--model", "tiny", "--data", str(data), "--out", str(tmp_path / "e"),
+                                 "--max-new-tokens", "4", "--shots", "0", "--dtype", "float32", "--json"])
+    assert result.exit_code == 0
+    assert json.loads(result.stdout)["n"] == 1  # stdout is exactly one JSON object
+    assert "wrote" in result.stderr
+
+
 def test_eval_on_a_dataset_file_names_it(tmp_path: Path, runner) -> None:
     data = _write(tmp_path / "mine.jsonl", [{"question": f"Tom has {i} apples and buys 2. How many now?",
                                               "answer": i + 2} for i in range(3, 6)])
@@ -47,6 +56,11 @@ def test_eval_on_a_dataset_file_names_it(tmp_path: Path, runner) -> None:
     assert result.exit_code == 0, result.output
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["n"] == 2 and metrics["dataset"].startswith(str(data))
+    lm = json.loads((out / "results.json").read_text())  # lm-evaluation-harness's shape
+    task = lm["results"]["tracelang_gsm8k"]
+    assert task["exact_match,none"] == metrics["accuracy"] and "exact_match_stderr,none" in task
+    assert lm["n-samples"]["tracelang_gsm8k"] == {"original": 2, "effective": 2}
+    assert [s["exact_match"] for s in lm["samples"]["tracelang_gsm8k"]] == [0.0, 0.0]
     report = (out / "report.md").read_text()
     assert report.startswith(f"# {data}") and "wall time" in report
     if __import__("importlib").util.find_spec("matplotlib"):  # charts beside the report, linked from it

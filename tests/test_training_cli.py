@@ -57,6 +57,33 @@ def test_sft_then_rl_from_the_cli(runner: CliRunner, tmp_path: Path) -> None:
     assert (out / "model.safetensors").is_file()
 
 
+def test_sft_json_puts_only_the_result_on_stdout(runner: CliRunner, tmp_path: Path) -> None:
+    recipe = _recipe(tmp_path)
+    res = runner.invoke(app, ["train", "sft", "--config", str(recipe), "--set", "max_steps=1", "--no-eval", "--json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["steps"] == 1  # one JSON object, nothing else
+    assert "trained parameters:" in res.stderr and (tmp_path / "run" / "sft" / "summary.md").is_file()
+
+
+def test_lora_from_the_cli_then_ship_and_solve(runner: CliRunner, tmp_path: Path) -> None:
+    """A LoRA recipe end to end: train, ship the adapter, load it by path for `solve`."""
+    recipe = _recipe(tmp_path)
+    res = runner.invoke(app, ["train", "sft", "--config", str(recipe), "--no-eval", "--set", "max_steps=2",
+                              "--set", "unfreeze_layers=0", "--set", "train_lm_head=none",
+                              "--set", "peft={r: 2, lora_alpha: 4}", "--set", "prompt_instructions=false"])
+    assert res.exit_code == 0, res.output
+    shipped = tmp_path / "shipped"
+    res = runner.invoke(app, ["train", "ship", str(tmp_path / "run" / "sft" / "final"), "--out", str(shipped)])
+    assert res.exit_code == 0, res.output
+    meta = json.loads((shipped / "training.json").read_text())
+    assert sorted(p.name for p in shipped.iterdir()) == ["adapter_config.json", "adapter_model.safetensors",
+                                                         "training.json"]
+    assert meta["data"][0]["sha256"] and len(meta["adapter_sha256"]) == 64
+    res = runner.invoke(app, ["solve", "Tom has 3 apples and buys 2. How many now?", "--model", str(shipped),
+                              "--max-new-tokens", "6", "--dtype", "float32"])
+    assert res.exit_code in (0, 1) and "answer:" in res.output and "Traceback" not in res.output
+
+
 @pytest.mark.parametrize(("args", "message"), [
     (["--set", "learnin_rate=1"], "unknown key `learnin_rate`"),
     (["--set", "train_lm_head=maybe"], "train_lm_head"),

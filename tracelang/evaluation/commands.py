@@ -124,6 +124,8 @@ def evaluate(
                                      "a numeric string)."),
     dtype: str = typer.Option("auto", help=DTYPE_HELP),
     device: str = typer.Option("auto", help=DEVICE_HELP),
+    json_out: bool = typer.Option(False, "--json", help="Print only the metrics, as one JSON object, on stdout; "
+                                  "every other line goes to stderr."),
 ) -> None:
     """Evaluate a model on GSM-8K: decode, check, execute; write predictions, metrics and a report.
 
@@ -163,6 +165,8 @@ def evaluate(
         raise typer.Exit(2) from None
     finally:
         bar.close()
-    keys = ("n", "correct", "accuracy", "ci95", "parsed", "valid", "wrong_answer", "invalid_trace", "wrong_expert")
+    keys = ("n", "correct", "accuracy", "ci95", "parsed", "valid", "wrong_answer", "invalid_trace", "wrong_expert",
+            "dataset", "wall_seconds")
     typer.echo(json.dumps({k: metrics[k] for k in keys}))
-    typer.echo(f"wrote {out / 'predictions.jsonl'}, {out / 'metrics.json'}, {out / 'report.md'}")
+    typer.echo(f"wrote {out / 'predictions.jsonl'}, {out / 'metrics.json'}, {out / 'results.json'}, "
+               f"{out / 'report.md'}", err=json_out)

@@ -28,6 +28,7 @@ from ..pipeline import analyze, parse
 from ..records import InputError, atomic_write
 from .backends import Backend
 from .datasets import is_file_source, load_file
+from .lm_eval_shape import results as lm_eval_results
 from .metrics import summarize
 from .report import write_report
 from .taxonomy import classify
@@ -193,5 +194,7 @@ def run(config: EvalConfig, out: Path, backend: Backend, prompt: Callable[[str],
     metrics["wall_seconds"] = round(time.perf_counter() - started, 1)
     with atomic_write(out / "metrics.json") as fh:
         json.dump(metrics, fh, indent=2)
+    with atomic_write(out / "results.json") as fh:
+        json.dump(lm_eval_results(metrics, rows, len(todo_all)), fh, indent=2)
     write_report(out / "report.md", metrics, rows)
     return metrics

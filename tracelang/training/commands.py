@@ -19,6 +19,14 @@ train_app = typer.Typer(help="Training: SFT with partial unfreezing, GRPO with t
                         no_args_is_help=True)
 app.add_typer(train_app, name="train")
 
+JSON_HELP = "Print only the result, as one JSON object, on stdout; every other line goes to stderr."
+
+
+def _say(json_out: bool):
+    """Where human lines go: stdout, or stderr when stdout is for JSON only."""
+    return (lambda line: typer.echo(line, err=True)) if json_out else typer.echo
+
+
 _SET_HELP = "Override a recipe key: --set learning_rate=5e-5 --set data.0.weight=2 --set eval.n=20 (repeatable)."
 
 
@@ -71,7 +79,7 @@ def _split_overrides(sets: list[str]) -> dict[str, dict[str, Any]]:
     return out
 
 
-def _prepare(recipe: dict[str, Any]) -> None:
+def _prepare(recipe: dict[str, Any], say=typer.echo) -> None:
     """The recipe's `prepare` steps: tracelang commands run when what they create is missing."""
     from typer.main import get_command
 
@@ -83,7 +91,7 @@ def _prepare(recipe: dict[str, Any]) -> None:
         if Path(str(item["creates"])).exists():
             continue
         args = [str(a) for a in item["run"]]
-        typer.echo(f"prepare: tracelang {' '.join(args)}")
+        say(f"prepare: tracelang {' '.join(args)}")
         code = get_command(app).main(args, prog_name="tracelang", standalone_mode=False)
         if code not in (None, 0) or not Path(str(item["creates"])).exists():
             raise ConfigError(f"prepare[{i}]: `tracelang {' '.join(args)}` did not create {item['creates']}")
@@ -114,14 +122,15 @@ def _init_for(cfg, init: str | None) -> Path | None:
     return path
 
 
-def _eval_hook(recipe: dict[str, Any], overrides: dict[str, Any], out_dir: Path, stage: str, on: bool):
+def _eval_hook(recipe: dict[str, Any], overrides: dict[str, Any], out_dir: Path, stage: str, on: bool,
+               say=typer.echo):
     if not on:
         return None
     from .config import stage_config
     from .evaluate import hook
 
     settings = stage_config(recipe, "eval", overrides)
-    return hook(settings, out_dir / "eval", stage, settings.shots, typer.echo)  # a model in training: `shots`
+    return hook(settings, out_dir / "eval", stage, settings.shots, say)  # a model in training: `shots`
 
 
 @train_app.command("sft")
@@ -136,6 +145,7 @@ def sft_command(
     evaluate: bool = typer.Option(True, "--eval/--no-eval", help="Dev-split evaluations the recipe asks for."),
     init: str | None = typer.Option(None, help="Start from a checkpoint or adapter directory, or `shipped` (the "
                                     "adapter in weights/), with a fresh optimiser."),
+    json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Supervised fine-tuning (LoRA adapters, or the last N layers + head) on corpora of verified traces."""
     from .config import load_recipe, stage_config
@@ -146,9 +156,10 @@ def sft_command(
         over, eval_over = _overrides(sets, model=model, output_dir=output_dir, max_steps=max_steps, seed=seed,
                                      init=init)
         cfg = stage_config(recipe, "sft", over)
-        _prepare(recipe)
-        hook = _eval_hook(recipe, eval_over, Path(cfg.output_dir), "sft", evaluate)
-        trainer = SFTTrainer(cfg, recipe, evaluate=hook, echo=typer.echo, init_checkpoint=_sft_init(cfg.init))
+        say = _say(json_out)
+        _prepare(recipe, say)
+        hook = _eval_hook(recipe, eval_over, Path(cfg.output_dir), "sft", evaluate, say)
+        trainer = SFTTrainer(cfg, recipe, evaluate=hook, echo=say, init_checkpoint=_sft_init(cfg.init))
         result = trainer.train(resume=resume)
     typer.echo(json.dumps(result))
 
@@ -186,6 +197,7 @@ def rl_command(
     seed: int | None = typer.Option(None, help="One seed for everything."),
     resume: bool = typer.Option(True, "--resume/--no-resume", help="Continue from the latest checkpoint."),
     evaluate: bool = typer.Option(True, "--eval/--no-eval", help="Dev-split evaluations the recipe asks for."),
+    json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """GRPO on constrained rollouts, rewarded by the checker and the runtime."""
     from .config import load_recipe, stage_config
@@ -195,8 +207,9 @@ def rl_command(
         recipe = load_recipe(config)
         over, eval_over = _overrides(sets, model=model, output_dir=output_dir, max_steps=max_steps, seed=seed)
         cfg = stage_config(recipe, "rl", over)
-        hook = _eval_hook(recipe, eval_over, Path(cfg.output_dir), "rl", evaluate)
-        trainer = GRPOTrainer(cfg, recipe, init_checkpoint=_init_for(cfg, init), evaluate=hook, echo=typer.echo)
+        say = _say(json_out)
+        hook = _eval_hook(recipe, eval_over, Path(cfg.output_dir), "rl", evaluate, say)
+        trainer = GRPOTrainer(cfg, recipe, init_checkpoint=_init_for(cfg, init), evaluate=hook, echo=say)
         result = trainer.train(resume=resume)
     typer.echo(json.dumps(result))
 
