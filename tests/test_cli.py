@@ -89,6 +89,25 @@ def test_check_refuses_non_utf8(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "not UTF-8" in result.output
 
 
+def test_check_json_gives_unreadable_sources_a_record(tmp_path: Path, files) -> None:
+    """JSON Lines output has a record for every source, an unreadable one included; the exit stays 2."""
+    latin = tmp_path / "latin.jsonl"
+    latin.write_bytes(b'{"trace": "caf\xe9"}\n')
+    missing = tmp_path / "missing.yaml"
+    result = invoke("check", "--format", "json", str(latin), str(files["good"]), str(missing))
+    assert result.exit_code == 2
+    rows = [json.loads(line) for line in result.output.splitlines()]
+    assert [r["source"] for r in rows] == [str(latin), str(files["good"]), str(missing)]
+    assert rows[1]["ok"] and rows[1]["answer"] == "12"
+    for row in (rows[0], rows[2]):
+        assert set(row) == {"source", "index", "ok", "answer", "expected", "correct", "diagnostics"}
+        assert not row["ok"] and row["answer"] is None
+        [d] = row["diagnostics"]
+        assert d["code"] == "E002" and d["severity"] == "error" and d["line"] == 1
+    assert "not UTF-8" in rows[0]["diagnostics"][0]["message"]
+    assert invoke("check", str(latin), str(files["good"])).exit_code == 2  # text: the plain error line, as before
+
+
 def test_run_prints_values_and_the_answer_last(files) -> None:
     result = invoke("run", str(files["good"]))
     assert result.exit_code == 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tracelang.data.quantities import Quantity, allowed_values, constants_for, extract, grounder_for
+from tracelang.data.quantities import Quantity, allowed_values, constants_for, extract, grounder_for, stated_values
 from tracelang.numbers import Exact
 
 
@@ -88,6 +88,15 @@ def test_allowed_values_and_grounder() -> None:
     ground = grounder_for(question)
     assert ground(q(80)) and ground(q(85)) and ground(q(7))
     assert not ground(q(81)) and not ground(q(60))
+
+
+def test_stated_values_are_the_quantities_as_written() -> None:
+    """What E401 exempts: the question's own quantities, neither derived values nor constants."""
+    question = "A coat costs $80 and is 15% off for 1 week."
+    assert stated_values(question) == {q(80), q(15), q(1)}
+    ground = grounder_for(question)
+    assert ground.stated(q(1)) and not ground.stated(q(85)) and not ground.stated(q(100))  # type: ignore[attr-defined]
+    assert ground(q(100)) and ground(q(85))  # allowed (W701) all the same
 
 
 def test_quantity_is_frozen() -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from tracelang.data.quantities import grounder_for
 from tracelang.decoding.constraint import Constraint, compile_tokenizer, make_config, save
 from tracelang.decoding.fuzz import fuzz, pick
 from tracelang.decoding.guide import NAME_CAP, Levels
@@ -92,11 +93,73 @@ def test_fuzz_is_sound(setup):
     assert count >= 15
 
 
+def _idiom(text: str) -> set[str]:
+    """What a single-block trace does with entities, in the study's idiom's terms."""
+    found, defined, inputs = set(), set(), set()
+    for step in parse(text).program.blocks[0].trace:
+        source = getattr(step, "from_entity", None) or (step.entity if step.op == "consume" else None)
+        if source is not None and source.name in inputs:
+            found.add("changes an init")
+        if step.op == "transfer" and step.to_entity.name not in defined:
+            found.add("transfer to a new receiver")
+        if step.op == "add_entity":
+            found.add("add_entity onto a held amount" if step.entity.name in defined else "add_entity creates")
+        if step.op == "init":
+            inputs.add(step.var.name)
+        defined.update(v.name for k in ("var", "entity", "to_entity") if (v := getattr(step, k, None)) is not None)
+    return found
+
+
+def test_fuzz_is_sound_on_entity_traces(setup):
+    """Entity traces under every level take the study's idiom (inits changed in place, transfers to
+    receivers that do not exist yet), and all check clean. (add_entity onto a held amount is rare
+    under uniform sampling, where fresh names abound; IDIOM below passes it token by token.)"""
+    name, _, compiled = setup
+    seen: set[str] = set()
+    for _, _, sample in fuzz(compiled, 12, seed=2, prefix="expert: entity_track\ntrace:\n"):
+        if sample.text is None:
+            continue
+        report = analyze(sample.text, grounder=set(sample.allowed_values).__contains__)
+        bad = [d for d in report.diagnostics if d.severity == "error" or d.code == "W701"]
+        assert not bad and report.answer is not None, (name, sample.text, bad)
+        seen |= _idiom(sample.text)
+    assert {"changes an init", "transfer to a new receiver", "add_entity creates"} <= seen, seen
+
+
+# The study's entity idiom with questions whose quantities ground the inits (and state the 1 of E401's
+# exemption), beside the corpus: completeness must hold for them token by token.
+IDIOM = [
+    ("Ada has 16 eggs. She eats 3 and bakes with 4. She sells the rest for $2 each. How much does she make?",
+     "expert: entity_track\ntrace:\n- {op: init, var: eggs, value: 16}\n- {op: consume, entity: eggs, amount: 3}\n"
+     "- {op: consume, entity: eggs, amount: 4}\n- {op: init, var: price, value: 2}\n"
+     "- {op: compute, compute_op: mul, args: [eggs, price], var: result}\n- {op: query, var: result}\n"),
+    ("A shop has 13 items, gets 7 more and sells 8. How many are left?",
+     "expert: entity_track\ntrace:\n- {op: init, var: items, value: 13}\n"
+     "- {op: add_entity, entity: items, amount: 7}\n- {op: consume, entity: items, amount: 8}\n"
+     "- {op: query, var: items}\n"),
+    ("Bo has 35 cards and gives 13 to Cy, who had none. How many does Cy have?",
+     "expert: entity_track\ntrace:\n- {op: init, var: bo, value: 35}\n"
+     "- {op: transfer, from_entity: bo, to_entity: cy, amount: 13}\n- {op: query, var: cy}\n"),
+    ("A car goes 40 miles per hour. How far does it go in 1 hour?",
+     "expert: rate_equation\ntrace:\n- {op: init, var: speed, value: 40}\n- {op: init, var: hours, value: 1}\n"
+     "- {op: compute, compute_op: mul, args: [speed, hours], var: result}\n- {op: query, var: result}\n"),
+    ("3 boxes hold 4 cookies each. Dan gives 5 of the cookies away and bakes 2. How many does he have?",
+     "- expert: arithmetic\n  trace:\n  - {op: init, var: boxes, value: 3}\n  - {op: init, var: per_box, value: 4}\n"
+     "  - {op: compute, compute_op: mul, args: [boxes, per_box], var: result}\n  - {op: query, var: result}\n"
+     "- expert: entity_track\n  trace:\n  - {op: init, var: cookies, source: prev.result}\n"
+     "  - {op: transfer, from_entity: cookies, to_entity: friend, amount: 5}\n"
+     "  - {op: add_entity, entity: cookies, amount: 2}\n  - {op: query, var: cookies}\n"),
+]
+
+
 def test_corpus_traces_pass_token_by_token(setup, root, tmp_path):
     """Completeness: canonical traces are never blocked, their own question's values grounding them."""
     _, tok, compiled = setup
     cases = [(format_program(parse(p.read_text()).program), None)
              for p in sorted((root / "corpora" / "examples").glob("*.yaml"))]
+    cases += [(text, question) for question, text in IDIOM]
+    for question, text in IDIOM:
+        assert analyze(text, grounder=grounder_for(question)).ok, text  # the checker accepts them too
     from typer.testing import CliRunner
 
     from tracelang.cli import _load_commands, app

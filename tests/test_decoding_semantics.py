@@ -6,6 +6,8 @@ it exactly at the offending text, and accepts it again when that level is switch
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from tracelang.decoding.automaton import automaton
@@ -16,7 +18,7 @@ from tracelang.decoding.vocab import Vocab
 from tracelang.formatter import format_program
 from tracelang.ir import STEP_TYPES, step_fields
 from tracelang.numbers import Exact
-from tracelang.pipeline import parse
+from tracelang.pipeline import analyze, parse
 
 HEAD = "expert: arithmetic\ntrace:\n"
 
@@ -27,8 +29,8 @@ def compiled() -> Compiled:
     return Compiled(Vocab.build([bytes([b]) for b in range(128)] + [None], (128,), "bytes"))
 
 
-def state(compiled: Compiled, levels: Levels = Levels(grounding=False), values=None) -> Constraint:
-    return Constraint(compiled, make_config(levels, allowed_values=values))
+def state(compiled: Compiled, levels: Levels = Levels(grounding=False), values=None, **kw) -> Constraint:
+    return Constraint(compiled, make_config(levels, allowed_values=values, **kw))
 
 
 def accepts(compiled: Compiled, text: str, **kw) -> bool:
@@ -43,7 +45,7 @@ def test_slots_carry_ir_fields():
         cls = next(c for c in STEP_TYPES.values() if c.__name__ == occ.slot.step)
         assert occ.slot.key in step_fields(cls)
     roles = {o.slot.role for o in auto.nfa.occurrences if o.slot}
-    assert roles == {"def", "use", "num", "expert", "ref", "op"}
+    assert roles == {"def", "use", "target", "num", "expert", "ref", "op"}
 
 
 def test_examples_are_accepted_and_end(compiled, root):
@@ -111,11 +113,105 @@ def test_entities(compiled):
     assert accepts(compiled, head + "- {op: transfer, from_entity: ann, to_entity: bo, amount: 5}")
     # E502; the prefix `6` is still allowed, as it may become 6/7
     assert not accepts(compiled, head + "- {op: transfer, from_entity: ann, to_entity: bo, amount: 6}")
-    assert not accepts(compiled, head + "- {op: transfer, from_entity: ann, to_entity: v")  # E204
-    assert not accepts(compiled, head + "- {op: consume, entity: bo, amount: 1")  # E502
+    assert accepts(compiled, head + "- {op: transfer, from_entity: ann, to_entity: v, amount: 5}")  # any variable
+    assert not accepts(compiled, head + "- {op: consume, entity: bo")  # holds 0: only a no-op amount (E401)
     assert accepts(compiled, head + "- {op: consume, entity: ann, amount: 9/7}")
     assert not accepts(compiled, head + "- {op: consume, entity: ann, amount: 9/2}")  # not canonical (4.5)
     assert not accepts(compiled, head + "- {op: query, var: bo")  # E303: unchanged entity
+
+
+ENTITY = "expert: entity_track\ntrace:\n"
+
+
+@pytest.mark.parametrize("text", [
+    # the study's idiom: init, change in place, query or compute
+    ENTITY + "- {op: init, var: eggs, value: 16}\n- {op: consume, entity: eggs, amount: 3}\n"
+    "- {op: consume, entity: eggs, amount: 4}\n- {op: init, var: price, value: 2}\n"
+    "- {op: compute, compute_op: mul, args: [eggs, price], var: result}\n- {op: query, var: result}\n",
+    ENTITY + "- {op: init, var: items, value: 13}\n- {op: add_entity, entity: items, amount: 7}\n"
+    "- {op: consume, entity: items, amount: 8}\n- {op: query, var: items}\n",
+    ENTITY + "- {op: init, var: a, value: 35}\n- {op: transfer, from_entity: a, to_entity: b, amount: 13}\n"
+    "- {op: query, var: b}\n",  # a missing receiver starts at 0
+    ENTITY + "- {op: init, var: a, value: 2}\n- {op: init, var: b, value: 3}\n"
+    "- {op: compute, compute_op: add, args: [a, b], var: c}\n- {op: consume, entity: c, amount: b}\n"
+    "- {op: query, var: c}\n",  # a computed variable changes too; an amount by name
+    "- expert: arithmetic\n  trace:\n  - {op: init, var: a, value: 2}\n"
+    "  - {op: compute, compute_op: mul, args: [a, 3], var: b}\n  - {op: query, var: b}\n"
+    "- expert: entity_track\n  trace:\n  - {op: init, var: p, source: prev.result}\n"
+    "  - {op: transfer, from_entity: p, to_entity: q, amount: 1}\n  - {op: query, var: p}\n",
+])
+def test_entity_idiom_is_accepted_and_ends(compiled, text):
+    con = state(compiled)
+    assert con.advance_text(text) and con.can_end()
+
+
+@pytest.mark.parametrize(("text", "code"), [
+    (ENTITY + "- {op: init, var: a, value: 5}\n- {op: consume, entity: a, amount: 6}", "E502"),
+    (ENTITY + "- {op: init, var: a, value: 5}\n- {op: consume, entity: b", "E201"),
+    (ENTITY + "- {op: init, var: a, value: 5}\n- {op: transfer, from_entity: b", "E201"),
+    (ENTITY + "- {op: init, var: a, value: 5}\n- {op: query, var: a", "E303"),
+    (ENTITY + "- {op: init, var: a, value: 5}\n- {op: add_entity, entity: b, amount: 5}\n- {op: query, var: b",
+     "E303"),
+    (ENTITY + "- {op: init, var: a, value: 5}\n- {op: consume, entity: a, amount: 0}", "E401"),
+    (ENTITY + "- {op: init, var: a, value: 5}\n- {op: add_entity, entity: a, amount: 0}", "E401"),
+    (ENTITY + "- {op: init, var: a, value: 5}\n- {op: init, var: z, value: 0}\n"
+     "- {op: transfer, from_entity: a, to_entity: b, amount: z}", "E401"),
+    (ENTITY + "- {op: init, var: a, value: 5}\n- {op: transfer, from_entity: a, to_entity: a,", "E401"),
+    (ENTITY + "- {op: add_entity, entity: a, amount: 5}\n- {op: init, var: a,", "E202"),
+])
+def test_entity_near_misses_are_refused(compiled, text, code):
+    assert not accepts(compiled, text), code
+
+
+def _random_entity_trace(r: random.Random) -> str:
+    names = ["a", "b", "c", "d"]
+
+    def arg() -> str:
+        return r.choice(names) if r.random() < 0.4 else str(r.choice([0, 1, 1, 2, 3, 5]))
+
+    steps = [f"- {{op: init, var: a, value: {r.choice([0, 3, 5, 10])}}}"]
+    if r.random() < 0.5:
+        steps.append(f"- {{op: add_entity, entity: b, amount: {r.choice([0, 2, 4])}}}")
+    for _ in range(r.randint(1, 4)):
+        steps.append(r.choice([
+            lambda: f"- {{op: init, var: {r.choice(names)}, value: {r.choice([0, 1, 2, 3, 5, 10])}}}",
+            lambda: f"- {{op: add_entity, entity: {r.choice(names)}, amount: {arg()}}}",
+            lambda: f"- {{op: transfer, from_entity: {r.choice(names)}, to_entity: {r.choice(names)}, "
+                    f"amount: {arg()}}}",
+            lambda: f"- {{op: consume, entity: {r.choice(names)}, amount: {arg()}}}",
+            lambda: f"- {{op: compute, compute_op: {r.choice(['add', 'sub', 'mul'])}, args: [{arg()}, {arg()}], "
+                    f"var: {r.choice([*names, 'e', 'f'])}}}",
+        ])())
+    steps.append(f"- {{op: query, var: {r.choice([*names, 'e'])}}}")
+    return ENTITY + "\n".join(steps) + "\n"
+
+
+def test_guide_accepts_exactly_what_the_checker_accepts(compiled):
+    """Random entity traces over a few names: the decoder takes a whole trace (and may end it) exactly
+    when `check` finds no error in it, runtime errors included."""
+    r = random.Random(7)
+    verdicts, codes = [], set()
+    for _ in range(1500):
+        text = _random_entity_trace(r)
+        report = analyze(text)
+        con = state(compiled)
+        assert (con.advance_text(text) and con.can_end()) == report.ok, (text, report.diagnostics)
+        verdicts.append(report.ok)
+        codes |= {d.code for d in report.diagnostics}
+    assert sum(verdicts) >= 25
+    assert {"E201", "E202", "E303", "E401", "E502"} <= codes, codes
+
+
+def test_a_stated_one_is_not_a_no_op(compiled):
+    """The question's own 1 may multiply (E401 exempts it); a constant 1 it does not state may not."""
+    head = HEAD + "- {op: init, var: speed, value: 40}\n- {op: init, var: hours, value: 1}\n"
+    step = "- {op: compute, compute_op: mul, args: [speed, hours], var: result}\n"
+    stated = "A car goes 40 miles per hour. How far does it go in 1 hour?"
+    assert accepts(compiled, head + step, levels=Levels(), question=stated)
+    assert accepts(compiled, head + step, stated_values=[Exact(1)])
+    assert not accepts(compiled, head + step, levels=Levels(), question=stated.replace("1 hour", "an hour"))
+    assert not accepts(compiled, head + step)
+    assert not accepts(compiled, head + "- {op: compute, compute_op: mul, args: [speed, 1]", question=stated)
 
 
 def test_ops(compiled):

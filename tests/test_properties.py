@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from tracelang import canonical
 from tracelang.build import build
+from tracelang.diagnostics import CODES
 from tracelang.formatter import format_program
 from tracelang.grammar import canonical_regex
 from tracelang.ir import (
@@ -129,6 +130,7 @@ def test_check_never_raises(text: str) -> None:
     assert isinstance(report.ok, bool)
     for d in report.diagnostics:
         assert d.line >= 1 and d.column >= 1
+        assert not CODES[d.code].retired
 
 
 @settings(max_examples=200, deadline=None)
@@ -138,6 +140,7 @@ def test_mutated_canonical_text_never_raises(program: Program, pos: int, junk: s
     i = pos % (len(text) + 1)
     report = analyze(text[:i] + junk + text[i + 1:])
     assert isinstance(report.ok, bool)
+    assert not any(CODES[d.code].retired for d in report.diagnostics)
 
 
 def test_fraction_strategy_values_are_exact() -> None:

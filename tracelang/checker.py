@@ -14,6 +14,7 @@ from . import experts as registry
 from .diagnostics import Diagnostic
 from .ir import (
     AddEntityStep,
+    Arg,
     Block,
     CompareStep,
     ComputeStep,
@@ -24,22 +25,28 @@ from .ir import (
     Program,
     QueryStep,
     Step,
+    TransferStep,
     Var,
     names_in,
 )
 from .numbers import Exact, render
 
-# A grounding hook: given an init value, say whether the question supports it (see grounding.py).
+# A grounding hook: given an init value, say whether the question supports it (W701). A hook that
+# also has ``stated(value) -> bool`` (``data.quantities.grounder_for`` does) tells which values the
+# question itself states: an input holding one of those is a quantity of the problem, so the no-op
+# rules (E401) do not apply to it; a constant the hook merely allows (1, 100) is not exempt.
 Grounder = Callable[[Exact], bool]
 
 
 @dataclass
 class _Def:
-    kind: str  # input | computed | entity
+    kind: str  # input (init, or created by an entity op) | computed (compute, percent, compare)
     line: int
-    const: Exact | None  # the literal an input was initialised with
+    # The literal an input holds while the no-op rules may rely on it: None once an entity op changed
+    # it, or when the question states it (then a 1 or a 0 is the problem's own quantity).
+    const: Exact | None
     used: bool = False
-    changed: bool = False  # an entity that some step gave to or took from
+    changed: bool = False  # an entity op took from it, moved into it or added to what it held
 
 
 def _diag(code: str, message: str, node: Node | None, hint: str | None = None) -> Diagnostic:
@@ -141,13 +148,6 @@ class _BlockChecker:
                     self.emit("E201", f"`{var.name}` is not defined", var, hint)
                 continue
             d.used = True
-        for var in names_in(step, step.mutates):
-            d = self.defs.get(var.name)
-            if d is not None and d.kind != "entity":
-                self.emit("E204", f"`{var.name}` is a value, not an entity", var,
-                          "create entities with `add_entity`")
-            elif d is not None:
-                d.changed = True
 
     def defines(self, step: Step) -> None:
         if isinstance(step, InitStep) and step.source is not None:
@@ -161,11 +161,26 @@ class _BlockChecker:
                 self.emit("E202", f"`{var.name}` is already defined on line {self.defs[var.name].line}",
                           var, "give every value its own name")
                 continue
-            kind = "entity" if isinstance(step, AddEntityStep) else \
-                "input" if isinstance(step, InitStep) else "computed"
-            const = step.value.value if isinstance(step, InitStep) and step.value is not None else None
-            line = var.span.line if var.span else 0
-            self.defs[var.name] = _Def(kind, line, const)
+            const = None
+            if isinstance(step, InitStep) and step.value is not None:
+                const = step.value.value
+                stated = getattr(self.grounder, "stated", None)
+                if stated is not None and stated(const):
+                    const = None
+            kind = "input" if isinstance(step, InitStep) else "computed"
+            self.defs[var.name] = _Def(kind, var.span.line if var.span else 0, const)
+        for field in step.mutates:  # entity ops change a variable in place
+            for var in names_in(step, (field,)):
+                d = self.defs.get(var.name)
+                if d is None:
+                    if field not in step.creates:
+                        continue  # a missing source: E201, reported with the reads
+                    line = var.span.line if var.span else 0
+                    if isinstance(step, AddEntityStep):  # created holding its amount: written in, as by init
+                        self.defs[var.name] = _Def("input", line, self.const(step.amount))
+                        continue
+                    d = self.defs[var.name] = _Def("input", line, None)
+                d.changed, d.const = True, None  # a transfer's new receiver too: 0 plus what it got
 
     # ---------------------------------------------------------------- the query
 
@@ -174,19 +189,22 @@ class _BlockChecker:
             self.emit("E302", "a second query in the block", step, "a block has exactly one query")
             return
         d = self.defs.get(step.var.name)
-        if d is not None and (d.kind == "input" or (d.kind == "entity" and not d.changed)):
+        if d is not None and d.kind == "input" and not d.changed:
             self.emit("E303", f"the query returns `{step.var.name}`, which no step computed", step.var,
                       "the answer must come out of the steps, not be written in as an input")
 
     # ---------------------------------------------------------------- degenerate computation
 
-    def const(self, arg: Var | Num) -> Exact | None:
+    def const(self, arg: Arg) -> Exact | None:
         if isinstance(arg, Num):
             return arg.value
         d = self.defs.get(arg.name)
         return d.const if d is not None else None
 
     def no_op(self, step: Step) -> None:
+        if step.mutates:
+            self.no_op_entity(step)
+            return
         if isinstance(step, PercentStep) and step.op != "percent_of":
             if self.const(step.rate) == 0:
                 self.emit("E401", f"`{step.op}` by 0% leaves `{step.base.name}` unchanged", step)
@@ -204,6 +222,19 @@ class _BlockChecker:
                 self.emit("E401", f"`{step.compute_op}` with `{shown}` ({render(identity)}) leaves its input "
                           "unchanged", arg, "drop the step and use its input directly")
                 return
+
+    def no_op_entity(self, step: Step) -> None:
+        """An entity op that changes nothing would let a query return an input as if computed."""
+        if isinstance(step, TransferStep) and step.from_entity.name == step.to_entity.name:
+            self.emit("E401", f"`transfer` from `{step.from_entity.name}` to itself leaves it unchanged", step,
+                      "name two different variables")
+            return
+        amount: Arg = step.amount  # type: ignore[attr-defined]
+        name = names_in(step, step.mutates)[0].name
+        if self.const(amount) == 0 and (name in self.defs or not isinstance(step, AddEntityStep)):
+            shown = f"`{amount.name}` (0)" if isinstance(amount, Var) else "0"
+            self.emit("E401", f"`{step.op}` of {shown} leaves `{name}` unchanged", amount,
+                      "drop the step and use the variable as it is")
 
     def number(self, step: Step) -> Step | None:
         """Value numbering: each distinct computation gets a small integer, so keys stay flat however
@@ -261,7 +292,7 @@ class _BlockChecker:
 
     def unused(self) -> None:
         for step in self.block.trace:
-            for var in names_in(step, step.defines):
+            for var in names_in(step, step.defines + step.creates):
                 d = self.defs.get(var.name)
                 if d is not None and not d.used and not d.changed and var.name not in self.recovered \
                         and d.line == (var.span.line if var.span else 0):

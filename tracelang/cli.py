@@ -29,13 +29,17 @@ def _fail_input(err: InputError) -> None:
     raise typer.Exit(2)
 
 
-def _items(files: list[str]) -> list[Item]:
+def _items(files: list[str], unreadable_as_records: bool = False) -> list[Item]:
+    """Every record of every source. An unreadable source stops the command (exit 2), or with
+    ``unreadable_as_records`` becomes one record carrying an E002 diagnostic (JSON Lines output)."""
     items: list[Item] = []
     for source in files:
         try:
             items.extend(iter_items(source))
         except InputError as err:
-            _fail_input(err)
+            if not unreadable_as_records:
+                _fail_input(err)
+            items.append(Item(source, 0, "", error=diag.Diagnostic("E002", str(err), 1, 1), unreadable=True))
     return items
 
 
@@ -64,7 +68,8 @@ def check(
         typer.echo("error: --format takes `text` or `json`", err=True)
         raise typer.Exit(2)
     counts = {"records": 0, "failed": 0, "errors": 0, "warnings": 0, "graded": 0, "correct": 0}
-    for item in _items(files):
+    items = _items(files, unreadable_as_records=output_format == "json")
+    for item in items:
         counts["records"] += 1
         if item.error is not None:
             diags, report_json = [item.error], {"ok": False, "answer": None, "expected": None, "correct": None,
@@ -90,7 +95,7 @@ def check(
         if counts["graded"]:
             line += f"; {counts['correct']}/{counts['graded']} answers correct"
         typer.echo(line)
-    raise typer.Exit(1 if counts["failed"] else 0)
+    raise typer.Exit(2 if any(i.unreadable for i in items) else 1 if counts["failed"] else 0)
 
 
 @app.command()

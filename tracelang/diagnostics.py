@@ -1,7 +1,8 @@
 """Diagnostics: stable codes, one-line messages, a caret under the place, a hint.
 
 Every code is listed in ``CODES`` and documented with a failing example in ``spec/diagnostics.md``;
-codes are never renumbered. E = error, W = warning.
+codes are never renumbered, and a retired code is never reported again nor reused. E = error,
+W = warning.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ class Code:
     code: str
     name: str
     summary: str
+    retired: bool = False  # no check reports it any more; the code keeps its old meaning, unused
 
     @property
     def severity(self) -> Severity:
@@ -43,7 +45,7 @@ CODES: dict[str, Code] = {
         Code("E201", "undefined-variable", "a name is used before any step defines it"),
         Code("E202", "variable-overwritten", "a name is defined a second time"),
         Code("E203", "unresolved-source", "a source names no earlier block"),
-        Code("E204", "not-an-entity", "an entity op names a variable that is not an entity"),
+        Code("E204", "not-an-entity", "retired: an entity op may change any variable of its block", retired=True),
         Code("W201", "unused-variable", "a defined variable is never used"),
         # 3xx: the query
         Code("E301", "missing-query", "the block has no query"),
@@ -51,11 +53,11 @@ CODES: dict[str, Code] = {
         Code("E303", "query-of-input", "the query returns a value no step computed"),
         Code("E304", "step-after-query", "a step follows the query"),
         # 4xx: degenerate computation
-        Code("E401", "no-op-compute", "a compute leaves its input unchanged (add 0, mul 1, ...)"),
+        Code("E401", "no-op-compute", "a step leaves its input unchanged (add 0, mul 1, consume 0, ...)"),
         Code("E402", "repeated-subtrace", "a run of steps recomputes what earlier steps computed"),
         # 5xx: execution
         Code("E501", "division-by-zero", "a step divides by zero"),
-        Code("E502", "insufficient-amount", "an entity gives or consumes more than it holds"),
+        Code("E502", "insufficient-amount", "a transfer or consume takes more than the variable holds"),
         Code("E503", "invalid-operand", "an operand is outside the op's domain"),
         # 6xx: resource limits
         Code("E601", "too-long", "the trace exceeds the size limits"),

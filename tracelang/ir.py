@@ -76,11 +76,13 @@ class Ref(Node):
 
 class Step(Node):
     op: str
-    # Which fields define a fresh name, read a defined one, or change an entity; the checker and the
-    # constrained decoder's scope level read these instead of knowing each op.
+    # Which fields define a fresh name, read a defined one, or change a variable in place (an entity
+    # op); ``creates``: the changed fields whose variable may be missing, then created holding 0
+    # first. The checker reads these instead of knowing each op.
     defines: ClassVar[tuple[str, ...]] = ()
     reads: ClassVar[tuple[str, ...]] = ()
     mutates: ClassVar[tuple[str, ...]] = ()
+    creates: ClassVar[tuple[str, ...]] = ()
 
 
 class InitStep(Step):
@@ -125,8 +127,9 @@ class TransferStep(Step):
     from_entity: Var
     to_entity: Var
     amount: Arg
-    reads: ClassVar = ("from_entity", "to_entity", "amount")
+    reads: ClassVar = ("from_entity", "amount")
     mutates: ClassVar = ("from_entity", "to_entity")
+    creates: ClassVar = ("to_entity",)
 
 
 class ConsumeStep(Step):
@@ -141,8 +144,9 @@ class AddEntityStep(Step):
     op: Literal["add_entity"] = "add_entity"
     entity: Var
     amount: Arg
-    defines: ClassVar = ("entity",)
     reads: ClassVar = ("amount",)
+    mutates: ClassVar = ("entity",)
+    creates: ClassVar = ("entity",)
 
 
 class CompareStep(_TableStep):

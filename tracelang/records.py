@@ -30,6 +30,7 @@ class Item:
     file_line: int | None = None  # line of the record in a .jsonl file
     error: Diagnostic | None = None  # a record that is not a valid JSON object with a trace
     record: dict | None = None
+    unreadable: bool = False  # stands for a whole source that could not be read (error says why)
 
     @property
     def location(self) -> str:

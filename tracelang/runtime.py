@@ -31,7 +31,7 @@ def execute(program: Program, limits: Limits = DEFAULT_LIMITS) -> Execution:
         expert = registry.get(block.expert)
         if expert is None:
             raise ValueError(f"execute() needs a checked program: unknown expert {block.expert!r}")
-        env.values, env.entities = {}, set()
+        env.values = {}
         answer: Exact | None = None
         for step in block.trace:
             try:

@@ -507,7 +507,29 @@ def allowed_values(question: str) -> set[Exact]:
     return set(_allowed(question))
 
 
+@lru_cache(maxsize=4096)
+def _stated(question: str) -> frozenset[Exact]:
+    return frozenset(q.value for q in _extract(question))
+
+
+def stated_values(question: str) -> set[Exact]:
+    """The values the question itself states (each quantity as written; neither its derived values
+    nor constants): an input holding one is exempt from the checker's no-op rule (E401)."""
+    return set(_stated(question))
+
+
+@dataclass(frozen=True, slots=True)
+class _Grounder:
+    allowed: frozenset[Exact]
+    stated_values: frozenset[Exact]
+
+    def __call__(self, value: Exact) -> bool:
+        return value in self.allowed
+
+    def stated(self, value: Exact) -> bool:
+        return value in self.stated_values
+
+
 def grounder_for(question: str) -> Callable[[Exact], bool]:
-    """A checker grounding hook (``tracelang.checker.Grounder``) for this question."""
-    allowed = _allowed(question)
-    return lambda value: value in allowed
+    """A checker grounding hook (``tracelang.checker.Grounder``) for this question, with ``stated``."""
+    return _Grounder(_allowed(question), _stated(question))

@@ -5,9 +5,9 @@ each terminal occurrence gets its own sub-automaton (literal strings as chains, 
 Python's own regex parser), rules become Thompson fragments, lark's left-recursive repetition helpers
 become loops. Every terminal occurrence carries what the semantic layer needs:
 
-- a *slot* for the open or chosen terminals the decoder constrains (``def``/``use`` names, ``num``
-  literals, ``expert``, ``REF``, the op terminals), with the IR field it fills (read from the literal
-  before it: ``", value: "`` -> ``value``) and the step's op;
+- a *slot* for the open or chosen terminals the decoder constrains (``def``/``use``/``target``
+  names, ``num`` literals, ``expert``, ``REF``, the op terminals), with the IR field it fills (read
+  from the literal before it: ``", value: "`` -> ``value``) and the step's op;
 - a *decision* on its first character where the grammar branches and semantics may refuse a branch
   (another step, another list item, closing a list, which op, another block);
 - an *event* the semantic layer reacts to (a step starts or ends, a block starts).
@@ -33,7 +33,7 @@ from ..ir import STEP_TYPES, step_fields
 ASCII = range(128)
 
 # The grammar's hook points (named in trace.lark's canonical section).
-_ROLE_RULES = {"def": "def", "use": "use", "num": "num", "expert": "expert"}
+_ROLE_RULES = {"def": "def", "use": "use", "target": "target", "num": "num", "expert": "expert"}
 _OP_TERMINALS = {"COMPUTE_OP", "COMPARE_OP", "PERCENT_OP"}
 _KEY_RE = re.compile(r"(\w+): \[?$")
 
@@ -45,7 +45,7 @@ class Slot:
     Interned (``Slot.make``): equal slots are one object, so hashing is by identity (slots key
     every cache of the semantic layer, on the hot path)."""
 
-    role: str  # def | use | num | expert | ref | op
+    role: str  # def | use | target | num | expert | ref | op
     key: str  # IR field (var, args, amount, compute_op, op, ...) or "expert"
     op: str | None  # the step's op when the rule fixes it (None for c_percent's own op slot)
     terminal: str

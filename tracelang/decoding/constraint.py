@@ -114,11 +114,20 @@ def question_values(question: str) -> set[Exact]:
 
 
 def make_config(levels: Levels = Levels(), question: str | None = None,
-                allowed_values: Iterable[Exact] | None = None) -> Config:
-    """Grounding uses ``allowed_values`` if given, else the question's quantities, else nothing."""
+                allowed_values: Iterable[Exact] | None = None, stated_values: Iterable[Exact] | None = None) -> Config:
+    """Grounding uses ``allowed_values`` if given, else the question's quantities, else nothing. The
+    values the question states (``stated_values``, else read from the question when the data layer is
+    there) are exempt from the no-op rules at every level, as the checker exempts them."""
     if allowed_values is None and question is not None and levels.grounding:
         allowed_values = question_values(question)
-    return Config.make(levels, allowed_values)
+    if stated_values is None and question is not None:
+        try:
+            from ..data.quantities import stated_values as stated
+        except ImportError:  # no data layer: nothing is exempt (the checker has no grounder either)
+            stated_values = ()
+        else:
+            stated_values = stated(question)
+    return Config.make(levels, allowed_values, stated_values=stated_values or ())
 
 
 # Byte preferences for the closing walk: close what is open, end the step, then take the ops that

@@ -64,8 +64,11 @@ def random_values(rng: np.random.Generator) -> list[Exact]:
 
 
 def sample_trace(compiled: Compiled, config: Config, rng: np.random.Generator, max_tokens: int = 4096,
-                 eos_weight: float = 8.0, allowed_values: list[Exact] | None = None) -> Sample:
+                 eos_weight: float = 8.0, allowed_values: list[Exact] | None = None, prefix: str = "") -> Sample:
+    """A random trace; ``prefix`` (text the constraint must accept) starts it, e.g. to pick the expert."""
     con = Constraint(compiled, config)
+    if not con.advance_text(prefix):
+        raise ValueError(f"the constraint refuses the prefix {prefix!r}")
     mask = con.new_mask()
     eos = compiled.vocab.eos
     out: list[int] = []
@@ -75,14 +78,14 @@ def sample_trace(compiled: Compiled, config: Config, rng: np.random.Generator, m
         con.advance(tok)
         if tok in eos:
             text = b"".join(compiled.vocab.bytes_of[t] for t in out).decode("utf-8")  # type: ignore[misc]
-            return Sample(text, len(out) + 1, allowed_values)
+            return Sample(prefix + text, len(out) + 1, allowed_values)
         out.append(tok)
     return Sample(None, len(out), allowed_values)
 
 
 def fuzz(compiled: Compiled, n: int, seed: int = 0, levels: Levels = Levels(),
          questions: list[str | None] | None = None, max_tokens: int = 4096,
-         eos_weight: float = 8.0) -> Iterator[tuple[int, str | None, Sample]]:
+         eos_weight: float = 8.0, prefix: str = "") -> Iterator[tuple[int, str | None, Sample]]:
     """(index, question, sample) for ``n`` traces; question i is ``questions[i % len]`` if given."""
     from .constraint import make_config
 
@@ -93,7 +96,7 @@ def fuzz(compiled: Compiled, n: int, seed: int = 0, levels: Levels = Levels(),
         if levels.grounding and question is None:
             values = random_values(rng)
         config = make_config(levels, question=question, allowed_values=values)
-        yield i, question, sample_trace(compiled, config, rng, max_tokens, eos_weight, values)
+        yield i, question, sample_trace(compiled, config, rng, max_tokens, eos_weight, values, prefix)
 
 
 def answer_text(value: Exact | None) -> str | None:

@@ -14,7 +14,8 @@ trace continues from it. So a decoder never gets stuck, and what it emits passes
 check`` with no error. The checks mirror ``checker.py`` (scope, E303/E304, E401, E402) and run the
 experts' own op functions for runtime errors (E501-E503, E603).
 
-Levels, each switchable: ``scope`` (defined names only, fresh names only), ``ops`` (the declared
+Levels, each switchable: ``scope`` (defined names only, fresh names only; a ``target`` slot, what
+add_entity and transfer add to, takes either), ``ops`` (the declared
 expert's ops and compute_ops, arity, exactly one final query), ``grounding`` (init values from the
 question), ``values`` (no no-op, no repeated computation, no runtime error).
 """
@@ -94,21 +95,24 @@ class Config:
     levels: Levels = Levels()
     grounded: frozenset[str] | None = None  # canonical strings of the allowed init values; None: any
     limits: Limits = DEFAULT_LIMITS
+    # The values the question states: an input holding one is exempt from the no-op rules (E401), as
+    # in the checker with ``grounder_for``'s ``stated``.
+    stated: frozenset[Exact] = frozenset()
 
     @classmethod
     def make(cls, levels: Levels = Levels(), allowed_values: Iterable[Exact] | None = None,
-             limits: Limits = DEFAULT_LIMITS) -> Config:
+             limits: Limits = DEFAULT_LIMITS, stated_values: Iterable[Exact] = ()) -> Config:
         grounded = None
         if levels.grounding and allowed_values is not None:
             grounded = frozenset(render(v) for v in allowed_values)
-        return cls(levels, grounded, limits)
+        return cls(levels, grounded, limits, frozenset(stated_values))
 
 
 @dataclass(frozen=True)
 class Def:
-    kind: str  # input | computed | entity
-    const: Exact | None  # the literal an input was initialised with
-    changed: bool = False
+    kind: str  # input (init, or created by an entity op) | computed (compute, percent, compare)
+    const: Exact | None  # the checker's: the literal an input holds, unless changed or stated
+    changed: bool = False  # an entity op changed it (then a query may return it)
 
 
 @dataclass
@@ -118,7 +122,7 @@ class BlockState:
     expert: registry.Expert | None = None
     expert_name: str | None = None
     defs: dict[str, Def] = field(default_factory=dict)
-    values: dict[str, Exact] = field(default_factory=dict)  # runtime values (entities: what they hold)
+    values: dict[str, Exact] = field(default_factory=dict)  # runtime values
     numbers: dict[str, int] = field(default_factory=dict)  # value numbers, as the checker assigns them
     seen: dict = field(default_factory=dict)  # computation key -> its value number
     counter: int = 0
@@ -310,8 +314,8 @@ class Guide:
         if spec is None:
             return None
         n = len(args)
-        if self.lv.ops and (n < spec.min_args or (spec.max_args is not None and n > spec.max_args)):
-            return None
+        if n < spec.min_args or (spec.max_args is not None and n > spec.max_args):
+            return None if self.lv.ops else (None, None)  # ops off: any arity, and nothing to evaluate
         if not self.lv.values:
             return None, None
         if op == "compute":
@@ -421,12 +425,24 @@ class Guide:
             self.memo["percent_ops"] = hit
         return hit
 
-    def _entities(self, holding: bool = False) -> list[str]:
-        b = self.block
-        out = [n for n, d in b.defs.items() if d.kind == "entity"] if b else []
-        if holding and self.lv.values:
-            out = [n for n in out if b.values.get(n, ZERO) >= 0]  # type: ignore[union-attr]
-        return sorted(out)
+    def _known_zero(self, name: str) -> bool:
+        """An amount the checker calls a no-op (E401): a name whose constant is 0."""
+        d = self.block.defs.get(name)  # type: ignore[union-attr]
+        return d is not None and d.const == 0
+
+    def _sources(self) -> list[str]:
+        """What consume and transfer may take from: any defined name; under ``values`` one that can give
+        some amount, not a known zero (E401) and not more than it holds (E502)."""
+        names = self._readable()
+        if not self.lv.values:
+            return names
+        hit = self.memo.get("sources")
+        if hit is None:
+            vals = self.block.values  # type: ignore[union-attr]
+            zero = any(vals.get(m) == 0 and not self._known_zero(m) for m in names)  # e.g. a computed 0
+            hit = [n for n in names if (h := vals.get(n)) is None or h > 0 or (h == 0 and zero)]
+            self.memo["sources"] = hit
+        return hit
 
     def _held(self) -> Exact | None:
         src = self.field("from_entity") or self.field("entity")
@@ -474,8 +490,9 @@ class Guide:
 
     def _rule_ok(self, rule: str) -> bool:
         op, step = _rule_info(rule)
-        if op is None:  # the op is the slot's own choice (percent ops)
-            return bool(self._percent_ops()) if self.lv.ops or self.lv.values else True
+        if op is None:  # the op is the slot's own choice (percent ops); base and rate are names
+            return bool(self._percent_ops()) if self.lv.ops or self.lv.values else \
+                not self.lv.scope or bool(self._readable())
         if not self._offers(op):
             return False
         b = self.block
@@ -483,17 +500,17 @@ class Guide:
             if "source" in automaton_rule_fields(rule):
                 return b is not None and b.composed and b.index >= 1
             return not (self.lv.grounding and self.cfg.grounded is not None and not self.cfg.grounded)
-        if op == "query":
-            return not self.lv.values or bool(self._queryable())
+        if op == "query":  # some name to return: one computed or changed (values), else any defined one
+            return bool(self._queryable()) if self.lv.values else not self.lv.scope or bool(self._readable())
         if op in ("transfer", "consume"):
-            return not self.lv.scope or bool(self._entities(holding=True))
+            return not self.lv.scope or bool(self._sources())
         return True
 
     def _queryable(self) -> list[str]:
         b = self.block
         if b is None:
             return []
-        return sorted(n for n, d in b.defs.items() if d.kind == "computed" or (d.kind == "entity" and d.changed))
+        return sorted(n for n, d in b.defs.items() if d.kind == "computed" or d.changed)
 
     # ---------------------------------------------------------------- slots
 
@@ -521,6 +538,9 @@ class Guide:
             return "allow", tuple(["prev.result"] * (n >= 1) + [f"sub{i}.result" for i in range(n)])
         if s.role == "def":
             return ("deny", frozenset(b.defs) if b else frozenset()) if lv.scope else ("name", None)
+        if s.role == "target":  # a defined name or a new one; a transfer to its own source is E401
+            src = self.field("from_entity")
+            return ("deny", frozenset((src,))) if lv.values and src is not None else ("name", None)
         if s.role == "use":
             if not lv.scope:
                 return "name", None
@@ -535,8 +555,6 @@ class Guide:
         op = self.op or s.op
         names = self._readable()
         if not self.lv.values:
-            if s.key in ("from_entity", "to_entity", "entity"):
-                return self._entities()
             return names
         if s.key == "args":
             cop, args = self.field("compute_op"), self.field("args", ())
@@ -549,21 +567,24 @@ class Guide:
             base = self.field("base")
             return [r for r in names if self._percent(op, base, r) is not None]  # type: ignore[arg-type]
         if s.key in ("from_entity", "entity"):
-            return self._entities(holding=True)
-        if s.key == "to_entity":
-            return self._entities()
+            return self._sources()
         if s.key == "amount":
-            if op == "add_entity":
-                return names
-            held = self._held()
             vals = self.block.values  # type: ignore[union-attr]
+            if op == "add_entity":
+                if self.field("entity") not in self.block.defs:  # type: ignore[union-attr]
+                    return names  # it creates the variable holding the amount, as an init would
+                return [n for n in names if not self._known_zero(n) and (n not in vals or self._amount_ok(vals[n]))]
+            held = self._held()
             return [n for n in names if n in vals and ZERO <= vals[n] <= (held if held is not None else vals[n])
-                    and self._amount_ok(vals[n])]
+                    and not self._known_zero(n) and self._amount_ok(vals[n])]
         return names
 
+    def _receiver(self) -> str | None:
+        return self.field("to_entity") or (self.field("entity") if self.op == "add_entity" else None)  # type: ignore[return-value]
+
     def _amount_ok(self, amount: Exact) -> bool:
-        """A transfer's receiver must stay within the size limit."""
-        to = self.field("to_entity")
+        """The receiver (a transfer's to_entity, add_entity's entity) must stay within the size limit."""
+        to = self._receiver()
         if to is None or self.block is None or to not in self.block.values:
             return True
         try:
@@ -585,9 +606,15 @@ class Guide:
                 for a in args)  # type: ignore[union-attr]
             return NumSpec(accept=lambda v: self._args_ok(op, cop, args + (num_arg(v),)),  # type: ignore[arg-type,operator]
                            finite=finite)
-        if s.key == "amount" and op in ("transfer", "consume"):
-            held = self._held()
-            return NumSpec(lo=ZERO, hi=held, accept=self._amount_ok)
+        if s.key == "amount":  # 0 changes nothing (E401), except where add_entity creates the variable
+            if op == "add_entity" and self.field("entity") not in self.block.defs:  # type: ignore[union-attr]
+                return NumSpec()
+            accept = lambda v: v != 0 and self._amount_ok(v)  # noqa: E731
+            if op == "add_entity":
+                held = self.block.values.get(self._receiver())  # type: ignore[union-attr,arg-type]
+                small = held is None or max(held.numerator.bit_length(), held.denominator.bit_length()) < 800
+                return NumSpec(accept=accept, finite=small)  # far from the size limit: only 0 is refused
+            return NumSpec(lo=ZERO, hi=self._held(), accept=accept)
         return NumSpec()
 
     # ---------------------------------------------------------------- transitions
@@ -660,7 +687,7 @@ class Guide:
         if op == "init":
             name = f["var"]
             if "value" in f:
-                b.defs[name] = Def("input", f["value"])
+                b.defs[name] = Def("input", None if f["value"] in self.cfg.stated else f["value"])
                 b.values[name] = f["value"]
             else:
                 ref = f["source"].split(".")[0]
@@ -678,24 +705,17 @@ class Guide:
             b.has_query = True
             b.answer = b.values.get(f["var"])
         elif op == "add_entity":
-            name = f["entity"]
-            b.defs[name] = Def("entity", None)
+            fresh = f["entity"] not in b.defs
+            _change(b, f["entity"], self._read(f["amount"]))
+            if fresh:  # created holding its amount: written in, as by init (the checker's constant too)
+                b.defs[f["entity"]] = Def("input", self._const(f["amount"]))
+        elif op == "transfer":
             amount = self._read(f["amount"])
-            if amount is not None:
-                b.values[name] = amount
-            b.numbers[name] = b.fresh()
-        elif op in ("transfer", "consume"):
-            amount = self._read(f["amount"]) or ZERO
-            src = f.get("from_entity", f.get("entity"))
-            targets = [src] + ([f["to_entity"]] if "to_entity" in f else [])
-            if src in b.values:
-                b.values[src] = b.values[src] - amount
-            if "to_entity" in f and f["to_entity"] in b.values:
-                b.values[f["to_entity"]] = b.values[f["to_entity"]] + amount
-            for t in targets:
-                if t in b.defs:
-                    b.defs[t] = replace(b.defs[t], changed=True)
-                b.numbers[t] = b.fresh()
+            _change(b, f["from_entity"], None if amount is None else -amount)
+            _change(b, f["to_entity"], amount)
+        elif op == "consume":
+            amount = self._read(f["amount"])
+            _change(b, f["entity"], None if amount is None else -amount)
         return self._with(block=b, draft=None)
 
     @staticmethod
@@ -713,6 +733,18 @@ class Guide:
 
     def end_ok(self) -> bool:
         return self._allows(("end",))
+
+
+def _change(b: BlockState, name: str, delta: Exact | None) -> None:
+    """An entity op adds ``delta`` to ``name`` in place (None: unknown); a missing name starts at 0."""
+    d = b.defs.get(name)
+    b.defs[name] = Def("input", None, True) if d is None else replace(d, const=None, changed=True)
+    held = b.values.get(name, ZERO if d is None else None)
+    if held is None or delta is None:
+        b.values.pop(name, None)
+    else:
+        b.values[name] = held + delta
+    b.numbers[name] = b.fresh()
 
 
 _RULES: dict[str, tuple[str | None, str]] = {}

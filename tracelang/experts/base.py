@@ -21,8 +21,7 @@ class ExecError(Exception):
 @dataclass
 class Env:
     limits: Limits
-    values: dict[str, Exact] = field(default_factory=dict)
-    entities: set[str] = field(default_factory=set)
+    values: dict[str, Exact] = field(default_factory=dict)  # every variable, entities included
     results: list[Exact] = field(default_factory=list)  # answers of earlier blocks
 
     def read(self, arg: Var | Num) -> Exact:

@@ -1,4 +1,6 @@
-"""`entity_track`: quantities held by entities that give, receive and use them up."""
+"""`entity_track`: quantities that change hands. An entity is an ordinary variable of the block
+(``init`` creates one as well as ``add_entity``): ``consume`` takes from it, ``add_entity`` adds to
+it and ``transfer`` moves an amount between two; a missing receiver starts at 0."""
 
 from __future__ import annotations
 
@@ -23,17 +25,20 @@ def _take(env: Env, name: str, amount: Exact, step: object) -> None:
     env.values[name] = held - amount
 
 
+def _give(env: Env, name: str, amount: Exact, step: object) -> Exact:
+    env.values[name] = env.bound(env.values.get(name, ZERO) + amount, step)
+    return env.values[name]
+
+
 def op_add_entity(step: AddEntityStep, env: Env) -> Exact:
-    env.values[step.entity.name] = env.bound(env.read(step.amount), step)
-    env.entities.add(step.entity.name)
-    return env.values[step.entity.name]
+    # Any amount, as an init takes any value: only taking (consume, transfer) has a direction.
+    return _give(env, step.entity.name, env.read(step.amount), step)
 
 
 def op_transfer(step: TransferStep, env: Env) -> Exact:
     amount = _amount(step, env)
     _take(env, step.from_entity.name, amount, step)
-    env.values[step.to_entity.name] = env.bound(env.values[step.to_entity.name] + amount, step)
-    return env.values[step.to_entity.name]
+    return _give(env, step.to_entity.name, amount, step)
 
 
 def op_consume(step: ConsumeStep, env: Env) -> Exact:
@@ -42,7 +47,7 @@ def op_consume(step: ConsumeStep, env: Env) -> Exact:
 
 
 EXPERT = register(Expert(
-    "entity_track", "the arithmetic ops plus add_entity, transfer and consume on entities",
+    "entity_track", "the arithmetic ops plus add_entity, transfer and consume, which change a variable in place",
     {**CORE_HANDLERS, "add_entity": op_add_entity, "transfer": op_transfer, "consume": op_consume},
     {"compute": COMPUTE_OPS},
 ))
