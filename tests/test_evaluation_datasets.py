@@ -77,3 +77,32 @@ def test_usage_errors_before_any_model_loads(tmp_path: Path, runner, args: list[
     result = runner.invoke(app, ["eval", "--model", "no-such-model", "--out", str(tmp_path / "e"), *args])
     assert result.exit_code == 2 and message in result.output
     assert "Traceback" not in result.output and not (tmp_path / "e").exists()
+
+
+def test_maj_at_k_votes_on_exact_answers(tmp_path: Path, runner) -> None:
+    from tracelang.evaluation.backends import Generated
+    from tracelang.evaluation.voting import VotingBackend
+
+    traces = {  # three samples: two distinct plans run to 6, one to 5, one does not parse
+        0: "expert: arithmetic\ntrace:\n- {op: init, var: a, value: 3}\n- {op: init, var: b, value: 2}\n"
+           "- {op: compute, compute_op: add, args: [a, b], var: result}\n- {op: query, var: result}\n",
+        1: "expert: arithmetic\ntrace:\n- {op: init, var: a, value: 3}\n- {op: init, var: b, value: 2}\n"
+           "- {op: compute, compute_op: mul, args: [a, b], var: result}\n- {op: query, var: result}\n",
+        2: "not a trace",
+        3: "expert: arithmetic\ntrace:\n- {op: init, var: a, value: 3}\n- {op: init, var: b, value: 3}\n"
+           "- {op: compute, compute_op: add, args: [a, b], var: result}\n- {op: query, var: result}\n",
+    }
+
+    class Samples:
+        def generate(self, prompts, questions):
+            assert len(prompts) == 4 and len(set(questions)) == 1
+            return [Generated(traces[i], 10, 0.5) for i in range(4)]
+
+    (out,) = VotingBackend(Samples(), 4).generate(["p"], ["Tom has 3 apples and 2 or 3 more. How many?"])
+    assert out.text == traces[1] and out.new_tokens == 40  # 6 wins 2-1; the first trace that gives it
+
+
+def test_samples_need_constrained_sampling(tmp_path: Path, runner) -> None:
+    for args in (["--samples", "3", "--no-constrain"], ["--samples", "3", "--temperature", "0"]):
+        result = runner.invoke(app, ["eval", "--model", "tiny", "--out", str(tmp_path / "e"), *args])
+        assert result.exit_code == 2 and "--samples" in result.output and not (tmp_path / "e").exists()

@@ -59,7 +59,8 @@ def default_shots(loaded, shots: int | None) -> int:
 
 
 def make_backend(model: str, constrain: bool, shots: int | None, shots_from: str | None, max_new_tokens: int,
-                 seed: int = 0, dtype: str = "float32", device: str | None = None) -> tuple[Backend, Prompter]:
+                 seed: int = 0, dtype: str = "float32", device: str | None = None, samples: int = 1,
+                 temperature: float = 0.0) -> tuple[Backend, Prompter]:
     try:
         loaded = load_any(model, seed=seed, dtype=dtype, device=device)
     except ModelError as err:
@@ -76,7 +77,12 @@ def make_backend(model: str, constrain: bool, shots: int | None, shots_from: str
         return FreeBackend(loaded, prompter, max_new_tokens), prompter
     from .constrained import ConstrainedBackend
 
-    return ConstrainedBackend(loaded, prompter, max_new_tokens, seed=seed), prompter
+    backend = ConstrainedBackend(loaded, prompter, max_new_tokens, seed=seed, temperature=temperature)
+    if samples > 1:
+        from .voting import VotingBackend
+
+        return VotingBackend(backend, samples), prompter
+    return backend, prompter
 
 
 @app.command()
@@ -126,6 +132,10 @@ def evaluate(
     device: str = typer.Option("auto", help=DEVICE_HELP),
     json_out: bool = typer.Option(False, "--json", help="Print only the metrics, as one JSON object, on stdout; "
                                   "every other line goes to stderr."),
+    samples: int = typer.Option(1, min=1, help="maj@k: k sampled constrained traces per problem, each executed; "
+                                "the exact answer most valid traces agree on wins."),
+    temperature: float | None = typer.Option(None, min=0.0, help="Sampling temperature with --samples > 1 "
+                                             "(default 0.7)."),
 ) -> None:
     """Evaluate a model on GSM-8K: decode, check, execute; write predictions, metrics and a report.
 
@@ -138,6 +148,13 @@ def evaluate(
     from ..models.prompt import PROMPT_VERSION
 
     device = _device(device)
+    if samples > 1 and not constrain:
+        typer.echo("error: --samples needs constrained decoding (every sample must parse to be executed)", err=True)
+        raise typer.Exit(2)
+    temperature = (0.7 if samples > 1 else 0.0) if temperature is None else temperature
+    if samples > 1 and temperature <= 0:
+        typer.echo("error: --samples > 1 needs --temperature > 0 (greedy samples are all the same)", err=True)
+        raise typer.Exit(2)
     try:
         dtype = resolve_dtype(dtype, device)  # recorded resolved: a resume on other hardware must not mix them
     except ModelError as err:
@@ -146,7 +163,7 @@ def evaluate(
     config = EvalConfig(model=model, split=split, n=n, seed=seed, constrain=constrain, batch_size=batch_size,
                         shots=shots or 0, shots_from=shots_from, max_new_tokens=max_new_tokens, data_dir=data,
                         prompt_version=PROMPT_VERSION, dtype=dtype, question_field=question_field,
-                        answer_field=answer_field)
+                        answer_field=answer_field, samples=samples, temperature=temperature)
     try:
         from .runner import problems
 
@@ -154,7 +171,8 @@ def evaluate(
     except EvalError as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2) from None
-    backend, prompter = make_backend(model, constrain, shots, shots_from, max_new_tokens, seed, dtype, device)
+    backend, prompter = make_backend(model, constrain, shots, shots_from, max_new_tokens, seed, dtype, device,
+                                     samples, temperature)
     config = dataclasses.replace(config, shots=len(prompter.shots), prompt_version=prompter.version,
                                  shots_from=shots_from if prompter.shots else None)
     bar = tqdm(total=total, unit="problem", desc=f"eval {split}")

@@ -12,6 +12,11 @@ def _pct(k: int, n: int) -> str:
     return f"{100 * k / n:.1f}%" if n else "–"
 
 
+def _decoding(cfg: dict[str, Any]) -> str:
+    k = cfg.get("samples", 1) or 1
+    return "greedy" if k == 1 else f"maj@{k} of samples at temperature {cfg.get('temperature')}"
+
+
 def charts(directory: Path, metrics: dict[str, Any]) -> list[str]:
     """PNG charts beside the report (accuracy by expert with Wilson intervals, the failure
     taxonomy); their file names, none when matplotlib is missing."""
@@ -63,7 +68,8 @@ def write_report(path: Path, metrics: dict[str, Any], rows: list[dict[str, Any]]
     lines = [
         f"# {metrics.get('dataset') or 'GSM-8K ' + cfg.get('split', '')}: {cfg.get('model', '')}",
         "",
-        f"{n} problems, {'constrained' if cfg.get('constrain') else 'unconstrained'} greedy decoding, "
+        f"{n} problems, {'constrained' if cfg.get('constrain') else 'unconstrained'} decoding, "
+        f"{_decoding(cfg)}, "
         f"{cfg.get('shots', 0)}-shot, seed {cfg.get('seed')}, {cfg.get('dtype', 'float32')} weights, prompt "
         f"{cfg.get('prompt_version') or 'default'}; wall time {metrics.get('wall_seconds', 0):.0f} s.",
         "",

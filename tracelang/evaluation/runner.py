@@ -55,6 +55,8 @@ class EvalConfig:
     dtype: str = "float32"  # of the weights; `tracelang eval` records what `--dtype auto` resolved to
     question_field: str = "question"  # for a dataset file (`data_dir` naming a .jsonl or hf:...)
     answer_field: str = "answer"
+    samples: int = 1  # maj@k: k sampled traces per problem, majority vote on the exact answer
+    temperature: float = 0.0  # of those samples (0: greedy, with samples 1)
 
 
 def data_dir(explicit: str | None) -> Path:
