@@ -259,7 +259,8 @@ def _sha256(file: Path) -> str:
     return digest.hexdigest()
 
 
-def _revision() -> str | None:
+def code_revision() -> str | None:
+    """The git commit of this checkout (None outside one)."""
     import subprocess
 
     try:
@@ -295,7 +296,8 @@ def ship(path: str | Path, out: str | Path) -> Path:
     shipped = {"format": FORMAT, "base_model": meta["base_model"], "prompt_version": meta.get("prompt_version"),
                "adapter_sha256": _sha256(tmp / adapters.WEIGHTS), "from_checkpoint": str(path),
                "step": meta.get("step"), "total_steps": meta.get("total_steps"), "stage": meta.get("stage"),
-               "continued_from": meta.get("continued_from"), "code_revision": _revision(), "data": data,
+               "continued_from": meta.get("continued_from"),
+               "code_revision": meta.get("code_revision") or code_revision(), "data": data,
                "recipe_path": meta.get("recipe_path"), "recipe": meta.get("recipe"), "config": meta.get("config"),
                "init_checkpoint": None}
     (tmp / "training.json").write_text(json.dumps(shipped, indent=2, default=str) + "\n")

@@ -35,6 +35,7 @@ class Stage:
         self.evaluate = evaluate
         self.total_steps = 0
         self.totals: dict[str, int] = {}  # whole-run counts, kept in state.pt so a resume carries them on
+        self.revision = ckpt.code_revision()  # at the start: the code that trains, not the one that ships
 
     def build(self) -> None:
         """Seed everything, then load the model with its trainable part (and say what trains)."""
@@ -57,6 +58,7 @@ class Stage:
                 "init_checkpoint": str(start) if start else None,
                 "continued_from": str(self.setup.continued_from) if self.setup.continued_from else None,
                 "prompt_version": self.setup.prompter.version, "config": to_dict(self.cfg),
+                "code_revision": self.revision,
                 "recipe": {k: v for k, v in self.recipe.items() if k != "__path__"},
                 "recipe_path": self.recipe.get("__path__"), "head_mode": self.cfg.train_lm_head,
                 "unfreeze_layers": self.cfg.unfreeze_layers, "parameters": self.setup.pm.describe()}
