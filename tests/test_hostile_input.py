@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import os
 import pickle
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,6 +17,8 @@ from tracelang.decoding.guide import Levels
 from tracelang.decoding.tokenizer_store import tiny_bpe
 from tracelang.decoding.vocab import fingerprint
 from tracelang.grammar import grammar_hash
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 class _Boom:
@@ -105,3 +110,78 @@ def test_the_cache_round_trips_and_leaves_no_part_file(cache):
     assert again.vocab.bytes_of == first.vocab.bytes_of and again.vocab.eos == first.vocab.eos
     assert _allowed(again) == _allowed(first)
     assert [p.name for p in _cache_dir(tok).iterdir()] == ["vocab.npz"]
+
+
+# ---------------------------------------------------------------- no hangs
+# Each case runs in a child process under a wall-clock limit, so that a regression fails the test
+# instead of hanging the suite (big-int arithmetic and regex matching cannot be interrupted).
+
+LIMIT_S = 30  # generous for a loaded machine; each case takes about a second when fixed
+
+
+def _run_within(code: str, limit: float = LIMIT_S) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    try:
+        return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=limit,
+                              env=env, cwd=ROOT)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"did not finish within {limit}s: {code[:200]}")
+
+
+def _run_cli(*args: str, limit: float = LIMIT_S) -> subprocess.CompletedProcess:
+    return _run_within(f"import sys; from tracelang.cli import main; sys.argv = ['tracelang', *{list(args)!r}]; main()",
+                       limit)
+
+
+def _huge_compute(op: str, n: int) -> str:
+    lines = ["expert: arithmetic", "trace:", "- {op: init, var: a, value: 1" + "0" * 39 + "}",
+             "- {op: init, var: e, value: 9}", "- {op: compute, compute_op: pow, args: [a, e], var: x}",
+             "- {op: compute, compute_op: " + op + ", args: [" + ", ".join(["x"] * n) + "], var: result}",
+             "- {op: query, var: result}"]
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize("n", [5_000, 10_000])
+def test_a_huge_n_ary_product_fails_fast_with_e603(tmp_path, n):
+    path = tmp_path / "big.yaml"
+    path.write_text(_huge_compute("mul", n))
+    r = _run_cli("check", str(path))
+    assert r.returncode == 1, r.stderr
+    assert "E603" in r.stdout and "Traceback" not in r.stderr
+
+
+def test_a_running_value_is_bounded_but_a_large_final_value_is_not_refused_early():
+    from tracelang.pipeline import analyze
+
+    ok = analyze("expert: arithmetic\ntrace:\n- {op: init, var: a, value: 1" + "0" * 39 + "}\n"
+                 "- {op: init, var: e, value: 9}\n- {op: compute, compute_op: pow, args: [a, e], var: x}\n"
+                 "- {op: init, var: z, value: 0}\n"
+                 "- {op: compute, compute_op: mul, args: [x, x, x, z], var: result}\n- {op: query, var: result}\n")
+    assert ok.answer == 0, ok.diagnostics
+
+
+def test_quantities_of_a_five_million_digit_question_are_linear():
+    r = _run_within("from tracelang.data.quantities import allowed_values, extract, stated_values\n"
+                    "for s in ['Tom has ' + '7' * 5_000_000 + ' apples.', '7' * 1_000_000 + '\u00bd',\n"
+                    "          '1\u00bd' * 200_000, '1 ' * 500_000]:\n"
+                    "    extract(s); allowed_values(s); stated_values(s)\n")
+    assert r.returncode == 0, r.stderr
+
+
+def test_quantities_cli_on_a_long_digit_run(tmp_path):
+    r = _run_within("import sys; from tracelang.cli import main; "
+                    "sys.argv = ['tracelang', 'gsm8k', 'quantities', 'Tom has ' + '7' * 100_000 + ' apples.']; main()")
+    assert r.returncode == 0, r.stderr
+
+
+def test_a_template_expression_with_a_tower_of_powers_is_rejected_fast():
+    r = _run_within("from tracelang.corpus.expr import Undefined, compile_expr\n"
+                    "for text in ['pow(pow(pow(9,64),64),64) > 0', '*'.join(['pow(9,64)'] * 7) + ' > 0',\n"
+                    "             'pow(pow(2,64),64) > 1']:\n"
+                    "    try:\n"
+                    "        compile_expr(text, 'bool')({})\n"
+                    "    except Undefined as err:\n"
+                    "        assert 'digits' in str(err), err\n"
+                    "    else:\n"
+                    "        raise SystemExit('not rejected: ' + text)\n")
+    assert r.returncode == 0, r.stderr + r.stdout
