@@ -185,3 +185,89 @@ def test_a_template_expression_with_a_tower_of_powers_is_rejected_fast():
                     "    else:\n"
                     "        raise SystemExit('not rejected: ' + text)\n")
     assert r.returncode == 0, r.stderr + r.stdout
+
+
+# ---------------------------------------------------------------- JSON Lines readers
+
+GOOD = ('{"id": "gsm8k-train-00012", "question": "Tom has 2 apples and buys 3. How many?", '
+        '"trace": "expert: arithmetic\\n'
+        'trace:\\n- {op: init, var: a, value: 2}\\n- {op: init, var: b, value: 3}\\n'
+        '- {op: compute, compute_op: add, args: [a, b], var: result}\\n- {op: query, var: result}\\n", '
+        '"answer": "5", "expert": "arithmetic", "source": "test", "meta": {}}')
+HOSTILE = {
+    "deep": "[" * 200_000 + "]" * 200_000,
+    "deep_object": '{"a": ' * 50_000 + "1" + "}" * 50_000,
+    "long_int": '{"id": "x", "answer": ' + "9" * 5_000 + "}",
+    "nan": '{"id": "x", "answer": NaN}',
+    "infinity": '{"id": "x", "answer": -Infinity}',
+}
+
+
+def _cli(*args: str):
+    from typer.testing import CliRunner
+
+    from tracelang.cli import _load_commands, app
+
+    _load_commands()
+    return CliRunner().invoke(app, list(args))
+
+
+def _hostile_file(tmp_path, kind: str) -> Path:
+    path = tmp_path / "in.jsonl"
+    path.write_text(GOOD + "\n" + HOSTILE[kind] + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("kind", sorted(HOSTILE))
+def test_loads_line_turns_every_hostile_line_into_a_line_error(kind):
+    from tracelang.records import LineError, loads_line
+
+    with pytest.raises(LineError) as err:
+        loads_line(HOSTILE[kind])
+    assert "Traceback" not in err.value.message and err.value.column >= 1
+
+
+def test_loads_line_keeps_brackets_inside_strings_and_escapes():
+    from tracelang.records import loads_line
+
+    text = '{"q": "' + "[{" * 100 + '\\" ]", "n": [1, 2]}'
+    assert loads_line(text) == {"q": "[{" * 100 + '" ]', "n": [1, 2]}
+
+
+@pytest.mark.parametrize("kind", sorted(HOSTILE))
+def test_check_and_fmt_make_a_hostile_line_a_record_error(tmp_path, kind):
+    path = _hostile_file(tmp_path, kind)
+    r = _cli("check", "--format", "json", str(path))
+    assert r.exit_code == 1, r.output
+    import json
+
+    rows = [json.loads(line) for line in r.stdout.splitlines()]
+    assert [row["ok"] for row in rows] == [True, False]
+    assert [d["code"] for d in rows[1]["diagnostics"]] == ["E002"] and rows[1]["diagnostics"][0]["line"] == 2
+    r = _cli("check", str(path))
+    assert r.exit_code == 1 and f"{path}:2:" in r.output and "E002" in r.output, r.output
+    r = _cli("fmt", "--check", str(path))
+    assert r.exit_code == 1 and isinstance(r.exception, SystemExit) and f"{path}:2:" in r.output, r.output
+
+
+@pytest.mark.parametrize("kind", sorted(HOSTILE))
+@pytest.mark.parametrize("command", ["gsm8k import", "gsm8k split", "corpus stats", "corpus contamination",
+                                     "decode fuzz"])
+def test_readers_name_file_and_line_of_a_hostile_line(tmp_path, kind, command):
+    path = _hostile_file(tmp_path, kind)
+    ref = tmp_path / "ref.jsonl"
+    ref.write_text('{"question": "Ann has 4 pens.", "answer": "4"}\n', encoding="utf-8")
+    args = {
+        "gsm8k import": ["gsm8k", "import", "--input", str(path), "--out", str(tmp_path / "o.jsonl"),
+                         "--against", str(ref)],
+        "gsm8k split": ["gsm8k", "split", "--input", str(path), "--dev", str(tmp_path / "d.jsonl"),
+                        "--train", str(tmp_path / "t.jsonl")],
+        "corpus stats": ["corpus", "stats", str(path), "--against", str(ref)],
+        "corpus contamination": ["corpus", "contamination", str(path), "--against", str(ref)],
+        "decode fuzz": ["decode", "fuzz", "--tokenizer", "tiny-bpe", "--n", "1", "--out", str(tmp_path / "f.jsonl"),
+                        "--question-file", str(path)],
+    }[command]
+    r = _cli(*args)
+    assert r.exit_code == 2, (r.output, r.exception)
+    assert isinstance(r.exception, SystemExit), repr(r.exception)
+    assert f"{path}:2" in r.output, r.output

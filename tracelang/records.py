@@ -20,6 +20,67 @@ class InputError(Exception):
     """A file that cannot be read at all (missing, a directory, not UTF-8): a usage error."""
 
 
+class LineError(ValueError):
+    """One JSON Lines line that is not acceptable JSON; ``column`` is 1-based."""
+
+    def __init__(self, message: str, column: int = 1):
+        super().__init__(message)
+        self.message, self.column = message, column
+
+
+MAX_JSON_DEPTH = 64  # a record nests three levels; deeper is hostile, not data
+
+
+def _constant(name: str) -> object:
+    raise LineError(f"not JSON: `{name}` is not a JSON value (JSON has no NaN or Infinity)")
+
+
+def loads_line(line: str) -> object:
+    """Parse one JSON Lines line. Every way a line can fail is a ``LineError`` with a message for
+    the user: malformed JSON, nesting deeper than ``MAX_JSON_DEPTH``, an integer too long for
+    Python to convert (over 4,300 digits), ``NaN`` / ``Infinity``. Never a RecursionError."""
+    depth = _depth(line)
+    if depth > MAX_JSON_DEPTH:
+        raise LineError(f"nested deeper than {MAX_JSON_DEPTH} levels")
+    try:
+        return json.loads(line, parse_constant=_constant)
+    except json.JSONDecodeError as err:
+        raise LineError(f"not JSON: {err.msg}", err.colno) from None
+    except RecursionError:
+        raise LineError(f"nested deeper than {MAX_JSON_DEPTH} levels") from None
+    except LineError:
+        raise
+    except ValueError as err:  # int('9' * 5000): Python's limit on integer digits
+        raise LineError(f"a number too long to read ({str(err).split(';')[0]})") from None
+
+
+def _depth(line: str) -> int:
+    """The deepest bracket nesting of a JSON text, strings skipped (a cheap linear scan)."""
+    if line.count("[") + line.count("{") <= MAX_JSON_DEPTH:
+        return 0  # cannot be deeper: the common case costs two counts
+    depth = deepest = 0
+    in_string = escaped = False
+    for ch in line:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+                if deepest > MAX_JSON_DEPTH:
+                    return deepest
+        elif ch in "]}":
+            depth -= 1
+    return deepest
+
+
 @dataclass
 class Item:
     source: str  # the path as given ("-" for stdin)
@@ -69,9 +130,9 @@ def iter_items(source: str) -> Iterator[Item]:
         item = Item(source, index, "", file_line=n)
         index += 1
         try:
-            record = json.loads(line)
-        except json.JSONDecodeError as err:
-            item.error = Diagnostic("E002", f"not JSON: {err.msg}", n, err.colno)
+            record = loads_line(line)
+        except LineError as err:
+            item.error = Diagnostic("E002", err.message, n, err.column)
             yield item
             continue
         if not isinstance(record, dict) or not isinstance(record.get("trace"), str):

@@ -10,7 +10,7 @@ from pathlib import Path
 import typer
 
 from ..cli import bench_app, decode_app
-from ..records import InputError
+from ..records import InputError, LineError, loads_line
 
 _EXAMPLES = Path(__file__).resolve().parents[2] / "corpora" / "examples"
 
@@ -40,7 +40,7 @@ def _questions(path: Path | None) -> list[str | None] | None:
         return None
     out: list[str | None] = []
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = path.read_text(encoding="utf-8").split("\n")  # not splitlines: U+2028 is inside a string
     except (OSError, UnicodeDecodeError) as err:
         typer.echo(f"error: {path}: {err}", err=True)
         raise typer.Exit(2) from None
@@ -48,9 +48,9 @@ def _questions(path: Path | None) -> list[str | None] | None:
         if not line.strip():
             continue
         try:
-            record = json.loads(line)
-        except json.JSONDecodeError as err:
-            typer.echo(f"error: {path}:{n}:{err.colno}: not JSON: {err.msg}", err=True)
+            record = loads_line(line)
+        except LineError as err:
+            typer.echo(f"error: {path}:{n}:{err.column}: {err.message}", err=True)
             raise typer.Exit(2) from None
         if not isinstance(record, dict) or not isinstance(record.get("question"), str):
             typer.echo(f"error: {path}:{n}: the record has no `question` string", err=True)
