@@ -271,3 +271,59 @@ def test_readers_name_file_and_line_of_a_hostile_line(tmp_path, kind, command):
     assert r.exit_code == 2, (r.output, r.exception)
     assert isinstance(r.exception, SystemExit), repr(r.exception)
     assert f"{path}:2" in r.output, r.output
+
+
+# ---------------------------------------------------------------- answers
+
+TRACE_5 = ("expert: arithmetic\ntrace:\n- {op: init, var: a, value: 2}\n- {op: init, var: b, value: 3}\n"
+           "- {op: compute, compute_op: add, args: [a, b], var: result}\n- {op: query, var: result}\n")
+
+
+def _check_answers(tmp_path, answers: list[str]):
+    import json
+
+    path = tmp_path / "answers.jsonl"
+    path.write_text("".join('{"trace": ' + json.dumps(TRACE_5) + ', "answer": ' + a + '}\n' for a in answers),
+                    encoding="utf-8")
+    r = _cli("check", "--format", "json", str(path))
+    return r, [json.loads(line) for line in r.stdout.splitlines()]
+
+
+def test_a_record_whose_trace_contradicts_its_answer_fails_check(tmp_path):
+    r, rows = _check_answers(tmp_path, ['"5"', "6"])
+    assert r.exit_code == 1
+    assert rows[0]["ok"] and rows[0]["correct"] is True
+    assert not rows[1]["ok"] and rows[1]["correct"] is False and rows[1]["answer"] == "5"
+    assert [(d["code"], d["line"]) for d in rows[1]["diagnostics"]] == [("E004", 2)]
+    path = tmp_path / "answers.jsonl"
+    text = _cli("check", str(path))
+    assert text.exit_code == 1 and f"{path}:2:1: E004 the trace runs to 5, the record's answer is 6" in text.output
+    assert "2 checked: 1 ok, 1 with errors (1 errors, 0 warnings); 1/2 answers correct" in text.output
+
+
+@pytest.mark.parametrize("answer", ['"NaN"', '"Infinity"', '"-inf"', "true", "false", "[5]", '{"v": 5}', '"five"',
+                                    '"1/0"', '"0/0"', '""', '"+-5"', '"--5"', "1e400", '"5 apples"'])
+def test_an_answer_that_is_not_a_finite_exact_number_is_an_error_never_graded(tmp_path, answer):
+    r, rows = _check_answers(tmp_path, [answer])
+    assert r.exit_code == 1, r.output
+    (row,) = rows
+    assert row["ok"] is False and row["correct"] is None and row["expected"] is None
+    assert [d["code"] for d in row["diagnostics"]] == ["E003"]
+
+
+@pytest.mark.parametrize("answer", ['"5"', "5", "5.0", '"5.00"', '"$5"', '"#### 5"', '"+5"', '"10/2"', "null"])
+def test_answers_in_accepted_shapes_grade(tmp_path, answer):
+    r, rows = _check_answers(tmp_path, [answer])
+    assert r.exit_code == 0, r.output
+    assert rows[0]["correct"] is (None if answer == "null" else True)
+
+
+def test_answer_value_refuses_what_is_not_a_finite_exact_number():
+    from fractions import Fraction
+
+    from tracelang.numbers import answer_value, parse_answer
+
+    for bad in (float("nan"), float("inf"), True, None, [1], {"a": 1}, "1/0", "--1", "+-3", "9" * 300, "1e5"):
+        assert answer_value(bad) is None, bad
+    assert parse_answer("--1") is None and parse_answer("+-3") is None
+    assert answer_value(2.5) == Fraction(5, 2) and answer_value("#### 1,000") == 1000 and answer_value(-3) == -3
