@@ -327,3 +327,47 @@ def test_answer_value_refuses_what_is_not_a_finite_exact_number():
         assert answer_value(bad) is None, bad
     assert parse_answer("--1") is None and parse_answer("+-3") is None
     assert answer_value(2.5) == Fraction(5, 2) and answer_value("#### 1,000") == 1000 and answer_value(-3) == -3
+
+
+# ---------------------------------------------------------------- usage errors
+
+def _one_line_usage_error(r) -> None:
+    assert r.exit_code == 2, r.output
+    assert isinstance(r.exception, SystemExit)
+    lines = [line for line in r.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), r.output
+
+
+def test_decode_fuzz_refuses_a_negative_seed_before_loading_anything(tmp_path, monkeypatch):
+    from tracelang.decoding import commands
+
+    def no_tokenizer(name):
+        raise AssertionError("a tokenizer was loaded")
+
+    monkeypatch.setattr(commands, "_tokenizer", no_tokenizer)
+    r = _cli("decode", "fuzz", "--seed", "-1", "--n", "1", "--out", str(tmp_path / "f.jsonl"))
+    _one_line_usage_error(r)
+    assert "--seed" in r.output and not (tmp_path / "f.jsonl").exists()
+
+
+def test_gsm8k_import_refuses_to_overwrite_its_input(tmp_path):
+    src = tmp_path / "train.jsonl"
+    text = '{"question": "Ray has 6 cats.", "answer": "He has 6 cats.\\n#### 6"}\n'
+    src.write_text(text, encoding="utf-8")
+    link = tmp_path / "link.jsonl"
+    link.symlink_to(src)
+    for out in (src, link, tmp_path / "." / "train.jsonl"):
+        _one_line_usage_error(_cli("gsm8k", "import", "--input", str(src), "--out", str(out)))
+        assert src.read_text(encoding="utf-8") == text
+    _one_line_usage_error(_cli("gsm8k", "import", "--input", str(src), "--out", str(tmp_path / "o.jsonl"),
+                               "--report", str(tmp_path / "o.jsonl")))
+
+
+def test_gsm8k_split_refuses_coinciding_outputs(tmp_path):
+    src = tmp_path / "records.jsonl"
+    src.write_text(GOOD + "\n", encoding="utf-8")
+    same = tmp_path / "x.jsonl"
+    _one_line_usage_error(_cli("gsm8k", "split", "--input", str(src), "--dev", str(same), "--train", str(same)))
+    assert not same.exists()
+    _one_line_usage_error(_cli("gsm8k", "split", "--input", str(src), "--dev", str(src)))
+    assert src.read_text(encoding="utf-8") == GOOD + "\n"

@@ -145,6 +145,29 @@ def iter_items(source: str) -> Iterator[Item]:
         yield item
 
 
+def same_file(a: str | Path | None, b: str | Path | None) -> bool:
+    """Whether two paths name one file (the same path, a link to it, or the same inode)."""
+    if a is None or b is None or str(a) == "-" or str(b) == "-":
+        return False
+    pa, pb = Path(a), Path(b)
+    try:
+        if pa.exists() and pb.exists():
+            return os.path.samefile(pa, pb)
+        return pa.resolve() == pb.resolve()
+    except OSError:
+        return False
+
+
+def refuse_same_files(**paths: str | Path | None) -> str | None:
+    """A usage error message if two of the named paths are one file, else None (``--x`` names)."""
+    named = [(k, v) for k, v in paths.items() if v is not None]
+    for i, (ka, va) in enumerate(named):
+        for kb, vb in named[i + 1:]:
+            if same_file(va, vb):
+                return f"--{ka.replace('_', '-')} and --{kb.replace('_', '-')} name the same file ({vb})"
+    return None
+
+
 @contextmanager
 def atomic_write(path: str | Path, mode: str = "w") -> Iterator[IO]:
     """Write to a temporary file beside ``path`` and move it into place only on success."""

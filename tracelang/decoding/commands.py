@@ -81,6 +81,15 @@ def fuzz_command(
     Without --question-file, grounding uses a few random quantities per trace (kept in `meta`).
     Exit status: 0 when every trace checks with no error, 1 otherwise, 2 for usage errors.
     """
+    if seed < 0:  # before any tokenizer or model loads
+        typer.echo(f"error: --seed must be 0 or more (got {seed})", err=True)
+        raise typer.Exit(2)
+    from ..records import refuse_same_files
+
+    clash = refuse_same_files(question_file=question_file, out=out)
+    if clash:
+        typer.echo(f"error: {clash}: it would be overwritten", err=True)
+        raise typer.Exit(2)
     from ..data.schema import dumps, make_record
     from ..pipeline import analyze
     from ..records import atomic_write
