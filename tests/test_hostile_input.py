@@ -323,7 +323,7 @@ def test_answer_value_refuses_what_is_not_a_finite_exact_number():
 
     from tracelang.numbers import answer_value, parse_answer
 
-    for bad in (float("nan"), float("inf"), True, None, [1], {"a": 1}, "1/0", "--1", "+-3", "9" * 300, "1e5"):
+    for bad in (float("nan"), float("inf"), True, None, [1], {"a": 1}, "1/0", "--1", "+-3", "9" * 1_001, "1e5"):
         assert answer_value(bad) is None, bad
     assert parse_answer("--1") is None and parse_answer("+-3") is None
     assert answer_value(2.5) == Fraction(5, 2) and answer_value("#### 1,000") == 1000 and answer_value(-3) == -3

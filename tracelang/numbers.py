@@ -90,6 +90,8 @@ def render(value: Exact) -> str:
     return f"{sign}{whole}.{str(frac).rjust(places, '0').rstrip('0')}"
 
 
+# Room for any value the runtime may compute (400 digits over 400 digits), far below _MAX_CONVERTED.
+_MAX_ANSWER_CHARS = 1_000
 _ANSWER_TEXT = re.compile(r"[+-]?(?:\d+(?:\.\d+)?|\.\d+)(?:/(?:\d+(?:\.\d+)?|\.\d+))?")
 
 
@@ -101,7 +103,7 @@ def answer_value(answer: object) -> Exact | None:
     if isinstance(answer, float):
         return parse_answer(repr(answer)) if math.isfinite(answer) else None
     if isinstance(answer, (int, str)):
-        return parse_answer(str(answer)) if len(str(answer)) <= 200 else None
+        return parse_answer(str(answer))
     return None
 
 
@@ -113,7 +115,7 @@ def parse_answer(text: str) -> Exact | None:
     cleaned = cleaned.replace(",", "").replace("$", "").strip()
     if cleaned.endswith("%"):
         cleaned = cleaned[:-1]
-    if len(cleaned) > 200 or not _ANSWER_TEXT.fullmatch(cleaned):
+    if len(cleaned) > _MAX_ANSWER_CHARS or not _ANSWER_TEXT.fullmatch(cleaned):
         return None  # one sign at most, digits, an optional decimal point and denominator: nothing else
     top, slash, bottom = cleaned.lstrip("+-").partition("/")
     if slash and bottom.replace(".", "", 1).isdigit() and not bottom.strip("0."):
