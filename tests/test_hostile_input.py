@@ -371,3 +371,39 @@ def test_gsm8k_split_refuses_coinciding_outputs(tmp_path):
     assert not same.exists()
     _one_line_usage_error(_cli("gsm8k", "split", "--input", str(src), "--dev", str(src)))
     assert src.read_text(encoding="utf-8") == GOOD + "\n"
+
+
+# ---------------------------------------------------------------- atomic writes
+
+def test_atomic_write_goes_through_a_symlink_and_keeps_the_mode(tmp_path):
+    from tracelang.records import atomic_write
+
+    target = tmp_path / "real.txt"
+    target.write_text("old\n")
+    target.chmod(0o644)
+    link = tmp_path / "link.txt"
+    link.symlink_to(target)
+    with atomic_write(link) as fh:
+        fh.write("new\n")
+    assert link.is_symlink() and target.read_text() == "new\n"
+    assert (target.stat().st_mode & 0o777) == 0o644
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link.txt", "real.txt"]
+
+
+def test_atomic_write_to_a_directory_is_an_oserror_naming_it(tmp_path):
+    from tracelang.records import atomic_write
+
+    with pytest.raises(IsADirectoryError, match=str(tmp_path)), atomic_write(tmp_path) as fh:
+        fh.write("x")
+
+
+def test_fmt_of_a_symlink_formats_the_target(tmp_path):
+    target = tmp_path / "t.yaml"
+    target.write_text("expert: arithmetic\ntrace:\n- {op: init, var: a, value: 2.50}\n- {op: query, var: a}\n")
+    target.chmod(0o640)
+    link = tmp_path / "link.yaml"
+    link.symlink_to(target)
+    r = _cli("fmt", str(link))
+    assert r.exit_code in (0, 1), r.output
+    assert link.is_symlink() and "value: 2.5}" in target.read_text()
+    assert (target.stat().st_mode & 0o777) == 0o640

@@ -3,8 +3,10 @@ writing files atomically so that an interrupted run never leaves a half-written 
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import stat
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -170,15 +172,33 @@ def refuse_same_files(**paths: str | Path | None) -> str | None:
 
 @contextmanager
 def atomic_write(path: str | Path, mode: str = "w") -> Iterator[IO]:
-    """Write to a temporary file beside ``path`` and move it into place only on success."""
-    path = Path(path)
+    """Write to a temporary file beside ``path`` and move it into place only on success.
+
+    A symlink is written through (its target is replaced, the link stays); an existing file keeps
+    its permission bits; something that is not a regular file (a device node, a FIFO) is written
+    in place, never replaced; a directory is an ``IsADirectoryError`` naming the path."""
+    path = Path(os.path.realpath(path))
+    if path.is_dir():
+        raise IsADirectoryError(errno.EISDIR, "is a directory", str(path))
+    encoding = None if "b" in mode else "utf-8"
+    if path.exists() and not path.is_file():  # a device node or a FIFO: never replace it
+        with open(path, mode, encoding=encoding) as fh:
+            yield fh
+        return
+    old_mode = stat.S_IMODE(path.stat().st_mode) if path.exists() else None
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
     try:
-        with os.fdopen(fd, mode, encoding=None if "b" in mode else "utf-8") as fh:
+        with os.fdopen(fd, mode, encoding=encoding) as fh:
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
+        if old_mode is not None:
+            os.chmod(tmp, old_mode)
+        else:  # a new file gets the usual mode (mkstemp's 0600 honours no umask)
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
