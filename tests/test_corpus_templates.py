@@ -256,3 +256,17 @@ def test_shipped_templates_lint_without_errors() -> None:
     phrasings that state every slot, questions that ground every init value."""
     errors = [str(f) for f in lint_library(Library.load(DEFAULT_DIR)) if f.severity == "error"]
     assert errors == []
+
+
+def test_lint_of_a_tower_of_powers_ends_with_an_error(tmp_path: Path) -> None:
+    """Issue 14: a constraint like pow(pow(pow(9,64),64),64) rejects every sample (a value too large)
+    instead of computing a number with billions of digits."""
+    import time
+
+    text = BOXES.replace('constraints = ["eaten < boxes * per_box / 2"]',
+                         'constraints = ["pow(pow(pow(9, 64), 64), 64) > eaten"]', 1)
+    library = Library.load(make_dir(tmp_path, text))
+    t0 = time.perf_counter()
+    errors = [f for f in lint_library(library) if f.severity == "error"]
+    assert time.perf_counter() - t0 < 30
+    assert any("`demo.boxes`" in f.where for f in errors), errors

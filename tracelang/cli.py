@@ -12,7 +12,7 @@ from . import diagnostics as diag
 from .checker import Grounder
 from .formatter import format_program
 from .ir import Program
-from .numbers import render
+from .numbers import answer_value, render
 from .pipeline import analyze, parse
 from .records import InputError, Item, atomic_write, is_corpus, iter_items
 
@@ -71,22 +71,42 @@ def check(
     items = _items(files, unreadable_as_records=output_format == "json")
     for item in items:
         counts["records"] += 1
+        record_diags: list[diag.Diagnostic] = []  # about the record's `answer`: at its line in the file
         if item.error is not None:
             diags, report_json = [item.error], {"ok": False, "answer": None, "expected": None, "correct": None,
                                                 "diagnostics": [item.error.to_json()]}
             text, location = "", item.source
         else:
-            report = analyze(item.text, expected=item.answer, grounder=_grounder(item.question))
+            expected = None
+            if item.answer is not None:
+                expected = answer_value(item.answer)
+                if expected is None:
+                    shown = json.dumps(item.answer)
+                    shown = shown if len(shown) <= 40 else shown[:37] + "..."
+                    record_diags.append(diag.Diagnostic(
+                        "E003", f"the record's answer {shown} is not a finite exact number; it is not graded",
+                        item.file_line or 1, 1, hint="write the answer as a number or a string like \"72\", "
+                        "\"-3.5\" or \"2/3\" (or leave `answer` null)"))
+            report = analyze(item.text, expected=expected, grounder=_grounder(item.question))
             diags, report_json, text, location = report.diagnostics, report.to_json(), item.text, item.location
+            if report.correct is False and report.answer is not None:
+                record_diags.append(diag.Diagnostic(
+                    "E004", f"the trace runs to {render(report.answer)}, the record's answer is "
+                    f"{render(expected)}", item.file_line or 1, 1))  # type: ignore[arg-type]
+            if record_diags:
+                report_json["ok"] = False
+                report_json["diagnostics"] = [d.to_json() for d in record_diags] + report_json["diagnostics"]
             if report.correct is not None:
                 counts["graded"] += 1
                 counts["correct"] += int(report.correct)
-        counts["errors"] += sum(d.severity == "error" for d in diags)
+        counts["errors"] += sum(d.severity == "error" for d in record_diags + diags)
         counts["warnings"] += sum(d.severity == "warning" for d in diags)
         counts["failed"] += int(not report_json["ok"])
         if output_format == "json":
             typer.echo(json.dumps({"source": item.source, "index": item.index, **report_json}))
         elif not quiet:
+            for d in record_diags:
+                typer.echo(diag.render(d, "", item.source) + "\n")
             for d in diags:
                 typer.echo(diag.render(d, text, location) + "\n")
     if output_format == "text":

@@ -31,6 +31,8 @@ CODES: dict[str, Code] = {
         # 0xx: text and records
         Code("E001", "syntax-error", "the text is not a trace in the grammar"),
         Code("E002", "invalid-record", "a corpus line is not a JSON object with a `trace` string"),
+        Code("E003", "invalid-answer", "a record's `answer` is not a finite exact number"),
+        Code("E004", "wrong-answer", "the trace runs to a value other than its record's `answer`"),
         # 1xx: structure of steps and blocks
         Code("E101", "unknown-expert", "the expert is not in the registry"),
         Code("E102", "wrong-expert", "the declared expert does not offer this op"),

@@ -6,6 +6,8 @@ expression-tree overhead, which matters when a corpus executes millions of steps
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -88,6 +90,23 @@ def render(value: Exact) -> str:
     return f"{sign}{whole}.{str(frac).rjust(places, '0').rstrip('0')}"
 
 
+# Room for any value the runtime may compute (400 digits over 400 digits), far below _MAX_CONVERTED.
+_MAX_ANSWER_CHARS = 1_000
+_ANSWER_TEXT = re.compile(r"[+-]?(?:\d+(?:\.\d+)?|\.\d+)(?:/(?:\d+(?:\.\d+)?|\.\d+))?")
+
+
+def answer_value(answer: object) -> Exact | None:
+    """A record's expected answer as JSON gives it (a string or a number), or None when it is not a
+    finite exact number: NaN, infinities, true/false, null, lists, objects, words, ``1/0``."""
+    if answer is None or isinstance(answer, bool):
+        return None
+    if isinstance(answer, float):
+        return parse_answer(repr(answer)) if math.isfinite(answer) else None
+    if isinstance(answer, (int, str)):
+        return parse_answer(str(answer))
+    return None
+
+
 def parse_answer(text: str) -> Exact | None:
     """Parse a stated answer: ``72``, ``1,000``, ``-3.5``, ``$12``, ``2/3``, ``#### 18``."""
     cleaned = str(text).strip()
@@ -96,8 +115,8 @@ def parse_answer(text: str) -> Exact | None:
     cleaned = cleaned.replace(",", "").replace("$", "").strip()
     if cleaned.endswith("%"):
         cleaned = cleaned[:-1]
-    if len(cleaned) > 200:
-        return None
+    if len(cleaned) > _MAX_ANSWER_CHARS or not _ANSWER_TEXT.fullmatch(cleaned):
+        return None  # one sign at most, digits, an optional decimal point and denominator: nothing else
     top, slash, bottom = cleaned.lstrip("+-").partition("/")
     if slash and bottom.replace(".", "", 1).isdigit() and not bottom.strip("0."):
         return None  # a zero denominator is no number (parse_literal reads it as 0 to report it in traces)

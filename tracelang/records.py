@@ -3,8 +3,10 @@ writing files atomically so that an interrupted run never leaves a half-written 
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import stat
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -18,6 +20,67 @@ from .diagnostics import Diagnostic
 
 class InputError(Exception):
     """A file that cannot be read at all (missing, a directory, not UTF-8): a usage error."""
+
+
+class LineError(ValueError):
+    """One JSON Lines line that is not acceptable JSON; ``column`` is 1-based."""
+
+    def __init__(self, message: str, column: int = 1):
+        super().__init__(message)
+        self.message, self.column = message, column
+
+
+MAX_JSON_DEPTH = 64  # a record nests three levels; deeper is hostile, not data
+
+
+def _constant(name: str) -> object:
+    raise LineError(f"not JSON: `{name}` is not a JSON value (JSON has no NaN or Infinity)")
+
+
+def loads_line(line: str) -> object:
+    """Parse one JSON Lines line. Every way a line can fail is a ``LineError`` with a message for
+    the user: malformed JSON, nesting deeper than ``MAX_JSON_DEPTH``, an integer too long for
+    Python to convert (over 4,300 digits), ``NaN`` / ``Infinity``. Never a RecursionError."""
+    depth = _depth(line)
+    if depth > MAX_JSON_DEPTH:
+        raise LineError(f"nested deeper than {MAX_JSON_DEPTH} levels")
+    try:
+        return json.loads(line, parse_constant=_constant)
+    except json.JSONDecodeError as err:
+        raise LineError(f"not JSON: {err.msg}", err.colno) from None
+    except RecursionError:
+        raise LineError(f"nested deeper than {MAX_JSON_DEPTH} levels") from None
+    except LineError:
+        raise
+    except ValueError as err:  # int('9' * 5000): Python's limit on integer digits
+        raise LineError(f"a number too long to read ({str(err).split(';')[0]})") from None
+
+
+def _depth(line: str) -> int:
+    """The deepest bracket nesting of a JSON text, strings skipped (a cheap linear scan)."""
+    if line.count("[") + line.count("{") <= MAX_JSON_DEPTH:
+        return 0  # cannot be deeper: the common case costs two counts
+    depth = deepest = 0
+    in_string = escaped = False
+    for ch in line:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+                if deepest > MAX_JSON_DEPTH:
+                    return deepest
+        elif ch in "]}":
+            depth -= 1
+    return deepest
 
 
 @dataclass
@@ -69,9 +132,9 @@ def iter_items(source: str) -> Iterator[Item]:
         item = Item(source, index, "", file_line=n)
         index += 1
         try:
-            record = json.loads(line)
-        except json.JSONDecodeError as err:
-            item.error = Diagnostic("E002", f"not JSON: {err.msg}", n, err.colno)
+            record = loads_line(line)
+        except LineError as err:
+            item.error = Diagnostic("E002", err.message, n, err.column)
             yield item
             continue
         if not isinstance(record, dict) or not isinstance(record.get("trace"), str):
@@ -84,17 +147,58 @@ def iter_items(source: str) -> Iterator[Item]:
         yield item
 
 
+def same_file(a: str | Path | None, b: str | Path | None) -> bool:
+    """Whether two paths name one file (the same path, a link to it, or the same inode)."""
+    if a is None or b is None or str(a) == "-" or str(b) == "-":
+        return False
+    pa, pb = Path(a), Path(b)
+    try:
+        if pa.exists() and pb.exists():
+            return os.path.samefile(pa, pb)
+        return pa.resolve() == pb.resolve()
+    except OSError:
+        return False
+
+
+def refuse_same_files(**paths: str | Path | None) -> str | None:
+    """A usage error message if two of the named paths are one file, else None (``--x`` names)."""
+    named = [(k, v) for k, v in paths.items() if v is not None]
+    for i, (ka, va) in enumerate(named):
+        for kb, vb in named[i + 1:]:
+            if same_file(va, vb):
+                return f"--{ka.replace('_', '-')} and --{kb.replace('_', '-')} name the same file ({vb})"
+    return None
+
+
 @contextmanager
 def atomic_write(path: str | Path, mode: str = "w") -> Iterator[IO]:
-    """Write to a temporary file beside ``path`` and move it into place only on success."""
-    path = Path(path)
+    """Write to a temporary file beside ``path`` and move it into place only on success.
+
+    A symlink is written through (its target is replaced, the link stays); an existing file keeps
+    its permission bits; something that is not a regular file (a device node, a FIFO) is written
+    in place, never replaced; a directory is an ``IsADirectoryError`` naming the path."""
+    path = Path(os.path.realpath(path))
+    if path.is_dir():
+        raise IsADirectoryError(errno.EISDIR, "is a directory", str(path))
+    encoding = None if "b" in mode else "utf-8"
+    if path.exists() and not path.is_file():  # a device node or a FIFO: never replace it
+        with open(path, mode, encoding=encoding) as fh:
+            yield fh
+        return
+    old_mode = stat.S_IMODE(path.stat().st_mode) if path.exists() else None
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
     try:
-        with os.fdopen(fd, mode, encoding=None if "b" in mode else "utf-8") as fh:
+        with os.fdopen(fd, mode, encoding=encoding) as fh:
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
+        if old_mode is not None:
+            os.chmod(tmp, old_mode)
+        else:  # a new file gets the usual mode (mkstemp's 0600 honours no umask)
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

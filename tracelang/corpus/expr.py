@@ -30,6 +30,8 @@ from ..numbers import Exact
 MAX_CHARS = 1_000
 MAX_DEPTH = 60
 MAX_DIGITS = 30
+MAX_VALUE_DIGITS = 400  # a computed numerator or denominator; beyond it the sample is rejected
+_VALUE_BITS = int(MAX_VALUE_DIGITS * 3.33)
 
 _TOKEN = re.compile(r"\s*(?:(\d+(?:\.\d+)?)|([A-Za-z_][A-Za-z0-9_]*)|(==|!=|<=|>=|[-+*/%()<>,.]))")
 
@@ -71,6 +73,13 @@ def _ceil(x: Exact) -> Exact:
     return Exact(-((-x.numerator) // x.denominator))
 
 
+def _bounded(x: Any) -> Any:
+    """Refuse a value too large to be a template quantity (and too slow to carry on)."""
+    if isinstance(x, Exact) and (x.numerator.bit_length() > _VALUE_BITS or x.denominator.bit_length() > _VALUE_BITS):
+        raise Undefined(f"a value of more than {MAX_VALUE_DIGITS} digits")
+    return x
+
+
 def _div(a: Exact, b: Exact) -> Exact:
     if b == 0:
         raise Undefined("division by zero")
@@ -88,7 +97,10 @@ def _distinct(*xs: Exact) -> bool:
 def _pow(base: Exact, exp: Exact) -> Exact:
     if exp.denominator != 1 or not 0 <= exp <= 64:
         raise Undefined("pow takes a whole exponent from 0 to 64")
-    return base ** int(exp.numerator)
+    e = int(exp.numerator)
+    if max(base.numerator.bit_length(), base.denominator.bit_length()) * e > _VALUE_BITS:
+        raise Undefined(f"a value of more than {MAX_VALUE_DIGITS} digits")
+    return base**e
 
 
 # name -> (min args, max args or None, arg kind, result kind, function)
@@ -152,7 +164,7 @@ def _tokens(text: str) -> list[_Tok]:
 
 
 def _apply(op: Callable[[Exact, Exact], Exact], a: Fn, b: Fn) -> Fn:
-    return lambda env: op(a(env), b(env))
+    return lambda env: _bounded(op(a(env), b(env)))
 
 
 def _lookup(name: str, attr: str | None) -> Fn:

@@ -9,7 +9,7 @@ import typer
 
 from ..cli import corpus_app, gsm8k_app
 from ..numbers import render
-from ..records import InputError, atomic_write
+from ..records import InputError, atomic_write, refuse_same_files
 from . import gsm8k
 from .contamination import NGRAM, Guard, default_reference
 from .importer import import_problems
@@ -66,6 +66,10 @@ def import_command(
 
     Exit status: 0 on success (whatever the coverage), 2 for usage or input errors.
     """
+    clash = refuse_same_files(input=None if input_path.startswith("hf:") else input_path, out=out,
+                              report=report_path)
+    if clash:
+        _fail(f"{clash}: it would be overwritten")
     split = split or gsm8k.split_of_path(input_path)
     reference = _reference(against, input_path, split)
     guard = _guard(reference)
@@ -125,6 +129,9 @@ def split_command(
         return
     if dev is None and train is None:
         _fail("give --dev and/or --train to write the split")
+    clash = refuse_same_files(input=input_path, dev=dev, train=train)
+    if clash:
+        _fail(f"{clash}: one split would overwrite the other or the input")
     parts: dict[str, list[dict]] = {"dev": [], "train": []}
     try:
         for line, record in read_jsonl(input_path):

@@ -201,7 +201,9 @@ _DIGITS = re.compile(
 )
 _AND_A_FRACTION = re.compile(r"(?<![\w.,/])(?P<whole>\d+)\s+and\s+(?:a|one)?[\s-]?(?P<den>half|third|quarter)\b"
                              r"(?P<dozen>\s+dozen\b)?", re.IGNORECASE)
-_UNICODE_FRACTION = re.compile(r"(?:(?P<whole>\d+)\s?)?(?P<frac>[" + "".join(UNICODE_FRACTIONS) + "])")
+# The whole part starts only where a digit run starts: without the look-behind every position inside
+# a long run of digits would retry the run to its end (quadratic in the run's length).
+_UNICODE_FRACTION = re.compile(r"(?:(?<!\d)(?P<whole>\d+)\s?)?(?P<frac>[" + "".join(UNICODE_FRACTIONS) + "])")
 
 
 MAX_DIGITS = 40  # a longer digit run is no grade-school quantity (and int() of it is slow)

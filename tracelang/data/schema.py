@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..numbers import Exact, render
-from ..records import InputError, atomic_write
+from ..records import InputError, LineError, atomic_write, loads_line
 
 FIELDS = ("id", "question", "trace", "answer", "expert", "source", "meta")
 
@@ -67,7 +67,8 @@ def dumps(record: dict[str, Any]) -> str:
 
 def read_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
     """(line number, object) for each non-blank line of a JSON Lines file; ``InputError`` naming
-    file, line and column for anything that is not a JSON object."""
+    file, line and column for anything that is not a JSON object (malformed, nested too deep, an
+    integer too long to read, NaN/Infinity: see ``records.loads_line``)."""
     try:
         fh = open(path, encoding="utf-8")  # noqa: SIM115 - closed below, generator
     except OSError as err:
@@ -78,9 +79,9 @@ def read_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
                 if not line.strip():
                     continue
                 try:
-                    obj = json.loads(line)
-                except json.JSONDecodeError as err:
-                    raise InputError(f"{path}:{n}:{err.colno}: not JSON: {err.msg}") from None
+                    obj = loads_line(line)
+                except LineError as err:
+                    raise InputError(f"{path}:{n}:{err.column}: {err.message}") from None
                 if not isinstance(obj, dict):
                     raise InputError(f"{path}:{n}:1: not a JSON object")
                 yield n, obj

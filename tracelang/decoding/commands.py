@@ -10,7 +10,7 @@ from pathlib import Path
 import typer
 
 from ..cli import bench_app, decode_app
-from ..records import InputError
+from ..records import InputError, LineError, loads_line
 
 _EXAMPLES = Path(__file__).resolve().parents[2] / "corpora" / "examples"
 
@@ -40,7 +40,7 @@ def _questions(path: Path | None) -> list[str | None] | None:
         return None
     out: list[str | None] = []
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = path.read_text(encoding="utf-8").split("\n")  # not splitlines: U+2028 is inside a string
     except (OSError, UnicodeDecodeError) as err:
         typer.echo(f"error: {path}: {err}", err=True)
         raise typer.Exit(2) from None
@@ -48,9 +48,9 @@ def _questions(path: Path | None) -> list[str | None] | None:
         if not line.strip():
             continue
         try:
-            record = json.loads(line)
-        except json.JSONDecodeError as err:
-            typer.echo(f"error: {path}:{n}:{err.colno}: not JSON: {err.msg}", err=True)
+            record = loads_line(line)
+        except LineError as err:
+            typer.echo(f"error: {path}:{n}:{err.column}: {err.message}", err=True)
             raise typer.Exit(2) from None
         if not isinstance(record, dict) or not isinstance(record.get("question"), str):
             typer.echo(f"error: {path}:{n}: the record has no `question` string", err=True)
@@ -81,6 +81,15 @@ def fuzz_command(
     Without --question-file, grounding uses a few random quantities per trace (kept in `meta`).
     Exit status: 0 when every trace checks with no error, 1 otherwise, 2 for usage errors.
     """
+    if seed < 0:  # before any tokenizer or model loads
+        typer.echo(f"error: --seed must be 0 or more (got {seed})", err=True)
+        raise typer.Exit(2)
+    from ..records import refuse_same_files
+
+    clash = refuse_same_files(question_file=question_file, out=out)
+    if clash:
+        typer.echo(f"error: {clash}: it would be overwritten", err=True)
+        raise typer.Exit(2)
     from ..data.schema import dumps, make_record
     from ..pipeline import analyze
     from ..records import atomic_write

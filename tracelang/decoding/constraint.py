@@ -1,8 +1,11 @@
 """The public face of the decoder: compile once per tokenizer, then one ``Constraint`` per row.
 
-``compile_tokenizer(tok)`` binds the grammar automaton to a vocabulary; the result (token bytes,
-the automaton's states and the mask caches filled so far) is kept on disk under
-``~/.cache/tracelang/decoding/<grammar hash>-<tokenizer hash>/`` and reloaded by the next process.
+``compile_tokenizer(tok)`` binds the grammar automaton to a vocabulary. The vocabulary's token bytes
+are kept on disk as plain arrays (``vocab.npz``, read with ``allow_pickle=False`` and validated)
+under ``~/.cache/tracelang/decoding/<grammar hash>-<tokenizer hash>/`` and reloaded by the next
+process; the automaton and the mask caches are rebuilt in each process (on the test tokenizers a
+cold compile takes well under a second). Nothing on disk is ever unpickled: a cache directory that
+someone else can write cannot run code here, and a cache file that fails validation is a miss.
 ``Constraint(compiled, config)`` is one decoding state: ``fill_mask`` writes the allowed-token
 bitmask, ``advance`` takes a token, ``forced`` gives the tokens that are the only possible
 continuation (fast-forward), ``closing_text`` a short way to a valid end (for a running-out budget).
@@ -10,7 +13,10 @@ continuation (fast-forward), ``closing_text`` a short way to a valid end (for a 
 
 from __future__ import annotations
 
-import pickle
+import contextlib
+import json
+import os
+import tempfile
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -26,7 +32,8 @@ from .guide import Config, Guide, Levels
 from .tokenizer_store import cache_dir
 from .vocab import Vocab, fingerprint
 
-_FORMAT = 3  # bump when the pickled layout changes
+_FORMAT = 4  # bump when the vocab.npz layout changes
+_CACHE_FILE = "vocab.npz"
 _COMPILED: dict[tuple[str, str], Compiled] = {}
 
 
@@ -48,23 +55,21 @@ def compile_tokenizer(tokenizer, *, disk: bool = True, memory: bool = True) -> C
     key = (grammar_hash(), fp)
     if memory and key in _COMPILED:
         return _COMPILED[key]
-    path = _dir(*key) / "compiled.pkl"
+    path = _dir(*key) / _CACHE_FILE
     compiled = None
-    if disk and path.is_file():
-        try:
-            with path.open("rb") as fh:
-                blob = pickle.load(fh)
-            if blob.get("format") == _FORMAT:
-                compiled = _restore(blob)
-        except (OSError, pickle.UnpicklingError, EOFError, AttributeError, KeyError):
-            compiled = None  # a stale or broken cache is rebuilt, never trusted
+    if disk:
+        vocab = _load_vocab(path, fp)
+        if vocab is not None:
+            compiled = Compiled(vocab, automaton() if memory else Automaton())
+            compiled.tokenizer_hash = fp  # type: ignore[attr-defined]
     from_disk = compiled is not None
     if compiled is None:
         auto = automaton() if memory else Automaton()
         compiled = Compiled(Vocab.from_tokenizer(tokenizer), auto)
         compiled.tokenizer_hash = fp  # type: ignore[attr-defined]
         if disk:
-            save(compiled)
+            with contextlib.suppress(OSError):  # an unwritable cache only costs the next process a compile
+                save(compiled)
     compiled.info = CompileInfo(time.perf_counter() - t0, from_disk, path if disk else None)  # type: ignore[attr-defined]
     if memory:
         _COMPILED[key] = compiled
@@ -72,34 +77,66 @@ def compile_tokenizer(tokenizer, *, disk: bool = True, memory: bool = True) -> C
 
 
 def save(compiled: Compiled) -> Path:
-    """Write the compiled automaton and every mask cache filled so far (atomically)."""
-    path = _dir(compiled.auto.hash, compiled.vocab.fingerprint) / "compiled.pkl"
+    """Write the vocabulary's token bytes as plain arrays (atomically); nothing else is cached."""
+    v = compiled.vocab
+    path = _dir(compiled.auto.hash, v.fingerprint) / _CACHE_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
-    blob = {
-        "format": _FORMAT,
-        "vocab": compiled.vocab,
-        "auto": compiled.auto,
-        "skeletons": compiled.skeletons,
-        "skeleton_deps": compiled.skeleton_deps,
-        "bulks": compiled.bulks,
-        "allow_entries": compiled.allow_entries,
-        "runs": compiled.runs,
-    }
-    tmp = path.with_suffix(".part")
-    with tmp.open("wb") as fh:
-        pickle.dump(blob, fh, protocol=pickle.HIGHEST_PROTOCOL)
-    tmp.replace(path)
+    lens = np.array([-1 if b is None else len(b) for b in v.bytes_of], dtype=np.int64)
+    blob = np.frombuffer(b"".join(b for b in v.bytes_of if b is not None), dtype=np.uint8)
+    meta = json.dumps({"format": _FORMAT, "fingerprint": v.fingerprint, "size": v.size})
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".vocab-", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.savez(fh, meta=np.frombuffer(meta.encode(), dtype=np.uint8), lens=lens, blob=blob,
+                     eos=np.array(v.eos, dtype=np.int64))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
     return path
 
 
-def _restore(blob: dict) -> Compiled:
-    auto: Automaton = blob["auto"]
-    if auto.hash != grammar_hash():
-        raise KeyError("grammar changed")
-    c = Compiled(blob["vocab"], auto)
-    c.skeletons, c.skeleton_deps, c.bulks, c.allow_entries, c.runs = (
-        blob["skeletons"], blob["skeleton_deps"], blob["bulks"], blob["allow_entries"], blob["runs"])
-    return c
+_MAX_CACHE_BYTES = 1 << 30
+
+
+def _load_vocab(path: Path, fingerprint_: str) -> Vocab | None:
+    """The cached vocabulary, or None for a missing, stale, foreign or malformed file (a miss).
+
+    Read with ``allow_pickle=False``: only plain integer and byte arrays are accepted, and every
+    length, offset and id is checked before use."""
+    try:
+        if not path.is_file() or path.stat().st_size > _MAX_CACHE_BYTES:
+            return None
+        with np.load(path, allow_pickle=False) as z:
+            if set(z.files) != {"meta", "lens", "blob", "eos"}:
+                return None
+            meta_a, lens, blob, eos = z["meta"], z["lens"], z["blob"], z["eos"]
+        if meta_a.dtype != np.uint8 or blob.dtype != np.uint8 or lens.dtype != np.int64 or eos.dtype != np.int64:
+            return None
+        if meta_a.ndim != 1 or blob.ndim != 1 or lens.ndim != 1 or eos.ndim != 1:
+            return None
+        meta = json.loads(meta_a.tobytes().decode("utf-8"))
+        if not isinstance(meta, dict) or meta.get("format") != _FORMAT or meta.get("fingerprint") != fingerprint_:
+            return None
+        size = meta.get("size")
+        if type(size) is not int or size != len(lens) or size <= 0:
+            return None
+        if (lens < -1).any() or int(lens[lens > 0].sum()) != len(blob):
+            return None
+        if len(eos) and ((eos < 0).any() or (eos >= size).any()):
+            return None
+        raw = blob.tobytes()
+        out: list[bytes | None] = []
+        pos = 0
+        for n in lens.tolist():
+            if n < 0:
+                out.append(None)
+            else:
+                out.append(raw[pos:pos + n])
+                pos += n
+        return Vocab.build(out, tuple(int(e) for e in eos.tolist()), fingerprint_)
+    except Exception:  # noqa: BLE001 - zip, json and numpy errors alike
+        return None  # a stale or broken cache is rebuilt, never trusted
 
 
 def question_values(question: str) -> set[Exact]:

@@ -84,25 +84,42 @@ def _pow(xs: list[Exact], env: Env, node: object) -> Exact:
     return base**e
 
 
-def _sum(xs: list[Exact]) -> Exact:
+# An n-ary op's running value (left to right) may grow to this many times the value limit and no
+# further: a step of 10,000 huge args then fails at once with E603 instead of multiplying them all
+# out first. The final value is bounded by the value limit as usual.
+RUNNING_FACTOR = 4
+
+
+def _running_bound(total: Exact, env: Env, node: object) -> None:
+    limit_bits = int(env.limits.max_value_digits * 3.33 * RUNNING_FACTOR)
+    if total.numerator.bit_length() > limit_bits or total.denominator.bit_length() > limit_bits:
+        raise ExecError("E603", f"a running value of more than {env.limits.max_value_digits * RUNNING_FACTOR} "
+                        "digits while combining the args", node)
+
+
+def _sum(xs: list[Exact], env: Env, node: object) -> Exact:
     total = ZERO
     for x in xs:
         total += x
+        _running_bound(total, env, node)
     return total
 
 
-def _product(xs: list[Exact]) -> Exact:
+def _product(xs: list[Exact], env: Env, node: object) -> Exact:
     total = ONE
     for x in xs:
         total *= x
+        if total == ZERO:
+            return total
+        _running_bound(total, env, node)
     return total
 
 
 COMPUTE_OPS: dict[str, OpSpec] = {
-    "add": OpSpec(2, None, lambda xs, env, n: _sum(xs), "sum of all args", True, (ZERO, "any")),
-    "sub": OpSpec(2, None, lambda xs, env, n: xs[0] - _sum(xs[1:]), "first minus the rest", False,
+    "add": OpSpec(2, None, lambda xs, env, n: _sum(xs, env, n), "sum of all args", True, (ZERO, "any")),
+    "sub": OpSpec(2, None, lambda xs, env, n: xs[0] - _sum(xs[1:], env, n), "first minus the rest", False,
                   (ZERO, "rest")),
-    "mul": OpSpec(2, None, lambda xs, env, n: _product(xs), "product of all args", True, (ONE, "any")),
+    "mul": OpSpec(2, None, lambda xs, env, n: _product(xs, env, n), "product of all args", True, (ONE, "any")),
     "div": OpSpec(2, 2, lambda xs, env, n: _div(xs[0], xs[1], n), "first divided by second", False,
                   (ONE, "rest")),
     "mod": OpSpec(2, 2, _mod, "remainder of first divided by second (floored)"),
