@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
-# The main job: the shipped trained model (Gemma 3 270M + the LoRA adapter in weights/shipped)
-# solves a seeded sample of GSM-8K test under the grammar constraint, 0-shot, greedy; the runtime
-# executes every trace; the report gives the accuracy with its Wilson interval, and the first
-# traces are replayed step by step.
-# N (default 20) sets the sample size; OUT (default runs/demo) the output directory;
-# MODEL (default shipped) the model (`embedded` is the untrained base, prompted 3-shot).
+# The main job: a model solves a seeded sample of GSM-8K test under the grammar constraint, greedy;
+# the runtime executes every trace; the report gives the accuracy with its Wilson interval (charts
+# beside it), and the first traces are replayed step by step.
+# N (default 20) sets the sample size; OUT (default runs/demo) the output directory; MODEL the
+# model: `embedded` (the default: the untrained Gemma 3 270M, 3-shot) or `shipped` (it with the
+# adapter in weights/shipped, 0-shot; not yet better than the base: weights/shipped/README.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-runs/demo}
 N=${N:-20}
-MODEL=${MODEL:-shipped}
+MODEL=${MODEL:-embedded}
 mkdir -p "$OUT"
 echo "== the language: example traces"
 tracelang check corpora/examples/*.yaml

@@ -43,3 +43,12 @@ def test_learning_curve_is_a_png(tmp_path: Path) -> None:
 
 def test_nothing_to_draw_without_a_log(tmp_path: Path) -> None:
     assert learning_curve(tmp_path) is None
+
+
+def test_rows_without_a_loss_are_left_out(tmp_path: Path) -> None:
+    stage = tmp_path / "run" / "rl"
+    stage.mkdir(parents=True)
+    rows = [{"kind": "train", "step": 1, "reward_mean": 0.1}, {"kind": "train", "step": 2, "reward_mean": 0.2,
+                                                                 "loss": 0.5, "epoch": 0.5, "seconds": 1.0}]
+    (stage / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert "| 1 | 1 | 0.5000 |" in write_summary(stage).read_text()

@@ -20,8 +20,9 @@ from .runner import EvalConfig, EvalError, run
 SHOTS = Path(__file__).resolve().parents[2] / "corpora" / "shots.jsonl"
 
 
-MODEL_HELP = ("`shipped` (the trained model in weights/, the default), `embedded` (the untrained Gemma 3 270M), "
-              "`tiny`, a training checkpoint, an adapter directory, a local model directory or a hub id.")
+MODEL_HELP = ("`embedded` (Gemma 3 270M, untrained: the default), `shipped` (it with the adapter in weights/shipped, "
+              "not yet better; see its model card), `tiny`, a training checkpoint, an adapter directory, a local "
+              "model directory or a hub id.")
 SHOTS_HELP = "Worked examples in the prompt (default: 0 for a trained model, 3 for an untrained one)."
 
 
@@ -88,7 +89,7 @@ def make_backend(model: str, constrain: bool, shots: int | None, shots_from: str
 @app.command()
 def solve(
     question: str = typer.Argument(..., help="The problem, in words."),
-    model: str = typer.Option("shipped", help=MODEL_HELP),
+    model: str = typer.Option("embedded", help=MODEL_HELP),
     constrain: bool = typer.Option(True, "--constrain/--no-constrain", help="Decode under the grammar."),
     shots: int | None = typer.Option(None, min=0, help=SHOTS_HELP),
     shots_from: str | None = typer.Option(None, help="Corpus (.jsonl) to draw the examples from."),
@@ -112,7 +113,7 @@ def solve(
 
 @app.command("eval")
 def evaluate(
-    model: str = typer.Option("shipped", help=MODEL_HELP),
+    model: str = typer.Option("embedded", help=MODEL_HELP),
     split: str = typer.Option("test", help="`test` (evaluation only) or `dev` (500 of train, for model selection)."),
     n: int | None = typer.Option(None, min=1, help="A seeded sample of N problems; the whole split if omitted."),
     seed: int = typer.Option(42, help="Seed of the sample (`--n 30 --seed 42` is the study's protocol)."),

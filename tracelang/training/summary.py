@@ -60,6 +60,7 @@ def learning_curve(stage_dir: Path, out: Path | None = None) -> Path | None:
     except ImportError:
         return None
     train, evals = read_metrics(stage_dir)
+    train = [r for r in train if r.get("loss") is not None]  # RL logs a loss only on steps that updated
     if not train:
         return None
     out = Path(out) if out else Path(stage_dir) / "learning_curve.png"
@@ -105,6 +106,7 @@ def write_summary(stage_dir: Path) -> Path:
     """``summary.md`` in the stage directory: the loss by epoch, the dev evaluations, the curve."""
     stage_dir = Path(stage_dir)
     train, evals = read_metrics(stage_dir)
+    train = [r for r in train if r.get("loss") is not None]
     picture = learning_curve(stage_dir)
     lines = [f"# {stage_dir.resolve().parent.name}/{stage_dir.name}", ""]
     if train:
