@@ -107,3 +107,10 @@ def test_samples_need_constrained_sampling(tmp_path: Path, runner) -> None:
     for args in (["--samples", "3", "--no-constrain"], ["--samples", "3", "--temperature", "0"]):
         result = runner.invoke(app, ["eval", "--model", "tiny", "--out", str(tmp_path / "e"), *args])
         assert result.exit_code == 2 and "--samples" in result.output and not (tmp_path / "e").exists()
+
+
+def test_a_hostile_shots_corpus_is_one_line(tmp_path: Path, runner) -> None:
+    bad = tmp_path / "shots.jsonl"
+    bad.write_text('{"question": "q", "trace": "t"}\n' + "[" * 5000 + "\n", encoding="utf-8")
+    result = runner.invoke(app, ["solve", "x?", "--model", "tiny", "--shots", "1", "--shots-from", str(bad)])
+    assert result.exit_code == 2 and f"{bad}:2:" in result.output and "Traceback" not in result.output

@@ -14,6 +14,7 @@ from ..models.loading import DEVICE_HELP, DTYPE_HELP, resolve_device, resolve_dt
 from ..models.prompt import load_shots
 from ..numbers import render
 from ..pipeline import analyze
+from ..records import InputError
 from .backends import Backend, FreeBackend
 from .runner import EvalConfig, EvalError, run
 
@@ -72,8 +73,12 @@ def make_backend(model: str, constrain: bool, shots: int | None, shots_from: str
     if shots and not source.is_file():
         typer.echo(f"error: no shots corpus at {source}", err=True)
         raise typer.Exit(2)
-    prompter = Prompter.for_version(loaded.tokenizer, loaded.prompt_version,
-                                    load_shots(source, shots, seed) if shots else [])
+    try:
+        chosen = load_shots(source, shots, seed) if shots else []
+    except InputError as err:
+        typer.echo(f"error: --shots-from: {err}", err=True)
+        raise typer.Exit(2) from None
+    prompter = Prompter.for_version(loaded.tokenizer, loaded.prompt_version, chosen)
     if not constrain:
         return FreeBackend(loaded, prompter, max_new_tokens), prompter
     from .constrained import ConstrainedBackend
