@@ -71,22 +71,9 @@ class Prompter:
 
 def load_shots(path: str | Path, k: int, seed: int = 0) -> list[dict]:
     """``k`` records with a question and a trace, drawn deterministically, one per expert first."""
-    from ..records import InputError, LineError, loads_line
+    from ..data.schema import read_jsonl  # the one JSON Lines reader: errors name file, line, column
 
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as err:
-        raise InputError(f"{path}: cannot read the shots corpus ({err})") from None
-    records = []
-    for n, line in enumerate(text.split("\n"), start=1):
-        if not line.strip():
-            continue
-        try:
-            obj = loads_line(line)
-        except LineError as err:
-            raise InputError(f"{path}:{n}:{err.column}: {err.message}") from None
-        if isinstance(obj, dict):
-            records.append(obj)
+    records = [obj for _, obj in read_jsonl(path)]
     records = [r for r in records if isinstance(r.get("question"), str) and isinstance(r.get("trace"), str)]
     rng = random.Random(seed)
     rng.shuffle(records)
