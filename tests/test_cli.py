@@ -166,3 +166,11 @@ def test_schema_is_json_schema() -> None:
     assert schema["title"] == "Program"
     steps = schema["$defs"]["Block"]["properties"]["trace"]["items"]
     assert set(steps["discriminator"]["mapping"]) >= {"init", "compute", "query", "percent_of", "transfer"}
+
+
+def test_version(runner) -> None:
+    from tracelang import __version__
+    from tracelang.cli import app
+
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0 and result.output.strip() == f"tracelang {__version__}"

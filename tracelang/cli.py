@@ -24,6 +24,28 @@ app = typer.Typer(
 )
 
 
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        from . import __version__
+
+        try:
+            installed = version("tracelang")
+        except PackageNotFoundError:  # run from a checkout that is not installed
+            installed = __version__
+        typer.echo(f"tracelang {installed}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    show_version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                      help="Print the version and exit."),
+) -> None:
+    """tracelang: symbolic math traces that an exact runtime executes."""
+
+
 def _fail_input(err: InputError) -> None:
     typer.echo(f"error: {err}", err=True)
     raise typer.Exit(2)
