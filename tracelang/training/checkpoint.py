@@ -100,9 +100,14 @@ def fingerprint(path: Path) -> str:
     files = weight_files(path)
     if not files:
         raise CheckpointError(f"{path}: no trained.safetensors or {adapters.WEIGHTS}")
+    return _sha256(*files)
+
+
+def _sha256(*files: Path) -> str:
+    """One sha256 over the files' bytes in order, read in 1 MiB blocks."""
     digest = hashlib.sha256()
     for file in files:
-        with file.open("rb") as fh:
+        with Path(file).open("rb") as fh:
             for block in iter(lambda fh=fh: fh.read(1 << 20), b""):
                 digest.update(block)
     return digest.hexdigest()
@@ -249,14 +254,6 @@ def export(path: str | Path, out: str | Path) -> Path:
     shutil.rmtree(out, ignore_errors=True)
     tmp.rename(out)
     return out
-
-
-def _sha256(file: Path) -> str:
-    digest = hashlib.sha256()
-    with Path(file).open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def code_revision() -> str | None:
