@@ -92,6 +92,9 @@ class TrainConfig:
     train_final_norm: bool = True  # the norm after the last layer trains with the unfrozen layers
     # the loss
     loss_vocab: str = "constrained"  # full | grammar (tokens the grammar can emit) | constrained (the decoder's mask)
+    # float32: the head and the loss in float32 outside autocast; auto: in the compute dtype (faster
+    # under bf16, but bf16 logits are too coarse once the loss is small: spec/training.md)
+    head_dtype: str = "float32"
     constraint_levels: str = "all"  # decoder levels for `constrained` masks and RL rollouts
     shots: int = 0  # worked examples in the prompt (0-shot for training unless the recipe says otherwise)
     shots_from: str | None = None  # corpus to draw them from (default corpora/shots.jsonl)
@@ -137,6 +140,8 @@ class TrainConfig:
             raise ConfigError("unfreeze_layers: must be >= 0")
         if self.unfreeze_layers == 0 and self.train_lm_head == "none" and self.peft is None:
             raise ConfigError("nothing to train: unfreeze_layers is 0 and train_lm_head is none")
+        if self.head_dtype not in ("float32", "auto"):
+            raise ConfigError(f"head_dtype: {self.head_dtype!r} is not float32 or auto")
         if self.mixed_precision not in (None, "no", "bf16", "fp16"):
             raise ConfigError(f"mixed_precision: {self.mixed_precision!r} is not no, bf16 or fp16")
         if self.logging_steps < 1:

@@ -133,6 +133,10 @@ class PartialModel(nn.Module):
         self.register_buffer("subset_index", index, persistent=False)
         self.head_rows = nn.Parameter(head.weight.detach()[ids].clone()) if head_mode == "grammar" else None
         self._frozen_subset: Tensor | None = None
+        # the head and the loss in this dtype, outside autocast (None: the weights' own). Under bf16
+        # the logits of a confident model are rounded to ~0.4% of their size, as big as the loss
+        # itself; every bf16 run of the embedded model diverged once its loss got that small.
+        self.head_dtype: torch.dtype | None = None
         model.eval()  # dropout off: the frozen prefix is deterministic, and so is training
 
     # ---------------------------------------------------------------- what trains
@@ -240,27 +244,30 @@ class PartialModel(nn.Module):
 
     def rows(self, token_ids: Tensor) -> Tensor:
         """Output-head rows of these tokens (trained rows where they train)."""
-        out = F.embedding(token_ids, self.head_weight)
+        out = F.embedding(token_ids, self._in_head_dtype(self.head_weight))
         if self.head_rows is not None:
             s = self.subset_index[token_ids]
             # F.embedding, not indexing: its backward is deterministic on CPU (indexing's is not)
-            out = torch.where((s >= 0).unsqueeze(-1), F.embedding(s.clamp(min=0), self.head_rows), out)
+            out = torch.where((s >= 0).unsqueeze(-1), F.embedding(s.clamp(min=0), self._in_head_dtype(self.head_rows)), out)
         return out
 
     def subset_weight(self) -> Tensor:
         """Head rows of the grammar subset, in subset order."""
         if self.head_rows is not None:
-            return self.head_rows
+            return self._in_head_dtype(self.head_rows)
         if self.head_weight.requires_grad:
-            return self.head_weight[self.subset]
+            return self._in_head_dtype(self.head_weight[self.subset])
         if self._frozen_subset is None or self._frozen_subset.device != self.head_weight.device:
-            self._frozen_subset = self.head_weight.detach()[self.subset].contiguous()
+            self._frozen_subset = self._in_head_dtype(self.head_weight.detach()[self.subset]).contiguous()
         return self._frozen_subset
 
+    def _in_head_dtype(self, w: Tensor) -> Tensor:
+        return w if self.head_dtype is None else w.to(self.head_dtype)
+
     def full_logits(self, h: Tensor) -> Tensor:
-        logits = F.linear(h, self.head_weight)
+        logits = F.linear(h, self._in_head_dtype(self.head_weight))
         if self.head_rows is not None:
-            logits = logits.index_copy(-1, self.subset, F.linear(h, self.head_rows))
+            logits = logits.index_copy(-1, self.subset, F.linear(h, self._in_head_dtype(self.head_rows)))
         return self.softcap(logits)
 
     def forward(self, batch: Batch, vocab: str = "full", temperature: float = 1.0) -> Tensor:
@@ -269,7 +276,10 @@ class PartialModel(nn.Module):
 
         h = self.hidden(batch)
         h_sel = h.reshape(-1, h.shape[-1]).index_select(0, batch.pred_pos)
-        return target_logprobs(self, h_sel, batch.targets, vocab, batch.allowed, temperature)
+        if self.head_dtype is None:
+            return target_logprobs(self, h_sel, batch.targets, vocab, batch.allowed, temperature)
+        with torch.autocast(h_sel.device.type, enabled=False):
+            return target_logprobs(self, h_sel.to(self.head_dtype), batch.targets, vocab, batch.allowed, temperature)
 
     # ---------------------------------------------------------------- serving and checks
 

@@ -79,6 +79,8 @@ def build(cfg: TrainConfig, init_checkpoint: Path | None = None, device: torch.d
     subset = emittable_ids(loaded.tokenizer)
     pm = PartialModel(loaded.model, cfg.unfreeze_layers, cfg.train_lm_head, cfg.train_final_norm, subset,
                       adapters=peft_model is not None)
+    if cfg.head_dtype == "float32":
+        pm.head_dtype = torch.float32
     if device is not None:
         pm.to(device)
     sample = loaded.tokenizer("expert: arithmetic\ntrace:\n", add_special_tokens=False)["input_ids"]
