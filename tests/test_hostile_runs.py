@@ -191,3 +191,59 @@ def test_the_cleanup_handler_is_removed_after_the_write(tmp_path):
         fh.write("a")
         assert signal.getsignal(signal.SIGTERM) is not before or before != signal.SIG_DFL
     assert signal.getsignal(signal.SIGTERM) == before
+
+
+# ---------------------------------------------------------------- damaged training checkpoints
+
+
+def _sft_cfg(out: Path, steps: int):
+    from tracelang.training.config import DataSource, SFTConfig
+
+    cfg = SFTConfig(model="tiny", output_dir=str(out), data=[DataSource(str(ROOT / "corpora" / "shots.jsonl"))],
+                    unfreeze_layers=1, learning_rate=1e-2, max_steps=steps, per_device_train_batch_size=2,
+                    save_steps=1, save_total_limit=3, progress=False, tensorboard=False)
+    cfg.validate()
+    return cfg
+
+
+def _damage(checkpoint: Path, name: str) -> None:
+    file = checkpoint / name
+    if name.endswith(".safetensors"):
+        file.write_bytes(file.read_bytes()[: file.stat().st_size // 2])  # truncated
+    else:
+        file.write_bytes(b"garbage, not a torch file\n")
+
+
+def test_resume_falls_back_past_damaged_checkpoints_and_says_so(tmp_path):
+    from tracelang.training.sft import SFTTrainer
+
+    SFTTrainer(_sft_cfg(tmp_path, 3), echo=lambda s: None).train()
+    steps = tmp_path / "sft" / "checkpoints"
+    _damage(steps / "step-3", "trained.safetensors")
+    _damage(steps / "step-2", "state.pt")
+    said: list[str] = []
+    SFTTrainer(_sft_cfg(tmp_path, 4), echo=said.append).train()
+    falls = [s for s in said if s.startswith("cannot resume from")]
+    assert len(falls) == 2 and "step-3" in falls[0] and "step-2" in falls[1], said
+    assert "falling back to the checkpoint before it" in falls[0]
+    assert any(s == f"resumed from {steps / 'step-1'} at step 1" for s in said), said
+
+
+def test_resume_with_every_checkpoint_damaged_is_an_error_not_a_silent_restart(tmp_path):
+    from types import SimpleNamespace
+
+    from tracelang.training.checkpoint import CheckpointError
+    from tracelang.training.stage import Stage
+
+    for step in (1, 2):
+        d = tmp_path / "checkpoints" / f"step-{step}"
+        d.mkdir(parents=True)
+        (d / "trained.safetensors").write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00{}")
+        (d / "state.pt").write_bytes(b"\x80\x04garbage")
+    said: list[str] = []
+    stage = SimpleNamespace(run_dir=tmp_path, accelerator=SimpleNamespace(process_index=0), echo=said.append)
+    with pytest.raises(CheckpointError, match="no checkpoint reads whole; start afresh with --no-resume"):
+        Stage.readable_checkpoint(stage)  # type: ignore[arg-type]
+    assert len(said) == 2
+    assert Stage.readable_checkpoint(SimpleNamespace(run_dir=tmp_path / "none", echo=said.append,
+                                                     accelerator=SimpleNamespace(process_index=0))) is None

@@ -165,8 +165,8 @@ class _BlockChecker:
     def defines(self, step: Step) -> None:
         if isinstance(step, InitStep) and step.source is not None:
             ref = step.source
-            target = self.index - 1 if ref.block == "prev" else int(ref.block[3:])
-            if not 0 <= target < self.index:
+            target = ref.target(self.index)
+            if target is None or not 0 <= target < self.index:
                 self.emit("E203", f"`{ref}` names no earlier block (this is block {self.index})", ref,
                           "`prev.result` and `subN.result` refer to blocks before this one")
         for var in names_in(step, step.defines):

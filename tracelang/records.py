@@ -6,6 +6,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 import signal
 import stat
 import sys
@@ -42,12 +43,16 @@ def _constant(name: str) -> object:
 def loads_line(line: str) -> object:
     """Parse one JSON Lines line. Every way a line can fail is a ``LineError`` with a message for
     the user: malformed JSON, nesting deeper than ``MAX_JSON_DEPTH``, an integer too long for
-    Python to convert (over 4,300 digits), ``NaN`` / ``Infinity``. Never a RecursionError."""
+    Python to convert (over 4,300 digits), ``NaN`` / ``Infinity``, a lone surrogate escape
+    (``"\\ud800"``: no text, and unprintable). Never a RecursionError."""
     depth = _depth(line)
     if depth > MAX_JSON_DEPTH:
         raise LineError(f"nested deeper than {MAX_JSON_DEPTH} levels")
     try:
-        return json.loads(line, parse_constant=_constant)
+        value = json.loads(line, parse_constant=_constant)
+        if _SURROGATE_ESCAPE.search(line) and _has_lone_surrogate(value):
+            raise LineError("a lone surrogate escape (\\ud800-\\udfff without its pair) is not text")
+        return value
     except json.JSONDecodeError as err:
         raise LineError(f"not JSON: {err.msg}", err.colno) from None
     except RecursionError:
@@ -56,6 +61,26 @@ def loads_line(line: str) -> object:
         raise
     except ValueError as err:  # int('9' * 5000): Python's limit on integer digits
         raise LineError(f"a number too long to read ({str(err).split(';')[0]})") from None
+
+
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")  # only an escape can put a surrogate in a str here
+
+
+def _has_lone_surrogate(value: object) -> bool:
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
 
 
 def _depth(line: str) -> int:

@@ -30,6 +30,7 @@ from ..degenerate import PERCENT_IDENTITY, ROUNDING, integral_result, repeated
 from ..experts import Env, ExecError
 from ..experts.base import COMPUTE_OPS, OpSpec
 from ..experts.percentage import _PERCENT, rate_error
+from ..ir import ref_target
 from ..limits import DEFAULT_LIMITS, Limits
 from ..numbers import ZERO, Exact, render
 from .automaton import Slot
@@ -749,7 +750,8 @@ class Guide:
                 b.values[name] = f["value"]
             else:
                 ref = f["source"].split(".")[0]
-                idx = len(self.results) - 1 if ref == "prev" else int(ref[3:])
+                idx = ref_target(ref, len(self.results))
+                idx = -1 if idx is None else idx
                 b.defs[name] = Def("input", None)
                 if 0 <= idx < len(self.results) and self.results[idx] is not None:
                     b.values[name] = self.results[idx]
