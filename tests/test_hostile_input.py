@@ -407,3 +407,29 @@ def test_fmt_of_a_symlink_formats_the_target(tmp_path):
     assert r.exit_code in (0, 1), r.output
     assert link.is_symlink() and "value: 2.5}" in target.read_text()
     assert (target.stat().st_mode & 0o777) == 0o640
+
+
+def test_odd_characters_and_huge_block_numbers_are_record_errors(tmp_path):
+    from tracelang.numbers import answer_value, parse_literal
+    from tracelang.pipeline import analyze
+    from tracelang.records import LineError, loads_line
+
+    for line in ('{"trace": "a\\ud800"}', '{"answer": "\\udfff"}', '{"\\ud800": 1}'):
+        with pytest.raises(LineError, match="lone surrogate"):
+            loads_line(line)
+    assert loads_line('{"a": "\\ud83d\\ude00"}') == {"a": "\U0001F600"}  # a pair is text
+    for text in ("\u00b2", "3\u00b2", "\u0663", "\uff11\uff12", "1/\u00b2"):
+        assert parse_literal(text) is None and answer_value(text) is None, text
+    far = ("- expert: arithmetic\n  trace:\n  - {op: init, var: a, value: 1}\n  - {op: init, var: b, value: 2}\n"
+           "  - {op: compute, compute_op: add, args: [a, b], var: result}\n  - {op: query, var: result}\n"
+           "- expert: arithmetic\n  trace:\n  - {op: init, var: s, source: sub" + "9" * 4400 + ".result}\n"
+           "  - {op: init, var: c, value: 2}\n  - {op: compute, compute_op: add, args: [s, c], var: result}\n"
+           "  - {op: query, var: result}\n")
+    assert [d.code for d in analyze(far).diagnostics] == ["E203"]
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_text('{"trace": "expert: arithmetic\\ntrace:\\n- {op: init, var: a\\ud800, value: 1}\\n"}\n')
+    for args in (["check", str(corpus)], ["fmt", str(corpus)]):
+        result = subprocess.run([sys.executable, "-m", "tracelang", *args], capture_output=True, text=True,
+                                env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120)
+        assert "Traceback" not in result.stderr and result.returncode in (1, 2), result.stderr
+        assert "lone surrogate" in result.stdout + result.stderr

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from . import experts as registry
+from .degenerate import PERCENT_IDENTITY, ROUNDING, integral_result, repeated
 from .diagnostics import Diagnostic
 from .ir import (
     AddEntityStep,
@@ -47,6 +48,7 @@ class _Def:
     const: Exact | None
     used: bool = False
     changed: bool = False  # an entity op took from it, moved into it or added to what it held
+    integral: bool = False  # an integer for every value the block's inputs may hold (rounding it is E401)
 
 
 def _diag(code: str, message: str, node: Node | None, hint: str | None = None) -> Diagnostic:
@@ -108,6 +110,7 @@ class _BlockChecker:
                 and not self.grounder(step.value.value):
             self.emit("W701", f"{render(step.value.value)} is not a quantity of the question", step.value,
                       "take init values from the question, or use an allowed constant")
+        self.literals(step)
         compute_op = step.__dict__.get("compute_op")
         if compute_op is None:
             return
@@ -126,6 +129,16 @@ class _BlockChecker:
                     else f"at least {spec.min_args}" if spec.max_args is None
                     else f"{spec.min_args} to {spec.max_args}")
             self.emit("E109", f"`{compute_op}` takes {want} args, got {n}", step)
+
+    def literals(self, step: Step) -> None:
+        """A literal in `args` or `amount` is a value written in as much as an init's (W701)."""
+        if self.grounder is None:
+            return
+        fields = [*getattr(step, "args", ()), getattr(step, "amount", None)]
+        for arg in fields:
+            if isinstance(arg, Num) and not self.grounder(arg.value):
+                self.emit("W701", f"{render(arg.value)} is not a quantity of the question", arg,
+                          "take literals from the question, or use an allowed constant")
 
     def table(self, step: Step) -> dict:
         if self.expert is not None and step.op in self.expert.tables:
@@ -152,8 +165,8 @@ class _BlockChecker:
     def defines(self, step: Step) -> None:
         if isinstance(step, InitStep) and step.source is not None:
             ref = step.source
-            target = self.index - 1 if ref.block == "prev" else int(ref.block[3:])
-            if not 0 <= target < self.index:
+            target = ref.target(self.index)
+            if target is None or not 0 <= target < self.index:
                 self.emit("E203", f"`{ref}` names no earlier block (this is block {self.index})", ref,
                           "`prev.result` and `subN.result` refer to blocks before this one")
         for var in names_in(step, step.defines):
@@ -168,7 +181,7 @@ class _BlockChecker:
                 if stated is not None and stated(const):
                     const = None
             kind = "input" if isinstance(step, InitStep) else "computed"
-            self.defs[var.name] = _Def(kind, var.span.line if var.span else 0, const)
+            self.defs[var.name] = _Def(kind, var.span.line if var.span else 0, const, integral=self.integral_of(step))
         for field in step.mutates:  # entity ops change a variable in place
             for var in names_in(step, (field,)):
                 d = self.defs.get(var.name)
@@ -176,11 +189,13 @@ class _BlockChecker:
                     if field not in step.creates:
                         continue  # a missing source: E201, reported with the reads
                     line = var.span.line if var.span else 0
+                    whole = self.integral(step.amount)  # type: ignore[attr-defined]
                     if isinstance(step, AddEntityStep):  # created holding its amount: written in, as by init
-                        self.defs[var.name] = _Def("input", line, self.const(step.amount))
+                        self.defs[var.name] = _Def("input", line, self.const(step.amount), integral=whole)
                         continue
-                    d = self.defs[var.name] = _Def("input", line, None)
+                    d = self.defs[var.name] = _Def("input", line, None, integral=whole)
                 d.changed, d.const = True, None  # a transfer's new receiver too: 0 plus what it got
+                d.integral = d.integral and self.integral(step.amount)  # type: ignore[attr-defined]
 
     # ---------------------------------------------------------------- the query
 
@@ -201,15 +216,36 @@ class _BlockChecker:
         d = self.defs.get(arg.name)
         return d.const if d is not None else None
 
+    def integral(self, arg: Arg) -> bool:
+        if isinstance(arg, Num):
+            return arg.value.denominator == 1
+        d = self.defs.get(arg.name)
+        return d is not None and d.integral
+
+    def integral_of(self, step: Step) -> bool:
+        """Whether the value a step defines is an integer by construction (degenerate.integral_result)."""
+        if isinstance(step, InitStep):
+            return step.value is not None and step.value.value.denominator == 1
+        if isinstance(step, (ComputeStep, CompareStep)):
+            exponent = step.args[1].value if len(step.args) == 2 and isinstance(step.args[1], Num) else None
+            return integral_result(step.compute_op, [self.integral(a) for a in step.args], exponent)
+        return False  # percent ops: a fraction in general
+
     def no_op(self, step: Step) -> None:
         if step.mutates:
             self.no_op_entity(step)
             return
-        if isinstance(step, PercentStep) and step.op != "percent_of":
-            if self.const(step.rate) == 0:
-                self.emit("E401", f"`{step.op}` by 0% leaves `{step.base.name}` unchanged", step)
+        if isinstance(step, PercentStep):
+            identity = PERCENT_IDENTITY[step.op]
+            if self.const(step.rate) == identity:
+                self.emit("E401", f"`{step.op}` by {render(identity)}% leaves `{step.base.name}` unchanged", step,
+                          "drop the step and use its input directly")
             return
-        if not isinstance(step, ComputeStep):
+        if not isinstance(step, (ComputeStep, CompareStep)):
+            return
+        if self.no_op_shape(step):
+            return
+        if isinstance(step, CompareStep):
             return
         spec = registry.get("arithmetic").tables["compute"].get(step.compute_op)  # type: ignore[union-attr]
         if spec is None or spec.identity is None:
@@ -222,6 +258,30 @@ class _BlockChecker:
                 self.emit("E401", f"`{step.compute_op}` with `{shown}` ({render(identity)}) leaves its input "
                           "unchanged", arg, "drop the step and use its input directly")
                 return
+
+    def no_op_shape(self, step: ComputeStep | CompareStep) -> bool:
+        """An arg given twice where that makes the step degenerate, or rounding an integer."""
+        cop = step.compute_op
+        keys = [("v", a.name) if isinstance(a, Var) else ("n", a.value) for a in step.args]
+        kind = repeated(cop, keys)
+        if kind is not None:
+            first = step.args[0] if kind == "constant" else step.args[keys.index(next(
+                k for k in keys if keys.count(k) > 1))]
+            shown = first.name if isinstance(first, Var) else render(first.value)
+            if kind == "idempotent":
+                self.emit("E401", f"`{cop}` of `{shown}` twice: the repeat changes nothing", step,
+                          "give each value once")
+            else:
+                self.emit("E401", f"`{cop}` of `{shown}` with itself is a constant, whatever it holds", step,
+                          "a constant is written in, not computed: combine the question's quantities")
+            return True
+        if cop in ROUNDING and isinstance(step, ComputeStep) and len(step.args) == 1 and self.integral(step.args[0]):
+            arg = step.args[0]
+            shown = arg.name if isinstance(arg, Var) else render(arg.value)
+            self.emit("E401", f"`{cop}` of `{shown}`, an integer already, leaves it unchanged", arg,
+                      "drop the step and use its input directly")
+            return True
+        return False
 
     def no_op_entity(self, step: Step) -> None:
         """An entity op that changes nothing would let a query return an input as if computed."""

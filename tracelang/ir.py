@@ -73,6 +73,24 @@ class Ref(Node):
     def __str__(self) -> str:
         return f"{self.block}.{self.field}"
 
+    def target(self, current: int) -> int | None:
+        """The index of the block named, seen from block ``current``; None when it names none (a
+        number far past any block is never converted: `sub` and 4,400 digits is no index)."""
+        return ref_target(self.block, current)
+
+
+MAX_REF_DIGITS = 6  # far past the block limit (limits.py), short enough for int() to be instant
+
+
+def ref_target(block: str, current: int) -> int | None:
+    """``prev`` -> ``current - 1``; ``subN`` -> N; anything else (or an absurdly long N) -> None."""
+    if block == "prev":
+        return current - 1
+    digits = block[3:]
+    if block.startswith("sub") and digits.isascii() and digits.isdigit() and len(digits) <= MAX_REF_DIGITS:
+        return int(digits)
+    return None
+
 
 class Step(Node):
     op: str

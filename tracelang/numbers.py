@@ -38,12 +38,18 @@ def _decimal(text: str) -> Exact:
 
 
 @lru_cache(maxsize=8192)
+def _digits(text: str) -> bool:
+    """ASCII digits only: str.isdigit also takes superscripts (``²``), which int() refuses, and
+    other scripts' digits, which no trace or answer here is written in."""
+    return text.isascii() and text.isdigit()
+
+
 def parse_literal(text: str) -> Literal | None:
     """Parse a NUMBER token (``12``, ``-3.50``, ``.5``, ``3/4``). None if it is not one."""
     body = text.lstrip("+-")
     negative = text.startswith("-")
     top, slash, bottom = body.partition("/")
-    if not top or not (top.replace(".", "", 1).isdigit()):
+    if not top or not _digits(top.replace(".", "", 1)):
         return None
     digits = len(top.replace(".", "").lstrip("0")) + len(bottom.replace(".", "").lstrip("0"))
     if len(top) + len(bottom) > _MAX_CONVERTED:  # report the size; never convert it (nor hang)
@@ -51,7 +57,7 @@ def parse_literal(text: str) -> Literal | None:
     value = _decimal(top)
     unreduced = False
     if slash:
-        if not bottom or not bottom.replace(".", "", 1).isdigit():
+        if not bottom or not _digits(bottom.replace(".", "", 1)):
             return None
         den = _decimal(bottom)
         if den == 0:

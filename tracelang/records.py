@@ -6,11 +6,14 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
+import signal
 import stat
 import sys
 import tempfile
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -40,12 +43,16 @@ def _constant(name: str) -> object:
 def loads_line(line: str) -> object:
     """Parse one JSON Lines line. Every way a line can fail is a ``LineError`` with a message for
     the user: malformed JSON, nesting deeper than ``MAX_JSON_DEPTH``, an integer too long for
-    Python to convert (over 4,300 digits), ``NaN`` / ``Infinity``. Never a RecursionError."""
+    Python to convert (over 4,300 digits), ``NaN`` / ``Infinity``, a lone surrogate escape
+    (``"\\ud800"``: no text, and unprintable). Never a RecursionError."""
     depth = _depth(line)
     if depth > MAX_JSON_DEPTH:
         raise LineError(f"nested deeper than {MAX_JSON_DEPTH} levels")
     try:
-        return json.loads(line, parse_constant=_constant)
+        value = json.loads(line, parse_constant=_constant)
+        if _SURROGATE_ESCAPE.search(line) and _has_lone_surrogate(value):
+            raise LineError("a lone surrogate escape (\\ud800-\\udfff without its pair) is not text")
+        return value
     except json.JSONDecodeError as err:
         raise LineError(f"not JSON: {err.msg}", err.colno) from None
     except RecursionError:
@@ -54,6 +61,26 @@ def loads_line(line: str) -> object:
         raise
     except ValueError as err:  # int('9' * 5000): Python's limit on integer digits
         raise LineError(f"a number too long to read ({str(err).split(';')[0]})") from None
+
+
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")  # only an escape can put a surrogate in a str here
+
+
+def _has_lone_surrogate(value: object) -> bool:
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
 
 
 def _depth(line: str) -> int:
@@ -170,6 +197,55 @@ def refuse_same_files(**paths: str | Path | None) -> str | None:
     return None
 
 
+# Part files being written, removed if SIGTERM or SIGHUP ends the process first: those signals kill
+# without unwinding, so no `finally` would run and a hidden `.NAME.*.part` (up to the whole output)
+# would stay behind.
+_PARTS: set[str] = set()
+_CLEANUP_SIGNALS = tuple(s for s in (getattr(signal, "SIGTERM", None), getattr(signal, "SIGHUP", None)) if s)
+_installed: set[int] = set()  # signals whose default action the cleanup handler stands in for
+
+
+def _remove_parts_and_die(signum: int, frame: object) -> None:
+    for part in list(_PARTS):
+        with suppress(OSError):
+            os.unlink(part)
+    _PARTS.clear()
+    signal.signal(signum, signal.SIG_DFL)  # then die of the same signal, as the default action does
+    os.kill(os.getpid(), signum)
+
+
+def _track_part(part: str) -> None:
+    """Install the cleanup handlers with the first part file (main thread only: Python's rule), and
+    only over the default action (a handler the program set itself, or an ignored signal, stays)."""
+    _PARTS.add(part)
+    if _installed or threading.current_thread() is not threading.main_thread():
+        return
+    for signum in _CLEANUP_SIGNALS:
+        if signal.getsignal(signum) == signal.SIG_DFL:
+            _installed.add(signum)
+            signal.signal(signum, _remove_parts_and_die)
+
+
+def _untrack_part(part: str) -> None:
+    _PARTS.discard(part)
+    if _PARTS or not _installed or threading.current_thread() is not threading.main_thread():
+        return
+    for signum in _installed:
+        if signal.getsignal(signum) is _remove_parts_and_die:
+            signal.signal(signum, signal.SIG_DFL)
+    _installed.clear()
+
+
+@contextmanager
+def removed_on_signal(part: str | Path) -> Iterator[None]:
+    """While the block runs, SIGTERM or SIGHUP removes the file ``part`` before the process dies."""
+    _track_part(str(part))
+    try:
+        yield
+    finally:
+        _untrack_part(str(part))
+
+
 @contextmanager
 def atomic_write(path: str | Path, mode: str = "w") -> Iterator[IO]:
     """Write to a temporary file beside ``path`` and move it into place only on success.
@@ -188,6 +264,11 @@ def atomic_write(path: str | Path, mode: str = "w") -> Iterator[IO]:
     old_mode = stat.S_IMODE(path.stat().st_mode) if path.exists() else None
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    with removed_on_signal(tmp):
+        yield from _write_part(fd, tmp, path, mode, encoding, old_mode)
+
+
+def _write_part(fd: int, tmp: str, path: Path, mode: str, encoding: str | None, old_mode: int | None) -> Iterator[IO]:
     try:
         with os.fdopen(fd, mode, encoding=encoding) as fh:
             yield fh

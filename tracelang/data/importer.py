@@ -26,6 +26,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+from ..degenerate import IDEMPOTENT, SELF_CONSTANT
 from ..formatter import format_program
 from ..ir import Block, ComputeStep, InitStep, Num, PercentStep, Program, QueryStep, Var, make
 from ..numbers import ONE, ZERO, Exact, render
@@ -155,9 +156,10 @@ class _Builder:
                 return self.derived_var[value]
         return None
 
-    def operand(self, value: Exact, taken: set[str]) -> str:
+    def operand(self, value: Exact, taken: set[str], distinct: bool = False) -> str:
         """The variable an annotation operand refers to (see the module docstring for the order);
-        ``taken`` holds the operation's other operands, so that ``5+5`` can add two inputs."""
+        ``taken`` holds the operation's other operands, so that ``5+5`` can add two inputs.
+        ``distinct``: never one of ``taken`` (``2/2`` of one input is a constant, E401)."""
         matches = [r for r in reversed(self.results) if r.value == value or r.stated == value]
         matches.sort(key=lambda r: not r.top)  # stable: whole annotations first, most recent first
         for r in matches:
@@ -176,7 +178,7 @@ class _Builder:
         for var in candidates:
             if var not in taken:
                 return var
-        if candidates:  # x*x: the same value twice, and only one source of it
+        if candidates and not distinct:  # x*x: the same value twice, and only one source of it
             return candidates[0]
         derived = self._derived_var(value)
         if derived is not None:
@@ -269,9 +271,10 @@ class _Builder:
         op = _OPS[node.op]
         parts = _flatten(node) if op in ("add", "mul", "sub") else [node.left, node.right]
         args: list[str] = []
+        distinct = op in IDEMPOTENT or op in SELF_CONSTANT  # a repeated arg makes the step degenerate
         for part in parts:
             if isinstance(part, (Lit, Neg, Pct)):
-                args.append(self.operand(evaluate(part), set(args)))
+                args.append(self.operand(evaluate(part), set(args), distinct))
             else:
                 args.append(self.expression(part))
         if op == "pow" and self.values[args[1]].denominator != 1:

@@ -26,6 +26,7 @@ import numpy as np
 
 from ..grammar import grammar_hash
 from ..numbers import Exact
+from ..records import removed_on_signal
 from .automaton import Automaton, automaton
 from .engine import Compiled, Rejected
 from .guide import Config, Guide, Levels
@@ -86,7 +87,7 @@ def save(compiled: Compiled) -> Path:
     meta = json.dumps({"format": _FORMAT, "fingerprint": v.fingerprint, "size": v.size})
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".vocab-", suffix=".part")
     try:
-        with os.fdopen(fd, "wb") as fh:
+        with removed_on_signal(tmp), os.fdopen(fd, "wb") as fh:
             np.savez(fh, meta=np.frombuffer(meta.encode(), dtype=np.uint8), lens=lens, blob=blob,
                      eos=np.array(v.eos, dtype=np.int64))
         os.replace(tmp, path)

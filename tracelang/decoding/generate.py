@@ -43,6 +43,9 @@ class Result:
     logprobs: list[float | None]  # None for fast-forwarded tokens (not sampled)
     finished: bool  # ended with EOS
     forced: int = 0  # tokens appended by fast-forward
+    # The token budget ran out and the decoder wrote the trace's end (Constraint.closing_text): it
+    # parses, but it is the decoder's, not the model's answer.
+    budget_closed: bool = False
     forward_passes: int = 0
     stats: dict = field(default_factory=dict)
 
@@ -344,6 +347,7 @@ def generate(
                     res.logprobs += [None] * len(closing)
                     res.forced += len(closing)
                     res.finished = True
+                    res.budget_closed = True
                     res.stats["closed"] = True
                     new_tokens.append([])
                     runs.append([])

@@ -26,9 +26,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
 from .. import experts as registry
+from ..degenerate import PERCENT_IDENTITY, ROUNDING, integral_result, repeated
 from ..experts import Env, ExecError
 from ..experts.base import COMPUTE_OPS, OpSpec
-from ..experts.percentage import _PERCENT
+from ..experts.percentage import _PERCENT, rate_error
+from ..ir import ref_target
 from ..limits import DEFAULT_LIMITS, Limits
 from ..numbers import ZERO, Exact, render
 from .automaton import Slot
@@ -98,14 +100,23 @@ class Config:
     # The values the question states: an input holding one is exempt from the no-op rules (E401), as
     # in the checker with ``grounder_for``'s ``stated``.
     stated: frozenset[Exact] = frozenset()
+    # The grounded values as literal arguments (``num_arg``): what a literal in args or amount may be.
+    grounded_args: tuple = ()
+
+    @property
+    def restricted(self) -> bool:
+        """Literals are limited to the grounded values (W701 covers args and amounts as well)."""
+        return self.levels.grounding and self.grounded is not None
 
     @classmethod
     def make(cls, levels: Levels = Levels(), allowed_values: Iterable[Exact] | None = None,
              limits: Limits = DEFAULT_LIMITS, stated_values: Iterable[Exact] = ()) -> Config:
-        grounded = None
+        grounded, grounded_args = None, ()
         if levels.grounding and allowed_values is not None:
-            grounded = frozenset(render(v) for v in allowed_values)
-        return cls(levels, grounded, limits, frozenset(stated_values))
+            values = sorted(set(allowed_values))
+            grounded = frozenset(render(v) for v in values)
+            grounded_args = tuple(num_arg(v) for v in values)
+        return cls(levels, grounded, limits, frozenset(stated_values), grounded_args)
 
 
 @dataclass(frozen=True)
@@ -113,6 +124,7 @@ class Def:
     kind: str  # input (init, or created by an entity op) | computed (compute, percent, compare)
     const: Exact | None  # the checker's: the literal an input holds, unless changed or stated
     changed: bool = False  # an entity op changed it (then a query may return it)
+    integral: bool = False  # the checker's: an integer by construction (rounding it is E401)
 
 
 @dataclass
@@ -201,6 +213,23 @@ class Guide:
         d = self.block.defs.get(arg[1])  # type: ignore[union-attr]
         return d.const if d is not None else None
 
+    def _integral(self, arg: tuple) -> bool:
+        if arg[0] == "num":
+            return arg[2] == 1
+        d = self.block.defs.get(arg[1])  # type: ignore[union-attr]
+        return d is not None and d.integral
+
+    def _integral_of(self, cop: str, args: tuple) -> bool:
+        exponent = Exact(args[1][1], args[1][2]) if len(args) == 2 and args[1][0] == "num" else None
+        return integral_result(cop, [self._integral(a) for a in args], exponent)
+
+    def _degenerate(self, op: str, cop: str, args: tuple) -> bool:
+        """The checker's shape rules (degenerate.py): an arg given twice, rounding an integer. A
+        degenerate prefix stays degenerate whatever follows."""
+        if repeated(cop, args) is not None:
+            return True
+        return op == "compute" and cop in ROUNDING and len(args) == 1 and self._integral(args[0])
+
     def _read(self, arg: tuple) -> Exact | None:
         if arg[0] == "num":
             return Exact(arg[1], arg[2])
@@ -232,7 +261,7 @@ class Guide:
         spec = self._table(op).get(cop)
         n = len(args)
         if spec is None or not (self.lv.ops and self.lv.values) or cop == "pow" or n + 1 > 3 \
-                or (spec.max_args is not None and n + 1 > spec.max_args):
+                or (spec.max_args is not None and n + 1 > spec.max_args) or self.cfg.restricted:
             return [x for x in names if self._args_ok(op, cop, args + (("var", x),))]
         b = self.block
         numbers, values, defs, seen = b.numbers, b.values, b.defs, b.seen  # type: ignore[union-attr]
@@ -257,10 +286,14 @@ class Guide:
                     continue  # E401 whatever follows
             if cop in _DIVIDES and n == 1 and val.numerator == 0:
                 continue  # E501
+            grown = args + (("var", x),)
+            if self._degenerate(op, cop, grown):
+                continue  # E401 whatever follows
             keys = [*head, num, *fill]
             if spec.commutative:
                 keys.sort(key=_order)
-            if missing and (op, cop, *keys) not in seen or self._args_ok(op, cop, args + (("var", x),)):
+            if missing and (op, cop, *keys) not in seen and not self._degenerate(op, cop, grown + fill) \
+                    or self._args_ok(op, cop, grown):
                 out.append(x)
         return out
 
@@ -272,6 +305,8 @@ class Guide:
         spec = self._table(op).get(cop)
         n = len(args)
         if spec is None or n < spec.min_args or (spec.max_args is not None and n > spec.max_args):
+            return False
+        if self._degenerate(op, cop, args):
             return False
         b = self.block
         defs, numbers, values = b.defs, b.numbers, b.values  # type: ignore[union-attr]
@@ -318,6 +353,8 @@ class Guide:
             return None if self.lv.ops else (None, None)  # ops off: any arity, and nothing to evaluate
         if not self.lv.values:
             return None, None
+        if self._degenerate(op, cop, args):
+            return None
         if op == "compute":
             ident = COMPUTE_OPS.get(cop)
             if ident is not None and ident.identity is not None:
@@ -357,7 +394,7 @@ class Guide:
             n = len(args)
             if n >= spec.min_args and self._valid(op, cop, args):
                 ok = True
-            elif n < spec.min_args and spec.min_args - n <= depth and any(
+            elif n < spec.min_args and spec.min_args - n <= depth and not self.cfg.restricted and any(
                     self._valid(op, cop, args + fill) for fill in _fills(spec.min_args - n)):
                 ok = True  # the quick witnesses: literals filling the missing arguments
             elif (spec.max_args is None or n < spec.max_args) and depth > 0:
@@ -371,9 +408,9 @@ class Guide:
         spec = self._table(op).get(cop)
         if spec is None:
             return False
-        if self.lv.values and spec.min_args <= 3:
+        if self.lv.values and spec.min_args <= 3 and not self.cfg.restricted:
             fill = _fills(spec.min_args)[cop == "pow"]  # 2 ** 3: small enough for any limit
-            if (op, cop, *fill) not in self.block.seen:  # type: ignore[union-attr]
+            if (op, cop, *fill) not in self.block.seen and not self._degenerate(op, cop, fill):  # type: ignore[union-attr]
                 return True
         return self._args_ok(op, cop, ())
 
@@ -381,7 +418,8 @@ class Guide:
         """Candidate next arguments when looking for *a* completion: fresh literals, then names."""
         hit = self.memo.get("witnesses")
         if hit is None:
-            hit = [("num", p, q) for p, q in _FRESH] + [("var", n) for n in self._readable()]
+            literals = self.cfg.grounded_args if self.cfg.restricted else [("num", p, q) for p, q in _FRESH]
+            hit = [*literals] + [("var", n) for n in self._readable()]
             self.memo["witnesses"] = hit
         return hit
 
@@ -400,14 +438,16 @@ class Guide:
     def _percent_uncached(self, op: str, base: str, rate: str, evaluate: bool) -> tuple | None:
         if not self.lv.values:
             return None, None
-        if op != "percent_of" and self._const(("var", rate)) == 0:
-            return None
+        if self._const(("var", rate)) == PERCENT_IDENTITY[op]:
+            return None  # E401
         key = (op, self._key(("var", base)), self._key(("var", rate)))
         if key in self.block.seen:  # type: ignore[union-attr]
             return None
         b, r = self.block.values.get(base), self.block.values.get(rate)  # type: ignore[union-attr]
         if b is None or r is None:
             return None, key
+        if rate_error(op, r) is not None:
+            return None  # E503
         if not evaluate and max(b.numerator.bit_length(), b.denominator.bit_length()) + \
                 max(r.numerator.bit_length(), r.denominator.bit_length()) + 64 < self.cfg.limits.max_value_digits * 3.3:
             return None, key
@@ -440,9 +480,19 @@ class Guide:
         if hit is None:
             vals = self.block.values  # type: ignore[union-attr]
             zero = any(vals.get(m) == 0 and not self._known_zero(m) for m in names)  # e.g. a computed 0
-            hit = [n for n in names if (h := vals.get(n)) is None or h > 0 or (h == 0 and zero)]
+            hit = [n for n in names if (h := vals.get(n)) is None or (h > 0 and self._can_take(h)) or (h == 0 and zero)]
             self.memo["sources"] = hit
         return hit
+
+    def _can_take(self, held: Exact) -> bool:
+        """Some amount in (0, held] can be written: any literal, or under grounding a grounded one
+        or a name holding such an amount."""
+        if not self.cfg.restricted:
+            return True
+        if any(0 < Exact(p, q) <= held for _, p, q in self.cfg.grounded_args):
+            return True
+        vals = self.block.values  # type: ignore[union-attr]
+        return any(0 < v <= held and not self._known_zero(m) for m, v in vals.items())
 
     def _held(self) -> Exact | None:
         src = self.field("from_entity") or self.field("entity")
@@ -483,7 +533,7 @@ class Guide:
                 return n >= spec.min_args and self._valid(op, cop, args)  # type: ignore[arg-type]
             if self.lv.ops and spec.max_args is not None and n >= spec.max_args:
                 return False
-            if n + 1 >= spec.min_args and self._quick_valid(op, cop, args + _fills(1)[0]):  # type: ignore[arg-type,operator]
+            if n + 1 >= spec.min_args and not self.cfg.restricted and self._quick_valid(op, cop, args + _fills(1)[0]):  # type: ignore[arg-type,operator]
                 return True  # a fresh literal completes it
             return any(self._args_ok(op, cop, args + (c,), 1) for c in self._witnesses())  # type: ignore[arg-type,operator]
         raise ValueError(f"unknown decision {d}")
@@ -570,10 +620,11 @@ class Guide:
             return self._sources()
         if s.key == "amount":
             vals = self.block.values  # type: ignore[union-attr]
-            if op == "add_entity":
+            if op == "add_entity":  # no negative amount (E503)
                 if self.field("entity") not in self.block.defs:  # type: ignore[union-attr]
-                    return names  # it creates the variable holding the amount, as an init would
-                return [n for n in names if not self._known_zero(n) and (n not in vals or self._amount_ok(vals[n]))]
+                    return [n for n in names if n not in vals or vals[n] >= 0]  # creates it holding the amount
+                return [n for n in names if not self._known_zero(n)
+                        and (n not in vals or (vals[n] >= 0 and self._amount_ok(vals[n])))]
             held = self._held()
             return [n for n in names if n in vals and ZERO <= vals[n] <= (held if held is not None else vals[n])
                     and not self._known_zero(n) and self._amount_ok(vals[n])]
@@ -594,26 +645,33 @@ class Guide:
         return True
 
     def _num_spec(self, s: Slot) -> NumSpec:
-        op = self.op or s.op
         if s.key == "value":
             return NumSpec(allow=self.cfg.grounded if self.lv.grounding else None)
+        spec = self._value_spec(s)
+        if not self.cfg.restricted:
+            return spec
+        # grounding: a literal argument or amount is a value written in, as an init's (W701)
+        return NumSpec(allow=frozenset(render(Exact(p, q)) for _, p, q in self.cfg.grounded_args
+                                       if spec.complete_ok(render(Exact(p, q))) is not None))
+
+    def _value_spec(self, s: Slot) -> NumSpec:
+        op = self.op or s.op
         if not self.lv.values:
             return NumSpec()
         if s.key == "args":
             cop, args = self.field("compute_op"), self.field("args", ())
-            finite = cop != "pow" and all(  # refusals are finitely many values unless sizes are near the limit
+            finite = cop != "pow" and cop not in ROUNDING and all(  # refusals are finitely many values unless sizes
+                # are near the limit (rounding refuses every integer)
                 (x := self._read(a)) is None or max(x.numerator.bit_length(), x.denominator.bit_length()) < 800
                 for a in args)  # type: ignore[union-attr]
             return NumSpec(accept=lambda v: self._args_ok(op, cop, args + (num_arg(v),)),  # type: ignore[arg-type,operator]
                            finite=finite)
         if s.key == "amount":  # 0 changes nothing (E401), except where add_entity creates the variable
             if op == "add_entity" and self.field("entity") not in self.block.defs:  # type: ignore[union-attr]
-                return NumSpec()
+                return NumSpec(lo=ZERO)  # no negative amount (E503)
             accept = lambda v: v != 0 and self._amount_ok(v)  # noqa: E731
             if op == "add_entity":
-                held = self.block.values.get(self._receiver())  # type: ignore[union-attr,arg-type]
-                small = held is None or max(held.numerator.bit_length(), held.denominator.bit_length()) < 800
-                return NumSpec(accept=accept, finite=small)  # far from the size limit: only 0 is refused
+                return NumSpec(lo=ZERO, accept=accept)
             return NumSpec(lo=ZERO, hi=self._held(), accept=accept)
         return NumSpec()
 
@@ -687,18 +745,20 @@ class Guide:
         if op == "init":
             name = f["var"]
             if "value" in f:
-                b.defs[name] = Def("input", None if f["value"] in self.cfg.stated else f["value"])
+                b.defs[name] = Def("input", None if f["value"] in self.cfg.stated else f["value"],
+                                   integral=f["value"].denominator == 1)
                 b.values[name] = f["value"]
             else:
                 ref = f["source"].split(".")[0]
-                idx = len(self.results) - 1 if ref == "prev" else int(ref[3:])
+                idx = ref_target(ref, len(self.results))
+                idx = -1 if idx is None else idx
                 b.defs[name] = Def("input", None)
                 if 0 <= idx < len(self.results) and self.results[idx] is not None:
                     b.values[name] = self.results[idx]
             b.numbers[name] = b.fresh()
         elif op in ("compute", "compare"):
             res = self._compute(op, f["compute_op"], f["args"])
-            self._define(b, f["var"], res)
+            self._define(b, f["var"], res, self._integral_of(f["compute_op"], f["args"]))
         elif op in _PERCENT:
             self._define(b, f["var"], self._percent(op, f["base"], f["rate"], evaluate=True))
         elif op == "query":
@@ -706,21 +766,22 @@ class Guide:
             b.answer = b.values.get(f["var"])
         elif op == "add_entity":
             fresh = f["entity"] not in b.defs
-            _change(b, f["entity"], self._read(f["amount"]))
+            whole = self._integral(f["amount"])
+            _change(b, f["entity"], self._read(f["amount"]), whole)
             if fresh:  # created holding its amount: written in, as by init (the checker's constant too)
-                b.defs[f["entity"]] = Def("input", self._const(f["amount"]))
+                b.defs[f["entity"]] = Def("input", self._const(f["amount"]), integral=whole)
         elif op == "transfer":
-            amount = self._read(f["amount"])
-            _change(b, f["from_entity"], None if amount is None else -amount)
-            _change(b, f["to_entity"], amount)
+            amount, whole = self._read(f["amount"]), self._integral(f["amount"])
+            _change(b, f["from_entity"], None if amount is None else -amount, whole)
+            _change(b, f["to_entity"], amount, whole)
         elif op == "consume":
             amount = self._read(f["amount"])
-            _change(b, f["entity"], None if amount is None else -amount)
+            _change(b, f["entity"], None if amount is None else -amount, self._integral(f["amount"]))
         return self._with(block=b, draft=None)
 
     @staticmethod
-    def _define(b: BlockState, name: str, res: tuple | None) -> None:
-        b.defs[name] = Def("computed", None)
+    def _define(b: BlockState, name: str, res: tuple | None, integral: bool = False) -> None:
+        b.defs[name] = Def("computed", None, integral=integral)
         if res is None:
             return
         value, key = res
@@ -735,10 +796,12 @@ class Guide:
         return self._allows(("end",))
 
 
-def _change(b: BlockState, name: str, delta: Exact | None) -> None:
-    """An entity op adds ``delta`` to ``name`` in place (None: unknown); a missing name starts at 0."""
+def _change(b: BlockState, name: str, delta: Exact | None, whole: bool) -> None:
+    """An entity op adds ``delta`` to ``name`` in place (None: unknown); a missing name starts at 0.
+    ``whole``: the amount is an integer by construction (then so stays an integral holder)."""
     d = b.defs.get(name)
-    b.defs[name] = Def("input", None, True) if d is None else replace(d, const=None, changed=True)
+    b.defs[name] = Def("input", None, True, whole) if d is None else \
+        replace(d, const=None, changed=True, integral=d.integral and whole)
     held = b.values.get(name, ZERO if d is None else None)
     if held is None or delta is None:
         b.values.pop(name, None)

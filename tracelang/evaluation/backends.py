@@ -19,6 +19,7 @@ class Generated:
     text: str  # the trace text as generated (cut at the stop for free decoding)
     new_tokens: int
     seconds: float  # this row's share of its batch's wall time
+    budget_closed: bool = False  # the decoder ended the trace when the token budget ran out: not an answer
 
 
 class Backend(Protocol):

@@ -107,6 +107,11 @@ def solve(
     backend, prompter = make_backend(model, constrain, shots, shots_from, max_new_tokens, dtype=dtype, device=device)
     (out,) = backend.generate([prompter.prompt(question)], [question])
     typer.echo(out.text, nl=False)
+    if out.budget_closed:  # the decoder wrote the end: whatever it runs to is not the model's answer
+        typer.echo(f"the model did not finish within --max-new-tokens {max_new_tokens}: the decoder closed the "
+                   "trace, so it is not an answer", err=True)
+        typer.echo("answer: none")
+        raise typer.Exit(1)
     from ..data.quantities import grounder_for
 
     report = analyze(out.text, grounder=grounder_for(question))
@@ -171,9 +176,10 @@ def evaluate(
                         prompt_version=PROMPT_VERSION, dtype=dtype, question_field=question_field,
                         answer_field=answer_field, samples=samples, temperature=temperature)
     try:
-        from .runner import problems
+        from .runner import check_out, problems
 
         total = len(problems(config))  # a bad split or data directory fails before the model loads
+        check_out(out)
     except EvalError as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2) from None

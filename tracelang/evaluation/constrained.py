@@ -26,4 +26,4 @@ class ConstrainedBackend:
                            lambda i: Constraint(self.compiled, configs[i]), max_new_tokens=self.max_new_tokens,
                            temperature=self.temperature, seed=self.seed, prefix_cache=self.prefix)
         seconds = (time.perf_counter() - start) / len(prompts)
-        return [Generated(r.text, len(r.token_ids), seconds) for r in results]
+        return [Generated(r.text, len(r.token_ids), seconds, r.budget_closed) for r in results]

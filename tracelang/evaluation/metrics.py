@@ -45,6 +45,7 @@ def summarize(predictions: list[dict[str, Any]]) -> dict[str, Any]:
         "valid": valid,
         "wrong_answer": valid - correct,
         "invalid_trace": n - valid,
+        "budget_closed": sum(bool(p.get("budget_closed")) for p in predictions),  # counted as invalid too
         "wrong_expert": sum(bool(p.get("wrong_expert")) for p in predictions),
         "by_expert": dict(sorted(by_expert.items())),
         "failures": dict(failures.most_common()),

@@ -81,6 +81,7 @@ def write_report(path: Path, metrics: dict[str, Any], rows: list[dict[str, Any]]
         f"| valid trace (checks and runs) | {_pct(metrics['valid'], n)} |",
         f"| wrong answer (valid trace) | {_pct(metrics['wrong_answer'], n)} |",
         f"| invalid trace | {_pct(metrics['invalid_trace'], n)} |",
+        f"| of which closed by the decoder at the token budget | {_pct(metrics.get('budget_closed', 0), n)} |",
         f"| wrong expert | {_pct(metrics['wrong_expert'], n)} |",
         f"| generation | {metrics['generated_tokens']} tokens in {metrics['generation_seconds']:.0f} s |",
         "",

@@ -25,7 +25,7 @@ from ..data.splits import dev_ids
 from ..ir import Program
 from ..numbers import render
 from ..pipeline import analyze, parse
-from ..records import InputError, atomic_write
+from ..records import InputError, LineError, atomic_write, loads_line
 from .backends import Backend
 from .datasets import is_file_source, load_file
 from .lm_eval_shape import results as lm_eval_results
@@ -108,11 +108,17 @@ def _gold(problem: Problem) -> tuple[Program | None, str | None]:
     return parse(record["trace"]).program, record["expert"]
 
 
-def predict(problem: Problem, text: str, new_tokens: int, seconds: float) -> dict[str, Any]:
+BUDGET_CLOSED = "budget_closed"  # the failure class of a trace the decoder ended when the budget ran out
+
+
+def predict(problem: Problem, text: str, new_tokens: int, seconds: float,
+            budget_closed: bool = False) -> dict[str, Any]:
+    """One prediction row. A budget-closed trace is never valid nor correct: its end is the
+    decoder's, so whatever it runs to is not the model's answer."""
     report = analyze(text, expected=problem.gold, grounder=grounder_for(problem.question))
     gold, gold_expert = _gold(problem)
     experts = [b.expert for b in report.program.blocks] if report.program else []
-    return {
+    row = {
         "id": problem.id,
         "question": problem.question,
         "gold": None if problem.gold is None else render(problem.gold),
@@ -129,18 +135,62 @@ def predict(problem: Problem, text: str, new_tokens: int, seconds: float) -> dic
         "new_tokens": new_tokens,
         "seconds": round(seconds, 4),
     }
+    if budget_closed:
+        row.update(answer=None, correct=False, valid=False, failure=BUDGET_CLOSED, budget_closed=True)
+    return row
 
 
-def _read_predictions(path: Path) -> dict[str, dict]:
+def _read_settings(settings: Path) -> dict[str, Any]:
+    """A resumed run's config.json; anything but a JSON object there is an error naming the file."""
+    try:
+        held = loads_line(settings.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, LineError) as err:
+        raise EvalError(f"{settings}: not a run's settings ({getattr(err, 'message', err)}); use another --out") \
+            from None
+    if not isinstance(held, dict):
+        raise EvalError(f"{settings}: not a run's settings (not a JSON object); use another --out")
+    return held
+
+
+def check_out(out: Path) -> None:
+    """What `run` would refuse about ``out``, before a model loads: not a directory, damaged settings."""
+    if out.exists() and not out.is_dir():
+        raise EvalError(f"--out {out}: not a directory")
+    if (out / "config.json").exists():
+        _read_settings(out / "config.json")
+
+
+def _number(value: object) -> float:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0.0
+
+
+def _read_predictions(path: Path, todo: dict[str, Problem]) -> tuple[dict[str, dict], int]:
+    """The rows already decoded, each checked and run again from its stored trace (an edited verdict
+    is never trusted), and how many lines were dropped: a line cut by an interrupt, a row that is not
+    a prediction of this run. Their problems are decoded again."""
     done: dict[str, dict] = {}
-    if path.exists():
-        for line in path.read_text(encoding="utf-8").splitlines():
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:  # a line cut by an interrupt: that problem is redone
-                continue
-            done[row["id"]] = row
-    return done
+    dropped = 0
+    if not path.exists():
+        return done, 0
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError as err:
+        raise EvalError(f"{path}: {err.strerror or err}") from None
+    for line in text.split("\n"):
+        if not line.strip():
+            continue
+        try:
+            row = loads_line(line)
+        except LineError:
+            dropped += 1
+            continue
+        problem = todo.get(row.get("id")) if isinstance(row, dict) and isinstance(row.get("id"), str) else None
+        if problem is None or not isinstance(row.get("trace"), str):  # type: ignore[union-attr]
+            dropped += 1
+            continue
+        done[problem.id] = predict(problem, row["trace"], int(_number(row.get("new_tokens"))),  # type: ignore[index]
+                                   _number(row.get("seconds")), row.get("budget_closed") is True)  # type: ignore[union-attr]
+    return done, dropped
 
 
 def _batches(items: list, size: int) -> Iterator[list]:
@@ -158,7 +208,7 @@ def run(config: EvalConfig, out: Path, backend: Backend, prompt: Callable[[str],
     wanted = asdict(config)
     if identity is not None:  # only then: a plain `tracelang eval` directory stays as it was
         wanted["model_identity"] = identity
-    held = {**asdict(EvalConfig()), **json.loads(settings.read_text())} if settings.exists() else wanted
+    held = {**asdict(EvalConfig()), **_read_settings(settings)} if settings.exists() else wanted
     if held != wanted:
         if identity is None or {k: v for k, v in held.items() if k != "model_identity"} != asdict(config):
             raise EvalError(f"{out} holds a run with other settings ({settings}); use another --out")
@@ -169,7 +219,10 @@ def run(config: EvalConfig, out: Path, backend: Backend, prompt: Callable[[str],
         json.dump(wanted, fh, indent=2)
     todo_all = problems(config)
     preds_path = out / "predictions.jsonl"
-    done = _read_predictions(preds_path)
+    done, dropped = _read_predictions(preds_path, {p.id: p for p in todo_all})
+    if dropped:
+        echo(f"{preds_path}: {dropped} line(s) not a prediction of this run (cut by an interrupt, or edited): "
+             "decoding those problems again")
     # rewrite without cut lines before appending, so the file stays one JSON object per line
     with atomic_write(preds_path) as fh:
         for row in done.values():
@@ -181,7 +234,7 @@ def run(config: EvalConfig, out: Path, backend: Backend, prompt: Callable[[str],
         for batch in _batches(todo, config.batch_size):
             outputs = backend.generate([prompt(p.question) for p in batch], [p.question for p in batch])
             for problem, gen in zip(batch, outputs, strict=True):
-                row = predict(problem, gen.text, gen.new_tokens, gen.seconds)
+                row = predict(problem, gen.text, gen.new_tokens, gen.seconds, gen.budget_closed)
                 done[problem.id] = row
                 fh.write(json.dumps(row) + "\n")
             fh.flush()

@@ -30,8 +30,8 @@ class VotingBackend:
             answers = []
             for g in group:
                 report = analyze(g.text, grounder=grounder_for(question))
-                answers.append(report.answer if report.ok and report.complete and report.answer is not None
-                               else None)
+                voted = report.ok and report.complete and report.answer is not None and not g.budget_closed
+                answers.append(report.answer if voted else None)
             tally = Counter(a for a in answers if a is not None)
             if tally:
                 top = max(tally.values())
@@ -40,5 +40,5 @@ class VotingBackend:
             else:
                 pick = group[0]
             tokens = sum(g.new_tokens for g in group)
-            chosen.append(Generated(pick.text, tokens, sum(g.seconds for g in group)))
+            chosen.append(Generated(pick.text, tokens, sum(g.seconds for g in group), pick.budget_closed))
         return chosen

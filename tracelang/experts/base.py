@@ -133,8 +133,8 @@ COMPUTE_OPS: dict[str, OpSpec] = {
 
 def op_init(step: InitStep, env: Env) -> Exact:
     if step.source is not None:
-        index = len(env.results) - 1 if step.source.block == "prev" else int(step.source.block[3:])
-        value = env.results[index]
+        index = step.source.target(len(env.results))
+        value = env.results[index]  # type: ignore[index]  # the checker refused a source naming no block (E203)
     else:
         value = step.value.value  # type: ignore[union-attr]
     env.values[step.var.name] = value

@@ -31,8 +31,8 @@ def _give(env: Env, name: str, amount: Exact, step: object) -> Exact:
 
 
 def op_add_entity(step: AddEntityStep, env: Env) -> Exact:
-    # Any amount, as an init takes any value: only taking (consume, transfer) has a direction.
-    return _give(env, step.entity.name, env.read(step.amount), step)
+    # Not negative: adding a negative amount would take without consume's check of what is held (E502).
+    return _give(env, step.entity.name, _amount(step, env), step)
 
 
 def op_transfer(step: TransferStep, env: Env) -> Exact:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from ..ir import PercentStep
-from ..numbers import ONE, Exact
+from ..numbers import ONE, Exact, render
 from . import Expert, register
-from .base import COMPUTE_OPS, CORE_HANDLERS, Env
+from .base import COMPUTE_OPS, CORE_HANDLERS, Env, ExecError
 
 HUNDRED = Exact(100)
 
@@ -16,8 +16,20 @@ _PERCENT = {
 }
 
 
+def rate_error(op: str, rate: Exact) -> str | None:
+    """Why a rate is outside its op's domain, or None: taking off more than the whole (over 100%)
+    leaves less than nothing, which no discount or decrease means."""
+    if op == "percent_off" and rate > HUNDRED:
+        return f"`percent_off` takes off {render(rate)}%, more than the whole"
+    return None
+
+
 def op_percent(step: PercentStep, env: Env) -> Exact:
-    value = env.bound(_PERCENT[step.op](env.values[step.base.name], env.values[step.rate.name]), step)
+    rate = env.values[step.rate.name]
+    why = rate_error(step.op, rate)
+    if why is not None:
+        raise ExecError("E503", why, step.rate, "a decrease is at most 100%")
+    value = env.bound(_PERCENT[step.op](env.values[step.base.name], rate), step)
     env.values[step.var.name] = value
     return value
 

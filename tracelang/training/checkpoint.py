@@ -124,9 +124,31 @@ def read_tensors(path: Path) -> dict[str, torch.Tensor]:
         raise CheckpointError(f"{file}: not readable safetensors ({err})") from None
 
 
+STATE_KEYS = ("optimizer", "scheduler", "rng", "step")
+
+
 def read_state(path: Path, rank: int = 0) -> dict[str, Any] | None:
+    """A checkpoint's training state (None when it has none); a damaged one is a CheckpointError."""
     file = Path(path) / state_name(rank)
-    return torch.load(file, weights_only=True) if file.is_file() else None
+    if not file.is_file():
+        return None
+    try:
+        state = torch.load(file, weights_only=True)
+    except Exception as err:  # torch.load fails in many ways on garbage (UnpicklingError, RuntimeError, EOFError, ...)
+        raise CheckpointError(f"{file}: not a readable training state ({type(err).__name__})") from None
+    if not isinstance(state, dict) or any(k not in state for k in STATE_KEYS):
+        raise CheckpointError(f"{file}: not a training state (it needs {', '.join(STATE_KEYS)})")
+    return state
+
+
+def read_resumable(path: Path, rank: int = 0) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Everything a resume reads, read and checked before anything is changed: a damaged checkpoint
+    is a CheckpointError and leaves the model as it was, so a resume can fall back to another."""
+    tensors = read_tensors(path)
+    state = read_state(path, rank)
+    if state is None:
+        raise CheckpointError(f"{path}: no {state_name(rank)}; not a resumable checkpoint")
+    return tensors, state
 
 
 def rng_state() -> dict[str, Any]:
@@ -144,16 +166,20 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+def resumable(run_dir: Path) -> list[Path]:
+    """The checkpoints under ``run_dir/checkpoints`` that have a state, highest step first."""
+    root = Path(run_dir) / "checkpoints"
+    if not root.is_dir():
+        return []
+    found = [d for d in root.iterdir() if d.name.startswith("step-") and d.name[5:].isascii()
+             and d.name[5:].isdigit() and (d / "state.pt").is_file()]
+    return sorted(found, key=lambda d: int(d.name[5:]), reverse=True)
+
+
 def latest(run_dir: Path) -> Path | None:
     """The resumable checkpoint with the highest step under ``run_dir/checkpoints``."""
-    root = Path(run_dir) / "checkpoints"
-    best, best_step = None, -1
-    if root.is_dir():
-        for d in root.iterdir():
-            resumable = d.name.startswith("step-") and d.name[5:].isdigit() and (d / "state.pt").is_file()
-            if resumable and int(d.name[5:]) > best_step:
-                best, best_step = d, int(d.name[5:])
-    return best
+    found = resumable(run_dir)
+    return found[0] if found else None
 
 
 def prune(run_dir: Path, keep: int) -> None:

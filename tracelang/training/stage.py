@@ -75,10 +75,10 @@ class Stage:
             ckpt.prune(self.run_dir, self.cfg.save_total_limit)
 
     def resume_from(self, path: Path) -> int:
-        load_trained_into(self.setup.pm, ckpt.read_tensors(path))
-        state = ckpt.read_state(path, self.accelerator.process_index)
-        if state is None:
-            raise ValueError(f"{path}: no state.pt; not a resumable checkpoint")
+        return self.apply(*ckpt.read_resumable(path, self.accelerator.process_index))
+
+    def apply(self, tensors: dict[str, Any], state: dict[str, Any]) -> int:
+        load_trained_into(self.setup.pm, tensors)
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         ckpt.set_rng_state(state["rng"])
@@ -94,14 +94,30 @@ class Stage:
         if not resume:
             self.clear_checkpoints()
         start = 0
-        found = ckpt.latest(self.run_dir) if resume else None
+        found = self.readable_checkpoint() if resume else None
         if found is not None:
-            start = self.resume_from(found)
-            self.echo(f"resumed from {found} at step {start}")
+            path, tensors, state = found
+            start = self.apply(tensors, state)
+            self.echo(f"resumed from {path} at step {start}")
         log = RunLog(self.run_dir, self.cfg.tensorboard, self.echo, enabled=self.main)
         log.truncate_after(start)
         self.model, self.optimizer = self.accelerator.prepare(self.setup.pm, self.optimizer)
         return start, log
+
+    def readable_checkpoint(self) -> tuple[Path, dict[str, Any], dict[str, Any]] | None:
+        """The latest checkpoint that reads whole; a damaged one (a truncated trained.safetensors, a
+        garbage state.pt) is skipped, saying so, for the one before it. None when there is none; an
+        error when there are checkpoints and every one is damaged (resuming from step 0 would
+        silently throw their steps away)."""
+        candidates = ckpt.resumable(self.run_dir)
+        for path in candidates:
+            try:
+                return (path, *ckpt.read_resumable(path, self.accelerator.process_index))
+            except ckpt.CheckpointError as err:
+                self.echo(f"cannot resume from {path}: {err}; falling back to the checkpoint before it")
+        if candidates:
+            raise ckpt.CheckpointError(f"{self.run_dir}: no checkpoint reads whole; start afresh with --no-resume")
+        return None
 
     def clear_checkpoints(self) -> None:
         """A fresh start removes the stage's earlier checkpoints: kept, pruning (lowest steps first)

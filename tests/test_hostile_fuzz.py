@@ -1,0 +1,236 @@
+"""Issue 14: the hostile-input suite. Every file-reading command gets generated files (hostile JSON
+Lines, hostile YAML, random text and bytes) and must, within a time limit: print no traceback,
+exit with a documented status, replace no file and leave none behind (the directory's listing and
+contents are compared before and after), and grade no answer that is not an exact number.
+
+Seeded and small (derandomized, few examples per command) so that CI stays fast. Hypothesis drives
+it; atheris, where installed, is not needed for these properties."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tracelang.cli import app
+from tracelang.numbers import answer_value
+
+SECONDS = 20  # per example; every hostile case seen so far ends in about a second
+FAST = settings(max_examples=12, derandomize=True, deadline=None, database=None,
+                suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+
+TRACE = ("expert: arithmetic\ntrace:\n- {op: init, var: a, value: 3}\n- {op: init, var: b, value: 2}\n"
+         "- {op: compute, compute_op: add, args: [a, b], var: result}\n- {op: query, var: result}\n")
+
+# Pieces a hostile user reaches for (issue 14): sizes, nesting, non-numbers, odd characters.
+HOSTILE_VALUES = [
+    "9" * 5000, "[" * 3000, "NaN", "Infinity", "-Infinity", "1e999", "true", "null", "[]", "{}",
+    '"1/0"', '"--1"', '"\\ud800"', '"\\udfff x"', '"\u00b2"', '"3\u00b2"', '"\u0663"', '"#### 18"', '"72"', "5",
+    '"' + "1" * 1200 + '"', '"\\u0000"', '"12\\n13"',
+]
+HOSTILE_TRACES = [
+    TRACE,
+    TRACE.replace("value: 2", "value: \u00b2"),
+    TRACE.replace("value: 2", "value: " + "9" * 4400),
+    TRACE.replace("[a, b]", "[a, a]").replace("add", "max"),
+    "- expert: arithmetic\n  trace:\n  - {op: init, var: s, source: sub" + "7" * 4400 + ".result}\n",
+    "a: &a [x, x]\nb: &b [*a, *a, *a, *a]\nc: [*b, *b, *b, *b]\n",
+    "!!python/object/apply:os.system ['true']\n",
+    "expert: arithmetic\ntrace:\n" + "- {op: init, var: a, value: 1}\n" * 3000,
+    "[" * 5000,
+    "expert: arithmetic\ntrace:\n- {op: compute, compute_op: mul, args: [" + ", ".join(["9" * 300] * 2000)
+    + "], var: r}\n",
+]
+
+
+@st.composite
+def jsonl_line(draw) -> str:
+    """A record line: real keys with hostile values, or a line that is not a record at all."""
+    kind = draw(st.integers(0, 3))
+    if kind == 0:
+        return draw(st.text(max_size=80)).replace("\n", " ")
+    if kind == 1:
+        return draw(st.sampled_from(HOSTILE_VALUES))
+    trace = json.dumps(draw(st.sampled_from(HOSTILE_TRACES)))
+    fields = {"trace": trace, "question": json.dumps(draw(st.sampled_from(
+        ["Ann has 3 apples and 2 pears. How many?", "x\u00b2 \u00b3 " + "7" * 300, ""]))),
+        "answer": draw(st.sampled_from(HOSTILE_VALUES)), "id": draw(st.sampled_from(
+            ['"gsm8k-train-00012"', '"gsm8k-test-00001"', "7", '"\\ud800"']))}
+    keys = draw(st.lists(st.sampled_from(sorted(fields)), unique=True, min_size=1 if kind == 2 else 0))
+    return "{" + ", ".join(f'"{k}": {fields[k]}' for k in keys) + "}"
+
+
+jsonl_files = st.one_of(
+    st.lists(jsonl_line(), min_size=1, max_size=4).map(lambda lines: "\n".join(lines).encode("utf-8", "replace")),
+    st.binary(max_size=200),
+)
+yaml_files = st.one_of(st.sampled_from(HOSTILE_TRACES).map(str.encode), st.binary(max_size=200),
+                       st.text(max_size=200).map(lambda t: t.encode("utf-8", "replace")))
+
+
+@contextmanager
+def time_limit(seconds: int) -> Iterator[None]:
+    def expired(signum, frame):
+        raise TimeoutError(f"no answer within {seconds} s: a hang")
+
+    old = signal.signal(signal.SIGALRM, expired)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+
+
+def snapshot(directory: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(directory)): p.read_bytes() for p in sorted(directory.rglob("*")) if p.is_file()}
+
+
+def invoke(runner, args: list[str], allowed: set[int]):
+    with time_limit(SECONDS):
+        result = runner.invoke(app, args)
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise AssertionError(f"{args[:3]}: traceback {type(result.exception).__name__}: {result.exception}")
+    assert "Traceback" not in result.output, result.output[-2000:]
+    assert result.exit_code in allowed, (result.exit_code, result.output[-2000:])
+    return result
+
+
+@pytest.fixture
+def box(tmp_path_factory) -> Iterator[Path]:
+    """A fresh directory for each example (hypothesis calls the test body many times per fixture)."""
+    yield tmp_path_factory.mktemp("hostile")
+
+
+def _fresh(box: Path, name: str, data: bytes) -> Path:
+    for p in box.iterdir():
+        shutil.rmtree(p) if p.is_dir() else p.unlink()
+    path = box / name
+    path.write_bytes(data)
+    return path
+
+
+@FAST
+@given(data=jsonl_files)
+def test_check_jsonl(runner, box, data):
+    path = _fresh(box, "c.jsonl", data)
+    before = snapshot(box)
+    result = invoke(runner, ["check", "--format", "json", str(path)], {0, 1, 2})
+    assert snapshot(box) == before
+    for line in result.stdout.splitlines():
+        report = json.loads(line)
+        if report.get("correct") is None:
+            continue
+        record = _record(data, report["index"])
+        # a record is graded only when its answer is an exact number
+        assert record is not None and answer_value(record.get("answer")) is not None, (report, record)
+
+
+def _record(data: bytes, index: int) -> dict | None:
+    from tracelang.records import LineError, loads_line
+
+    lines = [x for x in data.decode("utf-8", "replace").split("\n") if x.strip()]
+    try:
+        obj = loads_line(lines[index])
+    except (LineError, IndexError):
+        return None
+    return obj if isinstance(obj, dict) else None
+
+
+@FAST
+@given(data=yaml_files)
+def test_check_run_and_fmt_check_of_a_trace_file(runner, box, data):
+    path = _fresh(box, "t.yaml", data)
+    before = snapshot(box)
+    invoke(runner, ["check", str(path)], {0, 1, 2})
+    invoke(runner, ["run", str(path)], {0, 1, 2})
+    invoke(runner, ["fmt", "--check", str(path)], {0, 1, 2})
+    assert snapshot(box) == before
+
+
+@FAST
+@given(data=st.one_of(jsonl_files, yaml_files), suffix=st.sampled_from([".jsonl", ".yaml"]))
+def test_fmt_rewrites_only_what_it_formats(runner, box, data, suffix):
+    path = _fresh(box, "f" + suffix, data)
+    before = snapshot(box)
+    result = invoke(runner, ["fmt", str(path)], {0, 1, 2})
+    after = snapshot(box)
+    assert after.keys() == before.keys()  # nothing left behind, nothing removed
+    if result.exit_code != 0 or "reformatted" not in result.output:
+        assert after == before
+
+
+@FAST
+@given(data=jsonl_files)
+def test_gsm8k_import_and_split(runner, box, data):
+    path = _fresh(box, "in.jsonl", data)
+    before = snapshot(box)
+    result = invoke(runner, ["gsm8k", "import", "--input", str(path), "--out", str(box / "out.jsonl")], {0, 2})
+    after = snapshot(box)
+    assert after.pop("out.jsonl", None) is not None or result.exit_code == 2
+    assert after == before
+    result = invoke(runner, ["gsm8k", "split", "--input", str(path), "--dev", str(box / "d.jsonl"),
+                             "--train", str(box / "t.jsonl")], {0, 2})
+    if result.exit_code == 2:
+        assert not {"d.jsonl", "t.jsonl"} & set(snapshot(box))
+    assert not [p for p in box.iterdir() if p.name.endswith(".part")]
+
+
+@FAST
+@given(data=jsonl_files)
+def test_corpus_stats_and_contamination(runner, box, data):
+    path = _fresh(box, "corpus.jsonl", data)
+    reference = box / "ref.jsonl"
+    reference.write_text(json.dumps({"question": "Ann has 3 apples and 2 pears. How many fruits does she have?"})
+                         + "\n")
+    before = snapshot(box)
+    invoke(runner, ["corpus", "stats", str(path)], {0, 2})
+    invoke(runner, ["corpus", "contamination", str(path), "--against", str(reference)], {0, 1, 2})
+    invoke(runner, ["corpus", "contamination", str(reference), "--against", str(path)], {0, 1, 2})
+    assert snapshot(box) == before
+
+
+class _Replay:
+    """Stands in for the model: `eval`'s reading of a hostile --data file is what is tested."""
+
+    def generate(self, prompts: list[str], questions: list[str]):
+        from tracelang.evaluation.backends import Generated
+
+        return [Generated(TRACE, 10, 0.01) for _ in questions]
+
+
+@settings(FAST, max_examples=8)
+@given(data=jsonl_files)
+def test_eval_reads_a_hostile_dataset_file(runner, box, data, monkeypatch):
+    from tracelang.evaluation import commands
+    from tracelang.models import Prompter
+
+    monkeypatch.setattr(commands, "make_backend", lambda *a, **k: (_Replay(), Prompter(_NoTokenizer(), [])))
+    path = _fresh(box, "qa.jsonl", data)
+    before = snapshot(box)
+    result = invoke(runner, ["eval", "--data", str(path), "--out", str(box / "run"), "--shots", "0"], {0, 2})
+    after = snapshot(box)
+    written = {k for k in after if k.startswith("run")}
+    assert not [k for k in after if k.endswith(".part")]
+    assert {k: v for k, v in after.items() if k not in written} == before
+    if result.exit_code == 0:
+        for line in (box / "run" / "predictions.jsonl").read_text().splitlines():
+            row = json.loads(line)
+            assert not row["correct"] or answer_value(row["gold"]) is not None, row
+
+
+class _NoTokenizer:
+    """Enough of a tokenizer for a zero-shot Prompter."""
+
+    chat_template = None
+    eos_token = "</s>"
+
+    def apply_chat_template(self, *a, **k):  # pragma: no cover - no chat template
+        raise AssertionError
