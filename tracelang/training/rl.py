@@ -40,7 +40,7 @@ from ..data.splits import dev_ids, split_of
 from ..decoding.guide import Levels
 from ..numbers import render
 from .batching import make_batch
-from .config import RLConfig
+from .config import Recipe, RLConfig
 from .data import DataTally, TrainingDataError, epoch_order, read_source, tokenize
 from .reward import RewardFn, RewardSpec, verifier_reward
 from .sampling import Rollout, Sampler
@@ -114,7 +114,7 @@ def token_losses(logp: Tensor, old: Tensor, adv_tok: Tensor, eps_low: float, eps
 class GRPOTrainer(Stage):
     name = "rl"
 
-    def __init__(self, cfg: RLConfig, recipe: dict[str, Any] | None = None, *, run_dir: Path | None = None,
+    def __init__(self, cfg: RLConfig, recipe: Recipe | None = None, *, run_dir: Path | None = None,
                  init_checkpoint: Path | None = None, echo: Callable[[str], None] = print,
                  reward_fn: RewardFn | None = None, evaluate: Evaluate | None = None,
                  prompts: tuple[list[list[PromptItem]], list[float]] | None = None):
