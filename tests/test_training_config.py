@@ -127,7 +127,7 @@ def test_eval_inherits_only_its_own_keys_and_never_the_training_data(tmp_path: P
     assert stage_config(recipe, "sft").data == [DataSource(path="a.jsonl")]
 
 
-# What each shipped recipe meant under the hand-rolled loader the typed one replaced: the same values.
+# Key values of each shipped recipe, pinned: a change to the loader must not change what a recipe means.
 KEY_FIELDS = {
     "embedded-quick": (("embedded", "float32", None, 6, "grammar", 1e-4, 1.0, None, 4, 2,
                         [("runs/embedded-quick/data/synthetic.jsonl", 1.0)]), ("dr_grpo", 6, 2e-5, 0.2, "sft"),

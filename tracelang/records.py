@@ -204,8 +204,3 @@ def atomic_write(path: str | Path, mode: str = "w") -> Iterator[IO]:
         Path(tmp).unlink(missing_ok=True)
         raise
 
-
-def write_jsonl(path: str | Path, records: list[dict]) -> None:
-    with atomic_write(path) as fh:
-        for record in records:
-            fh.write(json.dumps(record, ensure_ascii=False) + "\n")

@@ -51,9 +51,10 @@ def weights_dtype(setup: Setup) -> str:
 
 
 def _forget_unrecorded_dtype(out: Path, config: EvalConfig, echo: Callable[[str], None]) -> None:
-    """Before the dtype was recorded, every directory said float32, whatever the weights were: such
-    predictions are of unknown precision, so they are dropped and the evaluation is redone, rather
-    than refused as a run with other settings."""
+    """A directory that says float32 while the weights are not, with every other setting the same,
+    was written by code that recorded float32 whatever the weights were: its predictions are of
+    unknown precision, so they are dropped and the evaluation is redone (the harness would refuse
+    the directory as a run with other settings)."""
     path = out / "config.json"
     if config.dtype == "float32" or not path.is_file():
         return
@@ -68,7 +69,7 @@ def _forget_unrecorded_dtype(out: Path, config: EvalConfig, echo: Callable[[str]
     if {**held, "dtype": config.dtype} == asdict(config):
         for name in ("config.json", "predictions.jsonl", "metrics.json", "results.json", "report.md"):
             (out / name).unlink(missing_ok=True)
-        echo(f"{out}: recorded as float32 before the weights' dtype was recorded ({config.dtype}); evaluating afresh")
+        echo(f"{out}: recorded as float32, but the weights are {config.dtype}; evaluating afresh")
 
 
 def evaluate(setup: Setup, settings: EvalSettings, out_dir: Path, label: str, shots: int,
