@@ -85,7 +85,7 @@ def test_lora_from_the_cli_then_ship_and_solve(runner: CliRunner, tmp_path: Path
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (["--set", "learnin_rate=1"], "unknown key `learnin_rate`"),
+    (["--set", "learnin_rate=1"], "tiny.yaml: sft.learnin_rate: unknown key"),
     (["--set", "train_lm_head=maybe"], "train_lm_head"),
     (["--set", "data.0.path=/nonexistent/c.jsonl"], "/nonexistent/c.jsonl"),
 ])
