@@ -85,7 +85,7 @@ def test_lora_from_the_cli_then_ship_and_solve(runner: CliRunner, tmp_path: Path
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (["--set", "learnin_rate=1"], "unknown key `learnin_rate`"),
+    (["--set", "learnin_rate=1"], "tiny.yaml: sft.learnin_rate: unknown key"),
     (["--set", "train_lm_head=maybe"], "train_lm_head"),
     (["--set", "data.0.path=/nonexistent/c.jsonl"], "/nonexistent/c.jsonl"),
 ])
@@ -109,6 +109,7 @@ def test_eval_overrides_and_shots_reach_the_in_training_evaluation(runner: CliRu
     assert res.exit_code == 0, res.output
     config = json.loads((tmp_path / "run" / "eval" / "sft-step-1-constrained" / "config.json").read_text())
     assert (config["n"], config["shots"], config["shots_from"]) == (2, 1, str(SHOTS))
+    assert (config["dtype"], config["batch_size"]) == ("float32", 32)  # the tiny model's weights; one default
     assert not (tmp_path / "run" / "eval" / "sft-step-1-free").exists()
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 
 import pytest
@@ -10,11 +12,14 @@ from tracelang.training.config import (
     ConfigError,
     DataSource,
     EvalSettings,
+    PeftSettings,
     RLConfig,
     SFTConfig,
+    checked,
     load_recipe,
     parse_overrides,
     stage_config,
+    to_dict,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,7 +44,7 @@ def test_recipe_loads_every_stage(path: Path) -> None:
         assert sft.peft == rl.peft and sft.unfreeze_layers == rl.unfreeze_layers == 0
     else:
         assert sft.unfreeze_layers == rl.unfreeze_layers == 6  # the study's 6 layers (+ head)
-    assert sft.model == rl.model == recipe["model"]
+    assert sft.model == rl.model == recipe.raw["model"]
     if path.stem.startswith("study-"):
         assert sft.train_lm_head == "full" and sft.num_train_epochs == 1 and rl.max_steps == 20
         assert rl.max_steps * rl.prompts_per_step * rl.num_generations == 160  # the study's sample budget
@@ -55,22 +60,32 @@ def test_section_beats_top_level_and_overrides_beat_both(tmp_path: Path) -> None
     over = parse_overrides(["learning_rate=5e-5", "data.0.weight=3", "max_steps=7"])
     sft = stage_config(recipe, "sft", over)
     assert sft.learning_rate == 5e-5 and sft.max_steps == 7
-    assert sft.data == [DataSource("a.jsonl", 3.0)]
-    assert stage_config(recipe, "sft").data == [DataSource("a.jsonl", 1.0)]  # the recipe itself is untouched
+    assert sft.data == [DataSource(path="a.jsonl", weight=3.0)]
+    assert stage_config(recipe, "sft").data == [DataSource(path="a.jsonl")]  # the recipe itself is untouched
 
 
 @pytest.mark.parametrize(("text", "message"), [
-    ("sft:\n  data: [a.jsonl]\n  learnin_rate: 1\n", "unknown key `learnin_rate`"),
-    ("lerning_rate: 1\n", "unknown top-level key `lerning_rate`"),
-    ("sft:\n  data: [a.jsonl]\n  train_lm_head: tied\n", "train_lm_head"),
-    ("sft:\n  data: [a.jsonl]\n  per_device_train_batch_size: two\n", "expected an integer"),
-    ("sft:\n  data: []\n", "no corpus"),
+    ("sft:\n  data: [a.jsonl]\n  learnin_rate: 1\n", "bad.yaml: sft.learnin_rate: unknown key"),
+    ("lerning_rate: 1\n", "bad.yaml: lerning_rate: unknown key"),
+    ("sft:\n  data: [a.jsonl]\n  train_lm_head: tied\n",
+     "bad.yaml: sft.train_lm_head: must be one of none, full, grammar, got 'tied'"),
+    ("sft:\n  data: [a.jsonl]\n  per_device_train_batch_size: two\n",
+     "bad.yaml: sft.per_device_train_batch_size: must be an integer >= 1, got 'two'"),
+    ("sft:\n  data: [a.jsonl]\n  progress: 1\n", "bad.yaml: sft.progress: must be true or false, got 1"),
+    ("sft:\n  data: [a.jsonl]\n  max_steps: 0\n", "bad.yaml: sft.max_steps: must be an integer >= 1"),
+    ("sft:\n  data: [a.jsonl]\n  learning_rate: .nan\n", "bad.yaml: sft.learning_rate: must be a finite number > 0"),
+    ("sft:\n  data: [{path: a.jsonl, wieght: 2}]\n", "bad.yaml: sft.data.0.wieght: unknown key"),
+    ("sft:\n  data: [a.jsonl]\n  peft: {r: 0}\n", "bad.yaml: sft.peft.r: must be an integer >= 1, got 0"),
+    ("sft:\n  data: [a.jsonl]\n  mixed_precision: no\n", 'quote "no"'),
+    ("sft:\n  data: []\n", "bad.yaml: sft.data: no corpus given"),
+    ("sft: [1]\n", "bad.yaml: sft: a section is a mapping"),
+    ("prepare: [{creates: x}]\n", "bad.yaml: prepare.0.run: required"),
     ("sft: [1\n", "not YAML"),
 ])
 def test_bad_recipes_name_the_problem(tmp_path: Path, text: str, message: str) -> None:
     path = tmp_path / "bad.yaml"
     path.write_text(text)
-    with pytest.raises(ConfigError, match=message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
         stage_config(load_recipe(path), "sft")
 
 
@@ -99,7 +114,7 @@ def test_mixed_precision_defaults_to_the_accelerate_config(tmp_path: Path, monke
     SFTTrainer(stage_config(recipe, "sft"), recipe)  # None: `accelerate launch`'s setting stands
     SFTTrainer(stage_config(recipe, "sft", {"mixed_precision": "bf16"}), recipe)
     assert seen == [None, "bf16"]
-    with pytest.raises(ConfigError, match="mixed_precision: 'fp8'"):
+    with pytest.raises(ConfigError, match="mixed_precision: must be one of no, bf16, fp16, got 'fp8'"):
         stage_config(recipe, "sft", {"mixed_precision": "fp8"})
 
 
@@ -109,4 +124,69 @@ def test_eval_inherits_only_its_own_keys_and_never_the_training_data(tmp_path: P
     recipe = load_recipe(path)
     ev = stage_config(recipe, "eval", {"batch_size": 2})
     assert (ev.data, ev.seed, ev.shots_from, ev.n, ev.batch_size) == (None, 3, "s.jsonl", 5, 2)
-    assert stage_config(recipe, "sft").data == [DataSource("a.jsonl")]
+    assert stage_config(recipe, "sft").data == [DataSource(path="a.jsonl")]
+
+
+# Key values of each shipped recipe, pinned: a change to the loader must not change what a recipe means.
+KEY_FIELDS = {
+    "embedded-quick": (("embedded", "float32", None, 6, "grammar", 1e-4, 1.0, None, 4, 2,
+                        [("runs/embedded-quick/data/synthetic.jsonl", 1.0)]), ("dr_grpo", 6, 2e-5, 0.2, "sft"),
+                       (30, 6, 0, 3, True)),
+    "embedded": (("embedded", "auto", 32, 0, "none", 1e-4, 1.25, None, 4, 4, [("runs/data/gsm8k-train.jsonl", 1.0)]),
+                 ("dr_grpo", 40, 2e-5, 0.2, "sft"), (100, 32, 0, 3, False)),
+    **{name: ((model, "float32", None, 6, "full", 5e-5, 1.0, None, 8, 2, [(f"runs/{name}/data/synthetic.jsonl", 1.0)]),
+              ("grpo", 20, 1e-5, 0.2, "sft"), (30, 8, 0, 3, True))
+       for name, model in (("study-llama-3.2-1b", "meta-llama/Llama-3.2-1B"),
+                           ("study-llama-3.2-1b-instruct", "meta-llama/Llama-3.2-1B-Instruct"),
+                           ("study-llama-3.2-3b-instruct", "meta-llama/Llama-3.2-3B-Instruct"))},
+}
+
+
+@pytest.mark.parametrize("path", RECIPES, ids=lambda p: p.stem)
+def test_recipes_keep_their_values(path: Path) -> None:
+    recipe = load_recipe(path)
+    s, r, e = (stage_config(recipe, stage) for stage in ("sft", "rl", "eval"))
+    got = ((s.model, s.dtype, s.peft.r if s.peft else None, s.unfreeze_layers, s.train_lm_head, s.learning_rate,
+            s.num_train_epochs, s.max_steps, s.per_device_train_batch_size, s.gradient_accumulation_steps,
+            [(d.path, d.weight) for d in s.data]),
+           (r.loss_type, r.max_steps, r.learning_rate, r.epsilon_high, r.init),
+           (e.n, e.batch_size, e.shots, e.base_shots, e.free))
+    assert got == KEY_FIELDS[path.stem]
+
+
+def test_the_shipped_training_json_reads_back_as_the_embedded_recipe() -> None:
+    meta = json.loads((ROOT / "weights" / "shipped" / "training.json").read_text())
+    recipe = load_recipe(ROOT / meta["recipe_path"])
+    assert to_dict(checked(SFTConfig, meta["config"])) == meta["config"]
+    assert to_dict(stage_config(recipe, "sft")) == meta["config"]
+    assert recipe.raw == meta["recipe"]  # what a checkpoint records as the recipe: the file's mapping as written
+
+
+def test_every_setting_has_help_text() -> None:
+    for cls in (SFTConfig, RLConfig, EvalSettings, PeftSettings, DataSource):
+        missing = [name for name, field in cls.model_fields.items() if not field.description]
+        assert not missing, f"{cls.__name__}: {missing}"
+
+
+def test_one_eval_settings_class_with_one_default_batch_size(tmp_path: Path) -> None:
+    from tracelang.evaluation.runner import EvalConfig
+
+    path = tmp_path / "r.yaml"
+    path.write_text("model: tiny\n")
+    ev = stage_config(load_recipe(path), "eval")
+    assert (ev.batch_size, ev.seed, ev.max_new_tokens) == (EvalConfig.batch_size, EvalConfig.seed,
+                                                           EvalConfig.max_new_tokens) == (32, 42, 320)
+    run = ev.run_config(label="sft-step-3", constrain=True, shots=0, prompt_version="v", dtype="bfloat16")
+    assert (run.model, run.split, run.n, run.dtype, run.shots_from, run.batch_size) == \
+        ("sft-step-3", "dev", 50, "bfloat16", None, 32)
+
+
+def test_overrides_reach_list_items_and_refuse_missing_ones(tmp_path: Path) -> None:
+    path = tmp_path / "r.yaml"
+    path.write_text("model: tiny\nsft:\n  data: [a.jsonl, {path: b.jsonl, weight: 2}]\n")
+    recipe = load_recipe(path)
+    sft = stage_config(recipe, "sft", parse_overrides(["data.0.weight=0.5", "data.1.path=c.jsonl", "peft.r=4"]))
+    assert sft.data == [DataSource(path="a.jsonl", weight=0.5), DataSource(path="c.jsonl", weight=2.0)]
+    assert sft.peft == PeftSettings(r=4) and sft.unfreeze_layers == 0
+    with pytest.raises(ConfigError, match="cannot reach `data.2`"):
+        stage_config(recipe, "sft", parse_overrides(["data.2.weight=1"]))

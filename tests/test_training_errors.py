@@ -43,17 +43,47 @@ def _one_line_error(res, message: str) -> None:
 
 
 @pytest.mark.parametrize(("stage", "setting", "message"), [
-    ("sft", "logging_steps=0", "logging_steps: must be >= 1"),
-    ("sft", "constraint_levels=scope,colour", "constraint_levels: unknown level(s) colour"),
-    ("sft", "data.0.weight=-1", "data.0.weight: -1 is negative"),
-    ("rl", "temperature=0", "temperature: 0 must be > 0"),
-    ("rl", "data.0.weight=-0.5", "data.0.weight: -0.5 is negative"),
-    ("rl", "gsm8k_weight=-1", "gsm8k_weight: -1 is negative"),
+    ("sft", "logging_steps=0", "tiny.yaml: sft.logging_steps: must be an integer >= 1, got 0"),
+    ("sft", "constraint_levels=scope,colour", "sft.constraint_levels: unknown level(s) colour"),
+    ("sft", "data.0.weight=-1", "sft.data.0.weight: must be a finite number >= 0, got -1"),
+    ("sft", "max_steps=-5", "sft.max_steps: must be an integer >= 1"),
+    ("sft", "learning_rate=.nan", "sft.learning_rate: must be a finite number > 0, got nan"),
+    ("sft", "learning_rate=.inf", "sft.learning_rate: must be a finite number > 0, got inf"),
+    ("sft", "learning_rate=0", "sft.learning_rate: must be a finite number > 0, got 0"),
+    ("sft", "lr_scheduler_type=cosin", "sft.lr_scheduler_type: must be one of constant, constant_with_warmup, "
+                                       "linear, cosine, got 'cosin'"),
+    ("sft", "seed=-1", "sft.seed: must be an integer >= 0"),
+    ("rl", "temperature=0", "rl.temperature: must be a finite number > 0, got 0"),
+    ("rl", "data.0.weight=-0.5", "rl.data.0.weight: must be a finite number >= 0, got -0.5"),
+    ("rl", "gsm8k_weight=-1", "rl.gsm8k_weight: must be a finite number >= 0, got -1"),
+    ("rl", "max_steps=0", "rl.max_steps: must be an integer >= 1, got 0"),
+    ("rl", "loss_type=ppo", "rl.loss_type: must be one of grpo, dr_grpo, dapo, got 'ppo'"),
+    ("rl", "learnin_rate=1", "rl.learnin_rate: unknown key"),
 ])
 def test_bad_values_are_refused_at_load(runner: CliRunner, tmp_path: Path, stage: str, setting: str,
                                         message: str) -> None:
     res = runner.invoke(app, ["train", stage, "--config", str(_recipe(tmp_path)), "--no-eval", "--set", setting])
     _one_line_error(res, message)
+
+
+@pytest.mark.parametrize("args", [
+    ["train", "sft", "--set", "eval.n=0"],
+    ["train", "rl", "--set", "eval.batch_size=-1"],
+    ["train", "run", "--stages", "base,foo"],
+    ["train", "run", "--stages", ","],
+    ["train", "run", "--set", "rl.max_steps=0"],  # refused before SFT trains, not after
+])
+def test_usage_errors_come_before_any_model_loads(runner: CliRunner, tmp_path: Path, args: list[str],
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from tracelang.training import setup
+
+    def no_model(*_a, **_k):
+        raise AssertionError("a model was loaded")
+
+    monkeypatch.setattr(setup, "load_model", no_model)
+    res = runner.invoke(app, [*args[:2], "--config", str(_recipe(tmp_path)), *args[2:]])
+    _one_line_error(res, "")
+    assert len(res.output.strip().splitlines()) == 1, res.output
 
 
 def test_no_usable_examples(runner: CliRunner, tmp_path: Path) -> None:

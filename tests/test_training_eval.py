@@ -91,3 +91,27 @@ eval:
     assert "evaluating afresh" in train("--no-resume", "--set", "learning_rate=0.5")
     assert not _marked(out)
     assert json.loads((out / "config.json").read_text())["model_identity"] != first
+
+
+def test_the_recorded_dtype_is_the_weights_and_old_float32_records_are_redone(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    import torch
+
+    from tracelang.training.config import EvalSettings
+    from tracelang.training.evaluate import _forget_unrecorded_dtype, weights_dtype
+
+    setup = SimpleNamespace(pm=SimpleNamespace(head_weight=torch.zeros(2, 2, dtype=torch.bfloat16)))
+    assert weights_dtype(setup) == "bfloat16"  # type: ignore[arg-type]
+    settings = EvalSettings(n=3, data=str(GSM8K))
+    old = settings.run_config(label="sft-step-1", constrain=True, shots=0, prompt_version="v", dtype="float32")
+    new = settings.run_config(label="sft-step-1", constrain=True, shots=0, prompt_version="v", dtype="bfloat16")
+    out = tmp_path / "sft-step-1-constrained"
+    run(old, out, Fixed(), str, identity={"trained_sha256": "a"}, echo=lambda _: None)
+    lines: list[str] = []
+    _forget_unrecorded_dtype(out, new, lines.append)
+    assert not (out / "predictions.jsonl").exists() and "evaluating afresh" in lines[0]
+    run(new, out, Fixed(), str, identity={"trained_sha256": "a"}, echo=lambda _: None)
+    assert json.loads((out / "config.json").read_text())["dtype"] == "bfloat16"
+    _forget_unrecorded_dtype(out, new, lines.append)  # recorded right: kept
+    assert (out / "predictions.jsonl").exists() and len(lines) == 1

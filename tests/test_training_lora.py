@@ -14,7 +14,7 @@ from tracelang.models import load_model
 from tracelang.models.prompt import BARE_PROMPT_VERSION
 from tracelang.training import checkpoint as ckpt
 from tracelang.training.batching import make_batch
-from tracelang.training.config import ConfigError, DataSource, PeftSettings, SFTConfig
+from tracelang.training.config import ConfigError, DataSource, PeftSettings, SFTConfig, checked
 from tracelang.training.sft import SFTTrainer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -28,7 +28,7 @@ def _own_cache(tmp_path_factory, monkeypatch):
 
 
 def _cfg(out: Path, steps: int, **kw) -> SFTConfig:
-    base = dict(model="tiny", output_dir=str(out), data=[DataSource(str(SHOTS))],
+    base = dict(model="tiny", output_dir=str(out), data=[DataSource(path=str(SHOTS))],
                 peft=PeftSettings(r=4, lora_alpha=8, layers=1), prompt_instructions=False,
                 learning_rate=2e-2, max_steps=steps, per_device_train_batch_size=2, gradient_accumulation_steps=2,
                 save_steps=3, progress=False, warmup_ratio=0.2, tensorboard=False)
@@ -180,10 +180,10 @@ def test_a_corrupt_cache_file_is_a_miss(lora_run, tmp_path: Path) -> None:
 
 
 def test_bfloat16_weights_need_adapters() -> None:
-    with pytest.raises(ConfigError, match="needs peft"):
-        SFTConfig(data=[DataSource("x.jsonl")], dtype="bfloat16").validate()
-    cfg = SFTConfig(data=[DataSource("x.jsonl")], dtype="bfloat16", peft=PeftSettings())
+    with pytest.raises(ConfigError, match="dtype: bfloat16 needs peft"):
+        checked(SFTConfig, {"data": ["x.jsonl"], "dtype": "bfloat16"})
+    cfg = SFTConfig(data=[DataSource(path="x.jsonl")], dtype="bfloat16", peft=PeftSettings())
     cfg.validate()
     assert cfg.unfreeze_layers == 0 and cfg.train_lm_head == "none"
     with pytest.raises(ConfigError, match="peft.r"):
-        SFTConfig(data=[DataSource("x.jsonl")], peft=PeftSettings(r=0)).validate()
+        checked(SFTConfig, {"data": ["x.jsonl"], "peft": {"r": 0}})

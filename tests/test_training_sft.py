@@ -24,7 +24,7 @@ SHOTS = ROOT / "corpora" / "shots.jsonl"
 
 
 def _cfg(out: Path, steps: int, **kw) -> SFTConfig:
-    base = dict(model="tiny", output_dir=str(out), data=[DataSource(str(SHOTS))], unfreeze_layers=1,
+    base = dict(model="tiny", output_dir=str(out), data=[DataSource(path=str(SHOTS))], unfreeze_layers=1,
                 learning_rate=1e-2, max_steps=steps, per_device_train_batch_size=2, gradient_accumulation_steps=2,
                 save_steps=3, progress=False, warmup_ratio=0.2, tensorboard=False)
     base.update(kw)

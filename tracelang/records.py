@@ -285,8 +285,3 @@ def _write_part(fd: int, tmp: str, path: Path, mode: str, encoding: str | None, 
         Path(tmp).unlink(missing_ok=True)
         raise
 
-
-def write_jsonl(path: str | Path, records: list[dict]) -> None:
-    with atomic_write(path) as fh:
-        for record in records:
-            fh.write(json.dumps(record, ensure_ascii=False) + "\n")

@@ -39,7 +39,6 @@ from .numwords import to_words
 from .skeleton import program_text
 from .verify import nice, verify
 
-_make = getattr(ir, "make", None) or (lambda cls, **kw: cls.model_construct(**kw))
 MAX_TRIES = 40
 _PLAIN = {
     "number": re.compile(r"(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?"),
@@ -148,10 +147,11 @@ class LiftPlan:
             for s, step in enumerate(block.trace):
                 v = new_value.get((b, s))
                 if v is not None:
-                    step = _make(InitStep, op="init", var=step.var, value=_make(Num, kind="num", value=v), source=None)
+                    value = ir.make(Num, kind="num", value=v)
+                    step = ir.make(InitStep, op="init", var=step.var, value=value, source=None)
                 steps.append(step)
-            blocks.append(_make(ir.Block, expert=block.expert, trace=steps))
-        return _make(Program, composed=self.program.composed, blocks=blocks)
+            blocks.append(ir.make(ir.Block, expert=block.expert, trace=steps))
+        return ir.make(Program, composed=self.program.composed, blocks=blocks)
 
     def _same_structure(self, program: Program, run) -> bool:
         steps = run.steps

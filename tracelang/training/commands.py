@@ -8,17 +8,21 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from ..cli import app, corpus_app
 from ..models.loading import DTYPE_HELP
 
+if TYPE_CHECKING:
+    from .config import Recipe
+
 train_app = typer.Typer(help="Training: SFT with partial unfreezing, GRPO with the verifier's reward, recipes.",
                         no_args_is_help=True)
 app.add_typer(train_app, name="train")
 
+STAGES = ("base", "sft", "rl")  # `train run`'s stages, in the order they run
 JSON_HELP = "Print only the result, as one JSON object, on stdout; every other line goes to stderr."
 
 
@@ -79,50 +83,42 @@ def _split_overrides(sets: list[str]) -> dict[str, dict[str, Any]]:
     return out
 
 
-def _prepare(recipe: dict[str, Any], say=typer.echo) -> None:
+def _prepare(recipe: Recipe, say=typer.echo) -> None:
     """The recipe's `prepare` steps: tracelang commands run when what they create is missing."""
     from typer.main import get_command
 
     from .config import ConfigError
 
-    for i, item in enumerate(recipe.get("prepare") or []):
-        if not isinstance(item, dict) or not isinstance(item.get("run"), list) or "creates" not in item:
-            raise ConfigError(f"{recipe.get('__path__')}: prepare[{i}] must be {{creates: PATH, run: [args]}}")
-        if Path(str(item["creates"])).exists():
+    for i, step in enumerate(recipe.prepare):
+        if Path(step.creates).exists():
             continue
-        args = [str(a) for a in item["run"]]
-        say(f"prepare: tracelang {' '.join(args)}")
-        code = get_command(app).main(args, prog_name="tracelang", standalone_mode=False)
-        if code not in (None, 0) or not Path(str(item["creates"])).exists():
-            raise ConfigError(f"prepare[{i}]: `tracelang {' '.join(args)}` did not create {item['creates']}")
+        say(f"prepare: tracelang {' '.join(step.run)}")
+        code = get_command(app).main(step.run, prog_name="tracelang", standalone_mode=False)
+        if code not in (None, 0) or not Path(step.creates).exists():
+            raise ConfigError(f"{recipe.path}: prepare.{i}: `tracelang {' '.join(step.run)}` did not create "
+                              f"{step.creates}")
 
 
-def _sft_init(init: str | None) -> Path | None:
-    """SFT's `init`: a checkpoint or adapter directory, or `shipped`."""
+def _init_path(stage: str, cfg: Any) -> Path | None:
+    """Where a stage starts from (its `init`): a checkpoint or adapter directory, `shipped` (the
+    adapter in weights/), or for RL `sft` (this recipe's SFT result)."""
     from ..models.loading import SHIPPED, shipped_dir
     from .config import ConfigError
 
-    if init in (None, "", "none", "null"):
+    if cfg.init in (None, "", "none", "null"):
         return None
-    path = shipped_dir() if init == SHIPPED else Path(init)
+    hint = "no training.json"
+    if stage == "rl" and cfg.init == "sft":
+        path = Path(cfg.output_dir) / "sft" / "final"
+        hint = "run `tracelang train sft` first, or set init: null"
+    else:
+        path = shipped_dir() if cfg.init == SHIPPED else Path(cfg.init)
     if not (path / "training.json").is_file():
-        raise ConfigError(f"init: no training checkpoint or shipped adapter at {path} (no training.json)")
+        raise ConfigError(f"{stage}.init: no training checkpoint or shipped adapter at {path} ({hint})")
     return path
 
 
-def _init_for(cfg, init: str | None) -> Path | None:
-    from .config import ConfigError
-
-    value = init if init is not None else cfg.init
-    if value in (None, "", "none", "null"):
-        return None
-    path = Path(cfg.output_dir) / "sft" / "final" if value == "sft" else Path(value)
-    if not (path / "training.json").is_file():
-        raise ConfigError(f"rl.init: no checkpoint at {path} (run `tracelang train sft` first, or set init: null)")
-    return path
-
-
-def _eval_hook(recipe: dict[str, Any], overrides: dict[str, Any], out_dir: Path, stage: str, on: bool,
+def _eval_hook(recipe: Recipe, overrides: dict[str, Any], out_dir: Path, stage: str, on: bool,
                say=typer.echo):
     if not on:
         return None
@@ -133,41 +129,68 @@ def _eval_hook(recipe: dict[str, Any], overrides: dict[str, Any], out_dir: Path,
     return hook(settings, out_dir / "eval", stage, settings.shots, say)  # a model in training: `shots`
 
 
-@train_app.command("sft")
-def sft_command(
-    config: Path = typer.Option(..., "--config", "-c", help="Recipe YAML (its `sft` section)."),
-    sets: list[str] = typer.Option([], "--set", help=_SET_HELP),
-    model: str | None = typer.Option(None, help="Model: `embedded`, `tiny`, a directory or a hub id."),
-    output_dir: str | None = typer.Option(None, help="Run directory (the stage writes OUTPUT_DIR/sft)."),
-    max_steps: int | None = typer.Option(None, help="Stop after N optimiser steps."),
-    seed: int | None = typer.Option(None, help="One seed for everything."),
-    resume: bool = typer.Option(True, "--resume/--no-resume", help="Continue from the latest checkpoint."),
-    evaluate: bool = typer.Option(True, "--eval/--no-eval", help="Dev-split evaluations the recipe asks for."),
-    init: str | None = typer.Option(None, help="Start from a checkpoint or adapter directory, or `shipped` (the "
-                                    "adapter in weights/), with a fresh optimiser."),
-    json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
-) -> None:
-    """Supervised fine-tuning (LoRA adapters, or the last N layers + head) on corpora of verified traces."""
-    from .config import load_recipe, stage_config
+def _trainer(stage: str, cfg: Any, recipe: Recipe, echo, evaluate=None):
+    from .rl import GRPOTrainer
     from .sft import SFTTrainer
+
+    cls = SFTTrainer if stage == "sft" else GRPOTrainer
+    return cls(cfg, recipe, init_checkpoint=_init_path(stage, cfg), evaluate=evaluate, echo=echo)
+
+
+# `train sft` and `train rl` take the same options; the recipe checks every value (one line, exit 2).
+_CONFIG = typer.Option(..., "--config", "-c", help="Recipe YAML (its top level and the stage's section).")
+_SETS = typer.Option([], "--set", help=_SET_HELP)
+_MODEL = typer.Option(None, help="Model: `embedded`, `tiny`, a directory or a hub id.")
+_OUTPUT_DIR = typer.Option(None, help="Run directory (the stage writes OUTPUT_DIR/sft or OUTPUT_DIR/rl).")
+_MAX_STEPS = typer.Option(None, help="Stop after N steps (SFT: optimiser steps; RL: iterations).")
+_SEED = typer.Option(None, help="One seed for everything.")
+_INIT = typer.Option(None, help="Start from a checkpoint or adapter directory, `shipped` (the adapter in weights/), "
+                     "`sft` (RL: this recipe's SFT result) or `none`; SFT gets a fresh optimiser.")
+_RESUME = typer.Option(True, "--resume/--no-resume", help="Continue from the latest checkpoint.")
+_EVAL = typer.Option(True, "--eval/--no-eval", help="Dev-split evaluations the recipe asks for.")
+_JSON = typer.Option(False, "--json", help=JSON_HELP)
+
+
+def _train_stage(stage: str, config: Path, sets: list[str], resume: bool, evaluate: bool, json_out: bool,
+                 **explicit: Any) -> None:
+    from .config import load_recipe, stage_config
 
     with _errors():
         recipe = load_recipe(config)
-        over, eval_over = _overrides(sets, model=model, output_dir=output_dir, max_steps=max_steps, seed=seed,
-                                     init=init)
-        cfg = stage_config(recipe, "sft", over)
+        over, eval_over = _overrides(sets, **explicit)
+        cfg = stage_config(recipe, stage, over)
         say = _say(json_out)
-        _prepare(recipe, say)
-        hook = _eval_hook(recipe, eval_over, Path(cfg.output_dir), "sft", evaluate, say)
-        trainer = SFTTrainer(cfg, recipe, evaluate=hook, echo=say, init_checkpoint=_sft_init(cfg.init))
-        result = trainer.train(resume=resume)
+        if stage == "sft":  # the prepare steps make SFT corpora (possibly slowly); RL names its own prompts
+            _prepare(recipe, say)
+        hook = _eval_hook(recipe, eval_over, Path(cfg.output_dir), stage, evaluate, say)
+        result = _trainer(stage, cfg, recipe, say, hook).train(resume=resume)
     typer.echo(json.dumps(result))
+
+
+@train_app.command("sft")
+def sft_command(config: Path = _CONFIG, sets: list[str] = _SETS, model: str | None = _MODEL,
+                output_dir: str | None = _OUTPUT_DIR, max_steps: int | None = _MAX_STEPS, seed: int | None = _SEED,
+                init: str | None = _INIT, resume: bool = _RESUME, evaluate: bool = _EVAL,
+                json_out: bool = _JSON) -> None:
+    """Supervised fine-tuning (LoRA adapters, or the last N layers + head) on corpora of verified traces."""
+    _train_stage("sft", config, sets, resume, evaluate, json_out, model=model, output_dir=output_dir,
+                 max_steps=max_steps, seed=seed, init=init)
+
+
+@train_app.command("rl")
+def rl_command(config: Path = _CONFIG, sets: list[str] = _SETS, model: str | None = _MODEL,
+               output_dir: str | None = _OUTPUT_DIR, max_steps: int | None = _MAX_STEPS, seed: int | None = _SEED,
+               init: str | None = _INIT, resume: bool = _RESUME, evaluate: bool = _EVAL,
+               json_out: bool = _JSON) -> None:
+    """GRPO on constrained rollouts, rewarded by the checker and the runtime."""
+    _train_stage("rl", config, sets, resume, evaluate, json_out, model=model, output_dir=output_dir,
+                 max_steps=max_steps, seed=seed, init=init)
 
 
 @train_app.command("masks")
 def masks_command(
     config: Path = typer.Option(..., "--config", "-c", help="Recipe YAML (its `sft` section)."),
-    sets: list[str] = typer.Option([], "--set", help=_SET_HELP),
+    sets: list[str] = _SETS,
     shard: str = typer.Option("1/1", help="This process's share, I/N: run N processes, one per free core."),
 ) -> None:
     """Build the constrained loss's decoder masks into the cache (no model loaded), in the order
@@ -184,34 +207,6 @@ def masks_command(
         cfg = stage_config(recipe, "sft", over)
         _prepare(recipe)
         build_masks(cfg, int(i) - 1, int(n), typer.echo)
-
-
-@train_app.command("rl")
-def rl_command(
-    config: Path = typer.Option(..., "--config", "-c", help="Recipe YAML (its `rl` section)."),
-    sets: list[str] = typer.Option([], "--set", help=_SET_HELP),
-    init: str | None = typer.Option(None, help="Start from: `sft` (this recipe's SFT), a checkpoint, or `none`."),
-    model: str | None = typer.Option(None, help="Model: `embedded`, `tiny`, a directory or a hub id."),
-    output_dir: str | None = typer.Option(None, help="Run directory (the stage writes OUTPUT_DIR/rl)."),
-    max_steps: int | None = typer.Option(None, help="RL iterations."),
-    seed: int | None = typer.Option(None, help="One seed for everything."),
-    resume: bool = typer.Option(True, "--resume/--no-resume", help="Continue from the latest checkpoint."),
-    evaluate: bool = typer.Option(True, "--eval/--no-eval", help="Dev-split evaluations the recipe asks for."),
-    json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
-) -> None:
-    """GRPO on constrained rollouts, rewarded by the checker and the runtime."""
-    from .config import load_recipe, stage_config
-    from .rl import GRPOTrainer
-
-    with _errors():
-        recipe = load_recipe(config)
-        over, eval_over = _overrides(sets, model=model, output_dir=output_dir, max_steps=max_steps, seed=seed)
-        cfg = stage_config(recipe, "rl", over)
-        say = _say(json_out)
-        hook = _eval_hook(recipe, eval_over, Path(cfg.output_dir), "rl", evaluate, say)
-        trainer = GRPOTrainer(cfg, recipe, init_checkpoint=_init_for(cfg, init), evaluate=hook, echo=say)
-        result = trainer.train(resume=resume)
-    typer.echo(json.dumps(result))
 
 
 def _summary_md(summary: dict[str, Any]) -> str:
@@ -237,7 +232,7 @@ def _summary_md(summary: dict[str, Any]) -> str:
 def run_command(
     config: Path = typer.Option(..., "--config", "-c", help="Recipe YAML."),
     sets: list[str] = typer.Option([], "--set", help="Override: sft.KEY=V, rl.KEY=V, eval.KEY=V, or KEY=V (all)."),
-    stages: str = typer.Option("base,sft,rl", help="Stages to run: base (evaluation only), sft, rl."),
+    stages: str = typer.Option(",".join(STAGES), help="Stages to run: base (evaluation only), sft, rl."),
     evaluate: bool = typer.Option(True, "--eval/--no-eval", help="Evaluate on dev after each stage."),
     resume: bool = typer.Option(True, "--resume/--no-resume", help="Continue each stage from its checkpoint."),
 ) -> None:
@@ -246,18 +241,21 @@ def run_command(
     Writes OUTPUT_DIR/summary.json and summary.md (dev accuracy and valid-trace rate per stage,
     unconstrained and constrained) next to each stage's directory.
     """
-    from .config import load_recipe, stage_config
+    from .config import ConfigError, load_recipe, stage_config
     from .evaluate import evaluate as run_eval
-    from .rl import GRPOTrainer
     from .setup import build
-    from .sft import SFTTrainer
 
-    wanted = {s.strip() for s in stages.split(",") if s.strip()}
     with _errors():
+        wanted = {s.strip() for s in stages.split(",") if s.strip()}
+        unknown = sorted(wanted - set(STAGES))
+        if unknown or not wanted:
+            raise ConfigError(f"--stages {stages!r}: expected a comma-separated list of {', '.join(STAGES)}")
         recipe = load_recipe(config)
         over = _split_overrides(sets)
         sft_cfg = stage_config(recipe, "sft", over["sft"])
         settings = stage_config(recipe, "eval", over["eval"])
+        # checked now, not after SFT has trained for hours
+        rl_cfg = stage_config(recipe, "rl", over["rl"]) if "rl" in wanted else None
         out = Path(sft_cfg.output_dir)
         out.mkdir(parents=True, exist_ok=True)
         summary_path = out / "summary.json"
@@ -281,7 +279,7 @@ def run_command(
             gc.collect()
         if "sft" in wanted:
             t0 = time.perf_counter()
-            trainer = SFTTrainer(sft_cfg, recipe, echo=typer.echo, init_checkpoint=_sft_init(sft_cfg.init))
+            trainer = _trainer("sft", sft_cfg, recipe, typer.echo)
             result = trainer.train(resume=resume)
             row = {"result": result, "seconds": round(time.perf_counter() - t0, 1)}
             if evaluate:
@@ -289,10 +287,9 @@ def run_command(
             record("sft", row)
             del trainer
             gc.collect()
-        if "rl" in wanted:
-            rl_cfg = stage_config(recipe, "rl", over["rl"])
+        if rl_cfg is not None:
             t0 = time.perf_counter()
-            trainer = GRPOTrainer(rl_cfg, recipe, init_checkpoint=_init_for(rl_cfg, None), echo=typer.echo)
+            trainer = _trainer("rl", rl_cfg, recipe, typer.echo)
             result = trainer.train(resume=resume)
             row = {"result": result, "seconds": round(time.perf_counter() - t0, 1)}
             if evaluate:
@@ -371,7 +368,7 @@ def filter_command(
     from ..decoding.guide import Levels
     from ..models import load_model
     from .checkpoint import load_trained
-    from .config import DataSource, RLConfig
+    from .config import RLConfig, checked
     from .data import DataTally
     from .filter import choose, rejection_sample, sampler_for
     from .rl import load_prompts
@@ -388,8 +385,8 @@ def filter_command(
             raise typer.Exit(2) from None
         loaded = load_trained(checkpoint, seed=seed, dtype=dtype) if checkpoint else \
             load_model(model, seed=seed, dtype=dtype)
-        cfg = RLConfig(model=model, seed=seed, shots=shots, data=[DataSource(str(p)) for p in data],
-                       gsm8k_train=gsm8k_train)
+        cfg = checked(RLConfig, {"model": model, "seed": seed, "shots": shots, "data": [str(p) for p in data],
+                                 "gsm8k_train": gsm8k_train}, "corpus filter: ")
         prompter = prompter_for(cfg, loaded.tokenizer)
         tally = DataTally()
         pools, _ = load_prompts(cfg, loaded.tokenizer, prompter, tally)

@@ -1,252 +1,463 @@
-"""Training configurations (TRL-style dataclasses) and recipes.
+"""Training recipes, as typed settings (pydantic models whose field descriptions are the help text).
 
 A recipe is one YAML file: top-level keys are defaults shared by every stage (``model``, ``seed``,
 ``output_dir``, ...), and the ``sft``, ``rl`` and ``eval`` sections configure each stage; a
 section's keys win over the top level, and ``--set key=value`` on the command line wins over both.
-Unknown keys are errors (a typo must not silently train with a default).
+Unknown keys are errors (a typo must not silently train with a default). A bad value is one line
+naming the file and the key, before any model loads:
+``recipe.yaml: sft.learning_rate: must be a finite number > 0, got nan``.
 
-YAML, not TOML: the issue's interface is ``--config RECIPE.yaml``, accelerate's own launch configs
-(``training/accelerate/*.yaml``) are YAML, and PyYAML is already installed as a dependency of
-accelerate; we list it as a runtime dependency rather than lean on that.
+YAML, not TOML: the interface is ``--config RECIPE.yaml``, accelerate's own launch configs
+(``training/accelerate/*.yaml``) are YAML, and PyYAML is a declared runtime dependency.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import types
-import typing
-from dataclasses import dataclass, field
+import contextlib
+import math
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal, TypeVar, get_args
 
 import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
-HEAD_MODES = ("none", "full", "grammar")
-LOSS_VOCABS = ("full", "grammar", "constrained")
-LOSS_TYPES = ("grpo", "dr_grpo", "dapo")
-SCHEDULES = ("constant", "constant_with_warmup", "linear", "cosine")
+from ..evaluation.runner import EvalConfig
+
+HeadMode = Literal["none", "full", "grammar"]
+LossVocab = Literal["full", "grammar", "constrained"]
+LossType = Literal["grpo", "dr_grpo", "dapo"]
+Schedule = Literal["constant", "constant_with_warmup", "linear", "cosine"]
+WeightsDtype = Literal["float32", "bfloat16", "auto"]
+MixedPrecision = Literal["no", "bf16", "fp16"]
+HeadDtype = Literal["float32", "auto"]
+HEAD_MODES, LOSS_VOCABS, LOSS_TYPES, SCHEDULES, DTYPES = (get_args(t) for t in (HeadMode, LossVocab, LossType,
+                                                                                 Schedule, WeightsDtype))
+LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+SECTIONS = ("sft", "rl", "eval")
 
 
 class ConfigError(ValueError):
     """A recipe or override that cannot be used; the message names the file and key."""
 
 
-@dataclass
-class DataSource:
-    """One corpus (JSONL, the shared record schema) and how often each record is used per epoch:
-    weight 2 = every record twice, 0.5 = a seeded half of them (a fresh half each epoch)."""
+class Invalid(ValueError):
+    """A problem a whole-model check finds, pinned to the key it is about (for the one-line message)."""
 
-    path: str
-    weight: float = 1.0
-
-
-LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
-DTYPES = ("float32", "bfloat16", "auto")
+    def __init__(self, key: str, problem: str):
+        super().__init__(problem)
+        self.key, self.problem = key, problem
 
 
-@dataclass
-class PeftSettings:
+# ---------------------------------------------------------------- value types
+# The recipe's own coercion rules, stricter than pydantic's lax mode where that would hide a typo:
+# `true` is not an integer, `1` is not a boolean, "5" (a quoted number) is not a count.
+
+def _bounds(ge: float | None, gt: float | None, lt: float | None, le: float | None) -> str:
+    parts = [f"{op} {v}" for op, v in ((">=", ge), (">", gt), ("<", lt), ("<=", le)) if v is not None]
+    return " " + " and ".join(parts) if parts else ""
+
+
+def _within(x: float, ge: float | None, gt: float | None, lt: float | None, le: float | None) -> bool:
+    return ((ge is None or x >= ge) and (gt is None or x > gt) and (lt is None or x < lt)
+            and (le is None or x <= le))
+
+
+def _integer(ge: int | None = None, lt: int | None = None, optional: bool = False) -> Any:
+    need = f"must be an integer{_bounds(ge, None, lt, None)}"
+
+    def check(value: Any) -> int | None:
+        if value is None and optional:
+            return None
+        ok = isinstance(value, int | float) and not isinstance(value, bool) and float(value).is_integer()
+        if not ok or not _within(int(value), ge, None, lt, None):
+            raise ValueError(f"{need}{' (or null)' if optional else ''}, got {value!r}")
+        return int(value)
+
+    return Annotated[int | None if optional else int, BeforeValidator(check)]
+
+
+def _number(ge: float | None = None, gt: float | None = None, lt: float | None = None, le: float | None = None,
+            optional: bool = False) -> Any:
+    need = f"must be a finite number{_bounds(ge, gt, lt, le)}"
+
+    def check(value: Any) -> float | None:
+        if value is None and optional:
+            return None
+        x = math.nan
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            x = float(value)
+        elif isinstance(value, str):  # YAML 1.1 reads `1e-4` (no dot) as a string
+            with contextlib.suppress(ValueError):
+                x = float(value)
+        if not (math.isfinite(x) and _within(x, ge, gt, lt, le)):
+            raise ValueError(f"{need}{' (or null)' if optional else ''}, got {value!r}")
+        return x
+
+    return Annotated[float | None if optional else float, BeforeValidator(check)]
+
+
+def _flag(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"must be true or false, got {value!r}")
+    return value
+
+
+def _text(value: Any) -> Any:
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)  # `model: 1` or a numeric path part
+    raise ValueError(f"must be a string, got {value!r}")
+
+
+def _one_of(kind: Any) -> Callable[[Any], Any]:
+    choices = get_args(kind)
+
+    def check(value: Any) -> Any:
+        if value is not None and value not in choices:
+            hint = ' (quote "no": YAML reads a bare no as false)' if value is False and "no" in choices else ""
+            raise ValueError(f"must be one of {', '.join(choices)}, got {value!r}{hint}")
+        return value
+
+    return check
+
+
+Count = _integer(ge=1)
+MaybeCount = _integer(ge=1, optional=True)
+Natural = _integer(ge=0)
+MaybeNatural = _integer(ge=0, optional=True)
+Seed = _integer(ge=0, lt=2**32)  # numpy's seeds are 32-bit
+GroupSize = _integer(ge=2)  # GRPO's group baseline needs two samples
+Positive = _number(gt=0)
+NonNegative = _number(ge=0)
+MaybeNonNegative = _number(ge=0, optional=True)
+Fraction = _number(ge=0, lt=1)
+Ratio = _number(ge=0, le=1)
+Real = _number()
+Flag = Annotated[bool, BeforeValidator(_flag)]
+Text = Annotated[str, BeforeValidator(_text)]
+MaybeText = Annotated[str | None, BeforeValidator(_text)]
+
+
+class Settings(BaseModel):
+    """A recipe section: unknown keys are errors, values are checked when it is built."""
+
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+    def validate(self) -> None:  # type: ignore[override]  # pydantic's is a deprecated v1 classmethod
+        """Check the settings again, as they are now: construction checked them, in-place edits are not."""
+        checked(type(self), self.model_dump())
+
+
+S = TypeVar("S", bound=BaseModel)
+
+
+def describe(err: ValidationError) -> str:
+    """The first problem as ``key.path: what is wrong``."""
+    problems = err.errors(include_url=False)
+    first = problems[0]
+    loc = [str(part) for part in first["loc"]]
+    cause = (first.get("ctx") or {}).get("error")
+    if isinstance(cause, Invalid):
+        loc.append(cause.key)
+        text = cause.problem
+    elif isinstance(cause, ValueError):
+        text = str(cause)
+    elif first["type"] == "extra_forbidden":
+        text = "unknown key"
+    elif first["type"] == "missing":
+        text = "required"
+    elif first["type"] in ("model_type", "dict_type", "model_attributes_type"):
+        text = f"must be a mapping, got {first['input']!r}"
+    elif first["type"] == "list_type":
+        text = f"must be a list, got {first['input']!r}"
+    else:
+        text = f"{first['msg']}, got {first['input']!r}"
+    more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+    return f"{'.'.join(loc)}: {text}{more}" if loc else f"{text}{more}"
+
+
+def checked(cls: type[S], values: dict[str, Any], where: str = "") -> S:
+    """``cls`` built from ``values``; a bad value is a ``ConfigError`` prefixed with ``where``."""
+    try:
+        return cls.model_validate(values)
+    except ValidationError as err:
+        raise ConfigError(f"{where}{describe(err)}") from None
+
+
+# ---------------------------------------------------------------- the sections
+
+class DataSource(Settings):
+    """One corpus (JSONL, the shared record schema) and how often each record is used per epoch."""
+
+    path: Text = Field(description="The corpus file (JSON Lines, the shared record schema).")
+    weight: NonNegative = Field(1.0, description="Uses per record per epoch: 2 = every record twice, 0.5 = a "
+                                "seeded half of them (a fresh half each epoch), 0 = left out.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bare_path(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return {"path": value}
+        if not isinstance(value, dict | DataSource):
+            raise ValueError(f"a data source is a path or {{path, weight}}, got {value!r}")
+        return value
+
+
+class PeftSettings(Settings):
     """LoRA adapters through ``peft`` (the recipe's ``peft:`` section), instead of unfreezing whole
     layers. Saved as ``adapter_config.json`` + ``adapter_model.safetensors``, which
     ``peft.PeftModel.from_pretrained`` loads."""
 
-    r: int = 16
-    lora_alpha: float = 32.0
-    lora_dropout: float = 0.0
-    target_modules: list[str] = field(default_factory=lambda: list(LORA_TARGETS))
-    # the last N decoder layers get adapters (None: all); the layers before them are a frozen
-    # prefix whose output is cached across epochs
-    layers: int | None = None
-
-    def validate(self) -> None:
-        if self.r < 1:
-            raise ConfigError(f"peft.r: {self.r} must be >= 1")
-        if not 0.0 <= self.lora_dropout < 1.0:
-            raise ConfigError(f"peft.lora_dropout: {self.lora_dropout:g} must be in [0, 1)")
-        if not self.lora_alpha > 0:
-            raise ConfigError(f"peft.lora_alpha: {self.lora_alpha:g} must be > 0")
-        if not self.target_modules:
-            raise ConfigError("peft.target_modules: name at least one module")
-        if self.layers is not None and self.layers < 1:
-            raise ConfigError(f"peft.layers: {self.layers} must be >= 1 (or null for all)")
+    r: Count = Field(16, description="Adapter rank.")
+    lora_alpha: Positive = Field(32.0, description="LoRA scaling numerator (the update is scaled by alpha / r).")
+    lora_dropout: Fraction = Field(0.0, description="Dropout on the adapters' input, in [0, 1).")
+    target_modules: list[Text] = Field(default_factory=lambda: list(LORA_TARGETS), min_length=1,
+                                       description="Module names that get adapters (at least one).")
+    layers: MaybeCount = Field(None, description="The last N decoder layers get adapters (null: all); the layers "
+                               "before them are a frozen prefix whose output is cached across epochs.")
 
 
-@dataclass
-class TrainConfig:
+class TrainConfig(Settings):
     """What SFT and RL share: the model, which parameters train, the loss, the optimiser, logging."""
 
-    model: str = "embedded"  # `embedded`, `tiny`, a local directory or a hub id
-    seed: int = 0  # one seed for data order, sampling and initialisation
-    output_dir: str = "runs/train"
-    # parameters that train: LoRA adapters (`peft`), or whole layers (`unfreeze_layers`)
-    peft: PeftSettings | None = None
-    unfreeze_layers: int | None = None  # the last N decoder layers (default 6; 0 with peft)
-    # none | full (the whole lm_head: the shared embedding matrix when tied) | grammar (see partial.py);
-    # default grammar, none with peft
-    train_lm_head: str | None = None
-    # weights of the frozen model; trained parameters stay float32. bfloat16 (auto: where the CPU
-    # computes it natively) needs peft: whole unfrozen layers would train in bfloat16
-    dtype: str = "float32"
-    init: str | None = None  # start from this checkpoint or adapter (fresh optimiser), e.g. the shipped one
-    prompt_instructions: bool = True  # the prompt's instruction preamble (false: the bare prompt)
-    train_final_norm: bool = True  # the norm after the last layer trains with the unfrozen layers
-    # the loss
-    loss_vocab: str = "constrained"  # full | grammar (tokens the grammar can emit) | constrained (the decoder's mask)
-    # float32: the head and the loss in float32 outside autocast; auto: in the compute dtype (faster
-    # under bf16, but bf16 logits are too coarse once the loss is small: spec/training.md)
-    head_dtype: str = "float32"
-    constraint_levels: str = "all"  # decoder levels for `constrained` masks and RL rollouts
-    shots: int = 0  # worked examples in the prompt (0-shot for training unless the recipe says otherwise)
-    shots_from: str | None = None  # corpus to draw them from (default corpora/shots.jsonl)
-    # the optimiser (AdamW) and schedule
-    learning_rate: float = 1e-4
-    weight_decay: float = 0.0
-    adam_beta1: float = 0.9
-    adam_beta2: float = 0.999
-    adam_epsilon: float = 1e-8
-    max_grad_norm: float = 1.0
-    lr_scheduler_type: str = "cosine"
-    warmup_ratio: float = 0.0
-    mixed_precision: str | None = None  # no | bf16 | fp16; None: what accelerate is configured with
-    # logging and checkpoints
-    logging_steps: int = 1
-    save_steps: int = 50  # a resumable checkpoint every K optimiser steps (and at the end)
-    save_total_limit: int = 2  # step checkpoints kept (the final one is always kept)
-    tensorboard: bool = True  # when the `tensorboard` package is importable
-    progress: bool = True
-    # evaluation on the dev split (settings in the recipe's `eval` section)
-    eval_steps: int | None = None  # every K optimiser steps (None: not during training)
-    eval_at_end: bool = False
+    model: Text = Field("embedded", description="`embedded`, `tiny`, a local directory or a hub id.")
+    seed: Seed = Field(0, description="One seed for data order, sampling and initialisation.")
+    output_dir: Text = Field("runs/train", description="The run directory; each stage writes OUTPUT_DIR/<stage>.")
+    peft: PeftSettings | None = Field(None, description="LoRA adapters instead of whole layers.")
+    unfreeze_layers: MaybeNatural = Field(None, description="The last N decoder layers train whole (default 6; "
+                                          "0 with peft).")
+    train_lm_head: Annotated[HeadMode | None, BeforeValidator(_one_of(HeadMode))] = Field(
+        None, description="none | full (the whole lm_head: the shared embedding matrix when tied) | grammar (an "
+        "untied copy of the rows the grammar can emit, see partial.py); default grammar, none with peft.")
+    dtype: Annotated[WeightsDtype, BeforeValidator(_one_of(WeightsDtype))] = Field(
+        "float32", description="The frozen weights; trained parameters stay float32. bfloat16 (auto: where the "
+        "hardware computes it natively) needs peft: whole unfrozen layers would train in bfloat16.")
+    init: MaybeText = Field(None, description="Start from this checkpoint or adapter directory, or `shipped`, "
+                            "with a fresh optimiser.")
+    prompt_instructions: Flag = Field(True, description="The prompt's instruction preamble (false: the bare "
+                                      "prompt).")
+    train_final_norm: Flag = Field(True, description="The norm after the last layer trains with the unfrozen "
+                                   "layers.")
+    loss_vocab: Annotated[LossVocab, BeforeValidator(_one_of(LossVocab))] = Field(
+        "constrained", description="SFT's normalisation: full | grammar (tokens the grammar can emit) | "
+        "constrained (the decoder's mask at each position).")
+    head_dtype: Annotated[HeadDtype, BeforeValidator(_one_of(HeadDtype))] = Field(
+        "float32", description="float32: the head and the loss in float32, outside autocast; auto: in the compute "
+        "dtype (faster under bf16, but bf16 logits are too coarse once the loss is small: spec/training.md).")
+    constraint_levels: Text = Field("all", description="Decoder levels for `constrained` masks and RL rollouts: "
+                                    "scope, ops, grounding, values (comma-separated), all or none.")
+    shots: Natural = Field(0, description="Worked examples in the training prompt.")
+    shots_from: MaybeText = Field(None, description="The corpus the shots are drawn from (null: "
+                                  "corpora/shots.jsonl).")
+    learning_rate: Positive = Field(1e-4, description="AdamW's learning rate.")
+    weight_decay: NonNegative = Field(0.0, description="AdamW's weight decay, on matrices only.")
+    adam_beta1: Fraction = Field(0.9, description="AdamW's beta1, in [0, 1).")
+    adam_beta2: Fraction = Field(0.999, description="AdamW's beta2, in [0, 1).")
+    adam_epsilon: Positive = Field(1e-8, description="AdamW's epsilon.")
+    max_grad_norm: NonNegative = Field(1.0, description="Gradient clipping over the trained parameters; 0 turns "
+                                       "it off.")
+    lr_scheduler_type: Annotated[Schedule, BeforeValidator(_one_of(Schedule))] = Field(
+        "cosine", description="transformers' get_scheduler name.")
+    warmup_ratio: Ratio = Field(0.0, description="Warmup steps = ceil(ratio x optimiser steps).")
+    mixed_precision: Annotated[MixedPrecision | None, BeforeValidator(_one_of(MixedPrecision))] = Field(
+        None, description="no | bf16 | fp16 for the Accelerator; null: what accelerate is configured with (quote "
+        "\"no\": YAML reads a bare no as false).")
+    logging_steps: Count = Field(1, description="A metrics row every K optimiser steps (and at the last).")
+    save_steps: Natural = Field(50, description="A resumable checkpoint every K optimiser steps (0: only at the "
+                                "end).")
+    save_total_limit: Natural = Field(2, description="Step checkpoints kept (0: all); `final` is never pruned.")
+    tensorboard: Flag = Field(True, description="Also log to tensorboard when it is importable.")
+    progress: Flag = Field(True, description="Progress bars.")
+    eval_steps: MaybeNatural = Field(None, description="Dev evaluation every K optimiser steps (null or 0: not "
+                                     "during training); settings in the recipe's `eval` section.")
+    eval_at_end: Flag = Field(False, description="Dev evaluation at the end of the stage.")
 
-    def validate(self) -> None:
+    @field_validator("constraint_levels")
+    @classmethod
+    def _levels(cls, value: str) -> str:
+        from ..decoding.guide import Levels  # lazily: reading a recipe needs no decoder
+
+        Levels.parse(value)  # its ValueError names the unknown levels
+        return value
+
+    @model_validator(mode="after")
+    def _what_trains(self) -> TrainConfig:
         if self.unfreeze_layers is None:
             self.unfreeze_layers = 0 if self.peft is not None else 6
         if self.train_lm_head is None:
             self.train_lm_head = "none" if self.peft is not None else "grammar"
-        if self.peft is not None:
-            self.peft.validate()
-        if self.dtype not in DTYPES:
-            raise ConfigError(f"dtype: {self.dtype!r} is not one of {', '.join(DTYPES)}")
         if self.dtype != "float32" and (self.peft is None or self.unfreeze_layers or self.train_lm_head != "none"):
-            raise ConfigError(f"dtype: {self.dtype} needs peft adapters as the only trained parameters "
-                              "(unfreeze_layers: 0, train_lm_head: none); whole layers train in float32")
-        if self.train_lm_head not in HEAD_MODES:
-            raise ConfigError(f"train_lm_head: {self.train_lm_head!r} is not one of {', '.join(HEAD_MODES)}")
-        if self.loss_vocab not in LOSS_VOCABS:
-            raise ConfigError(f"loss_vocab: {self.loss_vocab!r} is not one of {', '.join(LOSS_VOCABS)}")
-        if self.lr_scheduler_type not in SCHEDULES:
-            raise ConfigError(f"lr_scheduler_type: {self.lr_scheduler_type!r} is not one of {', '.join(SCHEDULES)}")
-        if self.unfreeze_layers < 0:
-            raise ConfigError("unfreeze_layers: must be >= 0")
+            raise Invalid("dtype", f"{self.dtype} needs peft adapters as the only trained parameters "
+                          "(unfreeze_layers: 0, train_lm_head: none); whole layers train in float32")
         if self.unfreeze_layers == 0 and self.train_lm_head == "none" and self.peft is None:
-            raise ConfigError("nothing to train: unfreeze_layers is 0 and train_lm_head is none")
-        if self.head_dtype not in ("float32", "auto"):
-            raise ConfigError(f"head_dtype: {self.head_dtype!r} is not float32 or auto")
-        if self.mixed_precision not in (None, "no", "bf16", "fp16"):
-            raise ConfigError(f"mixed_precision: {self.mixed_precision!r} is not no, bf16 or fp16")
-        if self.logging_steps < 1:
-            raise ConfigError("logging_steps: must be >= 1")
-        from ..decoding.guide import Levels  # lazily: the decoder is not needed to read a recipe
-
-        try:
-            Levels.parse(self.constraint_levels)
-        except ValueError as err:
-            raise ConfigError(f"constraint_levels: {err}") from None
+            raise Invalid("unfreeze_layers", "nothing to train: unfreeze_layers is 0 and train_lm_head is none")
+        return self
 
 
-def _check_weights(data: list[DataSource]) -> None:
-    for i, src in enumerate(data):
-        if src.weight < 0:
-            raise ConfigError(f"data.{i}.weight: {src.weight:g} is negative ({src.path})")
-
-
-@dataclass
 class SFTConfig(TrainConfig):
-    data: list[DataSource] = field(default_factory=list)
-    per_device_train_batch_size: int = 4
-    gradient_accumulation_steps: int = 1
-    num_train_epochs: float = 1.0
-    max_steps: int | None = None  # overrides the epochs when set
-    max_length: int = 1024  # prompt + target tokens; longer examples are skipped and counted
-    cache_prefix: bool = True  # keep the frozen layers' output per example across epochs
-    mask_cache: bool = True  # keep the constrained loss's decoder masks on disk (cache_dir/masks)
+    data: list[DataSource] = Field(default_factory=list, description="Corpora: paths or {path, weight} "
+                                   "(required).")
+    per_device_train_batch_size: Count = Field(4, description="Examples per micro-batch and process.")
+    gradient_accumulation_steps: Count = Field(1, description="Micro-batches per optimiser step.")
+    num_train_epochs: Positive = Field(1.0, description="Epochs (may be fractional).")
+    max_steps: MaybeCount = Field(None, description="Optimiser steps; overrides the epochs when set.")
+    max_length: Count = Field(1024, description="Prompt + target tokens; longer examples are skipped and counted.")
+    cache_prefix: Flag = Field(True, description="Keep the frozen layers' output per example across epochs.")
+    mask_cache: Flag = Field(True, description="Keep the constrained loss's decoder masks on disk "
+                             "(cache_dir/masks).")
 
-    def validate(self) -> None:
-        super().validate()
+    @model_validator(mode="after")
+    def _has_data(self) -> SFTConfig:
         if not self.data:
-            raise ConfigError("sft.data: no corpus given")
-        _check_weights(self.data)
-        if self.per_device_train_batch_size < 1 or self.gradient_accumulation_steps < 1:
-            raise ConfigError("batch size and gradient accumulation must be >= 1")
+            raise Invalid("data", "no corpus given")
+        return self
 
 
-@dataclass
 class RLConfig(TrainConfig):
-    init: str | None = "sft"  # `sft` (this recipe's SFT result), a checkpoint directory, or null (the model)
-    data: list[DataSource] = field(default_factory=list)  # corpora whose questions and answers are prompts
-    gsm8k_train: str | None = None  # GSM-8K train.jsonl: its problems (not dev, never test) are prompts too
-    gsm8k_weight: float = 1.0
-    max_steps: int = 20  # RL iterations (one optimiser update of the policy each, times num_iterations)
-    prompts_per_step: int = 4
-    num_generations: int = 8  # G: samples per prompt
-    num_iterations: int = 1  # mu: updates on each batch of rollouts (>1 makes the clipping bite)
-    temperature: float = 1.0
-    max_new_tokens: int = 256
-    loss_type: str = "grpo"  # grpo | dr_grpo | dapo
-    epsilon: float = 0.2
-    epsilon_high: float | None = None  # DAPO's clip-higher (default 0.28 for dapo, epsilon otherwise)
-    beta: float = 0.0  # KL to the starting model (k3 estimator); 0 turns the reference off
-    reward_correct: float = 1.0
-    reward_valid: float = 0.2  # a valid trace (checks and runs) with a wrong answer
-    reward_parsed: float = 0.05  # parses but does not check
-    reward_invalid: float = 0.0
-    reward_warning: float = 0.0  # taken off a valid trace's reward per warning (e.g. W701 ungrounded)
-    cache_prefix: bool = True  # reuse the frozen layers' output from the rollout (never recomputed)
+    init: MaybeText = Field("sft", description="`sft` (this recipe's SFT result), a checkpoint directory, or "
+                            "null (the plain model).")
+    data: list[DataSource] = Field(default_factory=list, description="Corpora whose questions and answers are "
+                                   "prompts.")
+    gsm8k_train: MaybeText = Field(None, description="GSM-8K train.jsonl: its problems are prompts too (dev "
+                                   "excluded, test refused).")
+    gsm8k_weight: NonNegative = Field(1.0, description="The mixing weight of gsm8k_train.")
+    max_steps: Count = Field(20, description="RL steps (each: rollouts, then num_iterations optimiser updates).")
+    prompts_per_step: Count = Field(4, description="Questions per step.")
+    num_generations: GroupSize = Field(8, description="G: samples per question (at least 2: the advantage is "
+                                       "relative to the group).")
+    num_iterations: Count = Field(1, description="mu: updates on each step's rollouts (>1 makes the clipping "
+                                  "bite).")
+    temperature: Positive = Field(1.0, description="Sampling temperature; the loss divides by it too.")
+    max_new_tokens: Count = Field(256, description="Longest rollout; also Dr. GRPO's normaliser.")
+    loss_type: Annotated[LossType, BeforeValidator(_one_of(LossType))] = Field("grpo", description="grpo | "
+                                                                               "dr_grpo | dapo.")
+    epsilon: NonNegative = Field(0.2, description="Lower clip: ratio >= 1 - epsilon.")
+    epsilon_high: MaybeNonNegative = Field(None, description="Upper clip: ratio <= 1 + epsilon_high (null: 0.28 "
+                                           "for dapo, epsilon otherwise).")
+    beta: NonNegative = Field(0.0, description="Weight of the KL to the start-of-RL model (k3); 0 turns the "
+                              "reference off.")
+    reward_correct: Real = Field(1.0, description="The trace runs to the gold answer.")
+    reward_valid: Real = Field(0.2, description="Checks and runs, wrong answer.")
+    reward_parsed: Real = Field(0.05, description="Parses, but has an error or no answer.")
+    reward_invalid: Real = Field(0.0, description="Does not parse.")
+    reward_warning: Real = Field(0.0, description="Taken off a valid trace's reward per warning (e.g. W701).")
+    cache_prefix: Flag = Field(True, description="Reuse the frozen layers' output captured during the rollout.")
 
-    def validate(self) -> None:
-        super().validate()
-        if self.loss_type not in LOSS_TYPES:
-            raise ConfigError(f"loss_type: {self.loss_type!r} is not one of {', '.join(LOSS_TYPES)}")
+    @model_validator(mode="after")
+    def _has_prompts(self) -> RLConfig:
         if not self.data and not self.gsm8k_train:
-            raise ConfigError("rl: no prompts: give `data` corpora and/or `gsm8k_train`")
-        if self.num_generations < 2:
-            raise ConfigError("num_generations: GRPO needs at least 2 samples per prompt")
-        if self.temperature <= 0:
-            raise ConfigError(f"temperature: {self.temperature:g} must be > 0 (the loss divides by it)")
-        _check_weights(self.data)
-        if self.gsm8k_weight < 0:
-            raise ConfigError(f"gsm8k_weight: {self.gsm8k_weight:g} is negative")
+            raise Invalid("data", "no prompts: give `data` corpora and/or `gsm8k_train`")
         if self.epsilon_high is None:
             self.epsilon_high = 0.28 if self.loss_type == "dapo" else self.epsilon
+        return self
 
 
-@dataclass
-class EvalSettings:
-    """Dev-split evaluation (the evaluation harness) of the base model and of each stage's result."""
+class EvalSettings(Settings):
+    """Dev-split evaluation of the base model and of each stage's result. The keys it shares with
+    ``tracelang eval`` take that command's defaults (``EvalConfig``): one default for both."""
 
-    n: int = 50  # a seeded sample of the 500 dev problems
-    seed: int = 42
-    shots: int = 0  # trained models are prompted as they were trained (0-shot)
-    base_shots: int = 3  # the untrained model gets worked examples
-    shots_from: str | None = None  # corpus to draw them from (default corpora/shots.jsonl)
-    constrained: bool = True
-    free: bool = True
-    batch_size: int = 8
-    max_new_tokens: int = 320
-    data: str | None = None  # GSM-8K directory (default ../shared/data/gsm8k)
+    n: Count = Field(50, description="A seeded sample of the 500 dev problems.")
+    seed: Seed = Field(EvalConfig.seed, description="The sample's seed (and the shots').")
+    shots: Natural = Field(0, description="Shots for trained models (prompted as they were trained).")
+    base_shots: Natural = Field(3, description="Shots for the untrained model (`train run`'s base stage).")
+    shots_from: MaybeText = Field(None, description="The corpus the shots are drawn from (null: "
+                                  "corpora/shots.jsonl).")
+    constrained: Flag = Field(True, description="Evaluate under the constrained decoder.")
+    free: Flag = Field(True, description="Evaluate unconstrained.")
+    batch_size: Count = Field(EvalConfig.batch_size, description="Problems decoded together.")
+    max_new_tokens: Count = Field(EvalConfig.max_new_tokens, description="Longest trace, in tokens.")
+    data: MaybeText = Field(None, description="GSM-8K directory (null: $TRACELANG_GSM8K, then "
+                            "../shared/data/gsm8k, then shared/data/gsm8k).")
+
+    def run_config(self, *, label: str, constrain: bool, shots: int, prompt_version: str,
+                   dtype: str) -> EvalConfig:
+        """The evaluation harness's settings for one run on the dev split (what its config.json records)."""
+        return EvalConfig(model=label, split="dev", n=self.n, seed=self.seed, constrain=constrain,
+                          batch_size=self.batch_size, shots=shots, shots_from=self.shots_from if shots else None,
+                          max_new_tokens=self.max_new_tokens, data_dir=self.data, prompt_version=prompt_version,
+                          dtype=dtype)
 
 
-_SECTION_TYPES: dict[str, type] = {"sft": SFTConfig, "rl": RLConfig, "eval": EvalSettings}
+_STAGES: dict[str, type[Settings]] = {"sft": SFTConfig, "rl": RLConfig, "eval": EvalSettings}
 # top-level keys a section has but must not inherit: a top-level `data` is the training corpora,
 # `eval.data` the GSM-8K directory
 _NOT_INHERITED: dict[str, set[str]] = {"eval": {"data"}}
+STAGE_KEYS = frozenset(name for cls in _STAGES.values() for name in cls.model_fields)
 
 
-def load_recipe(path: str | Path) -> dict[str, Any]:
+# ---------------------------------------------------------------- the recipe
+
+class PrepareStep(Settings):
+    """A tracelang command the recipe runs before training when what it creates is missing."""
+
+    creates: Text = Field(description="The path the command creates; the step runs only while it is missing.")
+    run: list[Text] = Field(min_length=1, description="The command's arguments, e.g. [gsm8k, import, ...].")
+
+
+def _section(value: Any) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ValueError(f"a section is a mapping of keys to values, got {value!r}")
+    return value
+
+
+Section = Annotated[dict[str, Any], BeforeValidator(_section)]
+
+
+class Recipe(BaseModel):
+    """A recipe file: stage defaults at the top level, then a section per stage. Stage settings are
+    built per stage (``stage_config``), after the overrides; this checks the rest when it loads."""
+
+    model_config = ConfigDict(extra="allow")  # the stage defaults, checked against the stages' keys
+
+    name: MaybeText = Field(None, description="The recipe's name.")
+    description: MaybeText = Field(None, description="What the recipe is for.")
+    prepare: list[PrepareStep] = Field(default_factory=list, description="Commands that create missing data.")
+    sft: Section = Field(default_factory=dict, description="SFT settings (SFTConfig).")
+    rl: Section = Field(default_factory=dict, description="RL settings (RLConfig).")
+    eval: Section = Field(default_factory=dict, description="Dev-evaluation settings (EvalSettings).")
+    _path: str = PrivateAttr("recipe")
+    _raw: dict[str, Any] = PrivateAttr(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _known_top_level(self) -> Recipe:
+        for key in self.model_extra or {}:
+            if key not in STAGE_KEYS:
+                raise Invalid(key, "unknown key (neither a recipe key nor a stage setting)")
+        return self
+
+    @property
+    def path(self) -> str:
+        """The file it was read from."""
+        return self._path
+
+    @property
+    def raw(self) -> dict[str, Any]:
+        """The mapping as written (what every checkpoint's training.json records)."""
+        return self._raw
+
+    def defaults(self) -> dict[str, Any]:
+        """The top-level stage settings."""
+        return dict(self.model_extra or {})
+
+
+def load_recipe(path: str | Path) -> Recipe:
     try:
         text = Path(path).read_text(encoding="utf-8")
-    except OSError as err:
-        raise ConfigError(f"{path}: {err.strerror or err}") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{path}: {getattr(err, 'strerror', None) or err}") from None
     try:
         data = yaml.safe_load(text) or {}
     except yaml.YAMLError as err:
@@ -255,8 +466,9 @@ def load_recipe(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"{where}: not YAML: {getattr(err, 'problem', err)}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: a recipe is a mapping of keys to values")
-    data["__path__"] = str(path)
-    return data
+    recipe = checked(Recipe, data, f"{path}: ")
+    recipe._path, recipe._raw = str(path), data
+    return recipe
 
 
 def parse_overrides(items: list[str]) -> dict[str, Any]:
@@ -273,103 +485,23 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
     return out
 
 
-def _coerce(value: Any, hint: Any, where: str) -> Any:
-    origin = typing.get_origin(hint)
-    if origin in (typing.Union, types.UnionType):
-        args = typing.get_args(hint)
-        if value is None and type(None) in args:
-            return None
-        errors = []
-        for arg in args:
-            if arg is type(None):
-                continue
-            try:
-                return _coerce(value, arg, where)
-            except ConfigError as err:
-                errors.append(str(err))
-        raise ConfigError(errors[0] if errors else f"{where}: bad value {value!r}")
-    if origin is list:
-        (item,) = typing.get_args(hint)
-        if not isinstance(value, list):
-            raise ConfigError(f"{where}: expected a list, got {value!r}")
-        return [_coerce(v, item, f"{where}[{i}]") for i, v in enumerate(value)]
-    if hint is DataSource:
-        if isinstance(value, str):
-            return DataSource(value)
-        if isinstance(value, dict):
-            unknown = set(value) - {"path", "weight"}
-            if unknown or "path" not in value:
-                raise ConfigError(f"{where}: a data source is {{path, weight}}; got keys {sorted(value)}")
-            return DataSource(str(value["path"]), float(_coerce(value.get("weight", 1.0), float, f"{where}.weight")))
-        raise ConfigError(f"{where}: a data source is a path or {{path, weight}}")
-    if hint is PeftSettings:
-        if not isinstance(value, dict):
-            raise ConfigError(f"{where}: expected a mapping of peft settings, got {value!r}")
-        return _build(PeftSettings, value, where)
-    if hint is bool:
-        if isinstance(value, bool):
-            return value
-        raise ConfigError(f"{where}: expected true or false, got {value!r}")
-    if hint is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        raise ConfigError(f"{where}: expected an integer, got {value!r}")
-    if hint is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):
-            try:
-                return float(value)  # YAML 1.1 reads `1e-4` as a string
-            except ValueError:
-                pass
-        raise ConfigError(f"{where}: expected a number, got {value!r}")
-    if hint is str:
-        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
-            return str(value)
-        raise ConfigError(f"{where}: expected a string, got {value!r}")
-    return value
-
-
-def _build(cls: type, values: dict[str, Any], where: str) -> Any:
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    kwargs = {}
-    for key, value in values.items():
-        if key not in names:
-            raise ConfigError(f"{where}: unknown key `{key}`")
-        kwargs[key] = _coerce(value, hints[key], f"{where}: {key}")
-    try:
-        obj = cls(**kwargs)
-    except TypeError as err:
-        raise ConfigError(f"{where}: {err}") from None
-    if hasattr(obj, "validate"):
-        try:
-            obj.validate()
-        except ConfigError as err:
-            raise ConfigError(f"{where}: {err}") from None
-    return obj
-
-
 def _apply_override(values: dict[str, Any], key: str, value: Any) -> None:
     """``a=1`` sets a key; ``data.0.weight=2`` reaches into lists and mappings."""
     parts = key.split(".")
     target: Any = values
     for i, part in enumerate(parts[:-1]):
-        nxt = target[int(part)] if isinstance(target, list) and part.isdigit() else (
-            target.setdefault(part, {}) if isinstance(target, dict) else None)
-        if nxt is None:
+        if isinstance(target, list) and part.isdigit() and int(part) < len(target):
+            nxt = target[int(part)]
+        elif isinstance(target, dict):
+            nxt = target.setdefault(part, {})
+        else:
             raise ConfigError(f"--set {key}: cannot reach `{'.'.join(parts[:i + 1])}`")
         if isinstance(nxt, str) and parts[i + 1] in ("path", "weight"):  # a bare path as {path, weight}
             nxt = {"path": nxt}
-            if isinstance(target, list):
-                target[int(part)] = nxt
-            else:
-                target[part] = nxt
+            target[int(part) if isinstance(target, list) else part] = nxt
         target = nxt
     last = parts[-1]
-    if isinstance(target, list) and last.isdigit():
+    if isinstance(target, list) and last.isdigit() and int(last) < len(target):
         target[int(last)] = value
     elif isinstance(target, dict):
         target[last] = value
@@ -377,28 +509,18 @@ def _apply_override(values: dict[str, Any], key: str, value: Any) -> None:
         raise ConfigError(f"--set {key}: cannot set `{last}` here")
 
 
-def stage_config(recipe: dict[str, Any], stage: str, overrides: dict[str, Any] | None = None) -> Any:
-    """The dataclass of one stage: top-level defaults, then the section, then the overrides."""
-    cls = _SECTION_TYPES[stage]
-    where = f"{recipe.get('__path__', 'recipe')} [{stage}]"
-    names = {f.name for f in dataclasses.fields(cls)}
-    known_top = {"name", "description", "prepare", "sft", "rl", "eval", "__path__"}
-    for f in _SECTION_TYPES.values():
-        known_top |= {x.name for x in dataclasses.fields(f)}
-    unknown = sorted(set(recipe) - known_top)
-    if unknown:
-        raise ConfigError(f"{recipe.get('__path__', 'recipe')}: unknown top-level key `{unknown[0]}`")
-    section = recipe.get(stage) or {}
-    if not isinstance(section, dict):
-        raise ConfigError(f"{where}: the section must be a mapping")
-    skip = _NOT_INHERITED.get(stage, set()) | set(_SECTION_TYPES)
-    values = {k: v for k, v in recipe.items() if k in names and k not in skip}
-    values.update(section)
-    values = yaml.safe_load(yaml.safe_dump(values))  # a deep copy, overrides must not touch the recipe
+def stage_config(recipe: Recipe, stage: str, overrides: dict[str, Any] | None = None) -> Any:
+    """The settings of one stage: top-level defaults, then the section, then the overrides."""
+    cls = _STAGES[stage]
+    skip = _NOT_INHERITED.get(stage, set())
+    values = {k: v for k, v in recipe.defaults().items() if k in cls.model_fields and k not in skip}
+    values.update(getattr(recipe, stage))
+    values = yaml.safe_load(yaml.safe_dump(values))  # a deep copy: the overrides must not touch the recipe
     for key, value in (overrides or {}).items():
         _apply_override(values, key, value)
-    return _build(cls, values, where)
+    return checked(cls, values, f"{recipe.path}: {stage}.")
 
 
-def to_dict(config: Any) -> dict[str, Any]:
-    return dataclasses.asdict(config)
+def to_dict(config: BaseModel) -> dict[str, Any]:
+    """What a checkpoint's training.json records as ``config``."""
+    return config.model_dump()

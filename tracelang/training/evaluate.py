@@ -11,7 +11,9 @@ is evaluated afresh instead of being credited with the old one's predictions.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +45,33 @@ def model_identity(setup: Setup) -> dict[str, Any]:
     return {**setup.origin, "trained_sha256": digest.hexdigest()}
 
 
+def weights_dtype(setup: Setup) -> str:
+    """The frozen weights' dtype (``float32`` or ``bfloat16``), as ``tracelang eval`` records it."""
+    return str(setup.pm.head_weight.dtype).removeprefix("torch.")
+
+
+def _forget_unrecorded_dtype(out: Path, config: EvalConfig, echo: Callable[[str], None]) -> None:
+    """A directory that says float32 while the weights are not, with every other setting the same,
+    was written by code that recorded float32 whatever the weights were: its predictions are of
+    unknown precision, so they are dropped and the evaluation is redone (the harness would refuse
+    the directory as a run with other settings)."""
+    path = out / "config.json"
+    if config.dtype == "float32" or not path.is_file():
+        return
+    try:
+        held = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return  # the harness decides what an unreadable config.json means
+    if not isinstance(held, dict) or held.get("dtype") != "float32":
+        return
+    held = {**asdict(EvalConfig()), **held}  # as the harness reads it: older directories lack newer fields
+    held.pop("model_identity", None)
+    if {**held, "dtype": config.dtype} == asdict(config):
+        for name in ("config.json", "predictions.jsonl", "metrics.json", "results.json", "report.md"):
+            (out / name).unlink(missing_ok=True)
+        echo(f"{out}: recorded as float32, but the weights are {config.dtype}; evaluating afresh")
+
+
 def evaluate(setup: Setup, settings: EvalSettings, out_dir: Path, label: str, shots: int,
              echo: Callable[[str], None] = print, instructions: bool | None = None) -> dict[str, Any]:
     """Accuracy and valid-trace rate on the dev sample, per decoding mode. The prompt is the one
@@ -51,6 +80,7 @@ def evaluate(setup: Setup, settings: EvalSettings, out_dir: Path, label: str, sh
     tok = setup.loaded.tokenizer
     prompter = Prompter(tok, load_shots(_shots_source(settings, shots), shots, settings.seed) if shots else [],
                         instructions=setup.prompter.instructions if instructions is None else instructions)
+    dtype = weights_dtype(setup)
     results: dict[str, Any] = {}
     modes = [m for m, on in (("free", settings.free), ("constrained", settings.constrained)) if on]
     with setup.pm.serving() as model:
@@ -62,11 +92,11 @@ def evaluate(setup: Setup, settings: EvalSettings, out_dir: Path, label: str, sh
                 from ..evaluation.constrained import ConstrainedBackend
 
                 backend = ConstrainedBackend(loaded, prompter, settings.max_new_tokens, seed=settings.seed)
-            config = EvalConfig(label, "dev", settings.n, settings.seed, mode == "constrained", settings.batch_size,
-                                shots, settings.shots_from if shots else None, settings.max_new_tokens, settings.data,
-                                prompter.version)
-            metrics = run(config, Path(out_dir) / f"{label.replace('/', '_')}-{mode}", backend, prompter.prompt,
-                          identity=identity, echo=echo)
+            config = settings.run_config(label=label, constrain=mode == "constrained", shots=shots,
+                                         prompt_version=prompter.version, dtype=dtype)
+            out = Path(out_dir) / f"{label.replace('/', '_')}-{mode}"
+            _forget_unrecorded_dtype(out, config, echo)
+            metrics = run(config, out, backend, prompter.prompt, identity=identity, echo=echo)
             n = metrics["n"] or 1
             results[f"{mode}_accuracy"] = metrics["accuracy"]
             results[f"{mode}_valid"] = metrics["valid"] / n

@@ -14,16 +14,31 @@ training step; these three normalisations trade it away to different degrees:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import torch
 from torch import Tensor
 
-if TYPE_CHECKING:
-    from .partial import Allowed, PartialModel
+from .batching import Allowed
 
 
-def target_logprobs(pm: PartialModel, h: Tensor, targets: Tensor, vocab: str, allowed: Allowed | None,
+class Head(Protocol):
+    """The output head as the losses see it (``partial.PartialModel``): declared here so that this
+    module needs nothing from the model's module, which imports it."""
+
+    subset: Tensor  # [|S|] token ids of the grammar subset
+    subset_index: Tensor  # [V] token id -> index in the subset, -1 outside
+
+    def softcap(self, logits: Tensor) -> Tensor: ...
+
+    def rows(self, token_ids: Tensor) -> Tensor: ...
+
+    def subset_weight(self) -> Tensor: ...
+
+    def full_logits(self, h: Tensor) -> Tensor: ...
+
+
+def target_logprobs(pm: Head, h: Tensor, targets: Tensor, vocab: str, allowed: Allowed | None,
                     temperature: float = 1.0) -> Tensor:
     """``h``: final hidden states at the scored positions [P, d]; ``targets``: token ids [P].
     ``temperature`` divides the (soft-capped) logits, as the sampler does."""
@@ -43,7 +58,7 @@ def target_logprobs(pm: PartialModel, h: Tensor, targets: Tensor, vocab: str, al
     return constrained_logprobs(pm, h, targets, allowed, temperature)
 
 
-def constrained_logprobs(pm: PartialModel, h: Tensor, targets: Tensor, allowed: Allowed,
+def constrained_logprobs(pm: Head, h: Tensor, targets: Tensor, allowed: Allowed,
                          temperature: float = 1.0) -> Tensor:
     target_logit = pm.softcap((h * pm.rows(targets)).sum(-1)) / temperature
     lse = torch.zeros_like(target_logit)

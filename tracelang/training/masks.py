@@ -18,7 +18,6 @@ import numpy as np
 import torch
 
 from ..decoding.constraint import Constraint
-from .partial import Allowed
 
 DENSE_AT = 4096  # allowed sets larger than this are kept as boolean rows
 
@@ -107,34 +106,6 @@ def teacher_masks(con: Constraint, targets: list[int], recorder: Recorder) -> Po
         if not con.try_advance(int(t)):
             return None
     return out
-
-
-def collate(masks: list[PositionMasks], offsets: list[int], table: MaskTable) -> Allowed:
-    """The ``Allowed`` of a batch whose sequences' scored positions start at ``offsets``."""
-    sparse_pos: list[int] = []
-    pair_seg: list[np.ndarray] = []
-    pair_sidx: list[np.ndarray] = []
-    dense_pos: list[int] = []
-    dense_rows: list[torch.Tensor] = []
-    for m, start in zip(masks, offsets, strict=True):
-        it = iter(m.sparse)
-        for j, key in enumerate(m.dense):
-            if key < 0:
-                sidx = next(it)
-                pair_seg.append(np.full(len(sidx), len(sparse_pos), dtype=np.int64))
-                pair_sidx.append(sidx.astype(np.int64))
-                sparse_pos.append(start + j)
-            else:
-                dense_pos.append(start + j)
-                dense_rows.append(table.rows[key])
-    long = torch.long
-    return Allowed(
-        torch.tensor(sparse_pos, dtype=long),
-        torch.from_numpy(np.concatenate(pair_seg)) if pair_seg else torch.zeros(0, dtype=long),
-        torch.from_numpy(np.concatenate(pair_sidx)) if pair_sidx else torch.zeros(0, dtype=long),
-        torch.tensor(dense_pos, dtype=long),
-        torch.stack(dense_rows) if dense_rows else torch.zeros((0, table.subset_size), dtype=torch.bool),
-    )
 
 
 REFUSED = "refused"

@@ -29,11 +29,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from .batching import Batch
+from .logprobs import target_logprobs
 
 
 class SplitError(RuntimeError):
@@ -45,38 +47,6 @@ class _Skip(nn.Module):
 
     def forward(self, hidden_states, *args, **kwargs):  # noqa: ARG002 - the layer's signature
         return hidden_states
-
-
-@dataclass
-class Allowed:
-    """The constrained decoder's allowed tokens at each scored position, as indices into the
-    grammar subset: small sets as (segment, token) pairs, large ones as boolean rows. Every scored
-    position is in exactly one of ``sparse_pos`` and ``dense_pos``."""
-
-    sparse_pos: Tensor  # [Sn] long: scored positions with a small allowed set
-    pair_seg: Tensor  # [N] long: index into sparse_pos
-    pair_sidx: Tensor  # [N] long: subset index of an allowed token
-    dense_pos: Tensor  # [D] long
-    dense_mask: Tensor  # [D, |S|] bool
-
-    def to(self, device) -> Allowed:
-        return Allowed(self.sparse_pos.to(device), self.pair_seg.to(device), self.pair_sidx.to(device),
-                       self.dense_pos.to(device), self.dense_mask.to(device))
-
-
-@dataclass
-class Batch:
-    input_ids: Tensor  # [B, T], right-padded
-    attention_mask: Tensor  # [B, T]
-    pred_pos: Tensor  # [P] flat (row-major) positions whose next token is scored
-    targets: Tensor  # [P] the token ids scored there
-    allowed: Allowed | None = None  # for the `constrained` loss
-    prefix_states: Tensor | None = None  # [B, T, d]: the frozen prefix's output, when cached
-
-    def to(self, device) -> Batch:
-        return Batch(self.input_ids.to(device), self.attention_mask.to(device), self.pred_pos.to(device),
-                     self.targets.to(device), self.allowed.to(device) if self.allowed is not None else None,
-                     self.prefix_states.to(device) if self.prefix_states is not None else None)
 
 
 def decoder_of(model: nn.Module) -> nn.Module:
@@ -272,8 +242,6 @@ class PartialModel(nn.Module):
 
     def forward(self, batch: Batch, vocab: str = "full", temperature: float = 1.0) -> Tensor:
         """Log-probability of each scored target ([P]) under the chosen normalisation."""
-        from .logprobs import target_logprobs
-
         h = self.hidden(batch)
         h_sel = h.reshape(-1, h.shape[-1]).index_select(0, batch.pred_pos)
         if self.head_dtype is None:

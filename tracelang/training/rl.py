@@ -22,7 +22,6 @@ trainable part as it was when RL began (the frozen part is shared), evaluated wi
 
 from __future__ import annotations
 
-import math
 import time
 import warnings
 from collections import Counter
@@ -40,7 +39,7 @@ from ..data.splits import dev_ids, split_of
 from ..decoding.guide import Levels
 from ..numbers import render
 from .batching import make_batch
-from .config import RLConfig
+from .config import Recipe, RLConfig
 from .data import DataTally, TrainingDataError, epoch_order, read_source, tokenize
 from .reward import RewardFn, RewardSpec, verifier_reward
 from .sampling import Rollout, Sampler
@@ -111,10 +110,39 @@ def token_losses(logp: Tensor, old: Tensor, adv_tok: Tensor, eps_low: float, eps
     return loss, kl.detach(), was_clipped
 
 
+def grpo_loss(logp: Tensor, old: Tensor, ref: Tensor | None, adv: Tensor, lens: Tensor, cfg: RLConfig,
+              n_seqs: float, n_tokens: float) -> tuple[Tensor, Tensor, Tensor]:
+    """One group's share of the step's loss under ``cfg.loss_type``, with its per-token KL and where
+    clipping was active. ``logp``, ``old``, ``ref``: the sampled tokens' log-probabilities (now, at
+    sampling, under the reference), sequences concatenated; ``adv``: one advantage per sequence;
+    ``lens``: the sequences' lengths; ``n_seqs``, ``n_tokens``: the whole step's kept counts."""
+    seq = torch.repeat_interleave(torch.arange(len(lens), device=logp.device), lens)
+    loss_tok, kl, clipped = token_losses(logp, old, adv.to(logp.device)[seq], cfg.epsilon, cfg.epsilon_high, ref,
+                                         cfg.beta)
+    if cfg.loss_type == "grpo":
+        per_seq = torch.zeros(len(lens), device=logp.device).index_add(0, seq, loss_tok) / lens
+        loss = per_seq.sum() / n_seqs
+    elif cfg.loss_type == "dapo":
+        loss = loss_tok.sum() / n_tokens
+    else:
+        loss = loss_tok.sum() / (n_seqs * cfg.max_new_tokens)
+    return loss, kl, clipped
+
+
+def rollout_metrics(groups: list[list[Rollout]]) -> dict[str, float]:
+    """This process's rewards, outcomes and lengths, per sample."""
+    rolls = [r for g in groups for r in g]
+    n = max(1, len(rolls))
+    kinds = Counter(r.info["kind"] for r in rolls)
+    return {"reward_mean": sum(r.reward for r in rolls) / n, "correct": kinds["correct"] / n,
+            "valid": (kinds["correct"] + kinds["valid"]) / n, "finished": sum(r.finished for r in rolls) / n,
+            "completion_tokens": sum(len(r.completion) for r in rolls) / n}
+
+
 class GRPOTrainer(Stage):
     name = "rl"
 
-    def __init__(self, cfg: RLConfig, recipe: dict[str, Any] | None = None, *, run_dir: Path | None = None,
+    def __init__(self, cfg: RLConfig, recipe: Recipe | None = None, *, run_dir: Path | None = None,
                  init_checkpoint: Path | None = None, echo: Callable[[str], None] = print,
                  reward_fn: RewardFn | None = None, evaluate: Evaluate | None = None,
                  prompts: tuple[list[list[PromptItem]], list[float]] | None = None):
@@ -158,20 +186,20 @@ class GRPOTrainer(Stage):
             out.append(self.pools[si][i])
         return out
 
-    def rollouts(self, step: int) -> list[list[Rollout]]:
+    def sample(self, step: int) -> list[tuple[PromptItem, list[Rollout]]]:
+        """This process's share of the step's prompts, ``num_generations`` constrained samples each."""
         cfg, acc = self.cfg, self.accelerator
         mine = self.step_prompts(step)[acc.process_index::acc.num_processes]
         gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step * 101 + acc.process_index)
-        groups = []
         with torch.no_grad():
-            for item in mine:
-                rolls = self.sampler.sample(item.prompt_ids, item.question, cfg.num_generations, cfg.temperature,
-                                            cfg.max_new_tokens, gen)
-                for r in rolls:
-                    r.reward, r.info = self.reward_fn(r.text, item.answer, item.question)
-                    r.info["prompt"] = item.id
-                groups.append(rolls)
-        return groups
+            return [(item, self.sampler.sample(item.prompt_ids, item.question, cfg.num_generations, cfg.temperature,
+                                               cfg.max_new_tokens, gen)) for item in mine]
+
+    def reward(self, groups: list[tuple[PromptItem, list[Rollout]]]) -> None:
+        for item, rolls in groups:
+            for r in rolls:
+                r.reward, r.info = self.reward_fn(r.text, item.answer, item.question)
+                r.info["prompt"] = item.id
 
     def _logp(self, model, group: list[Rollout], grad: bool, params: dict | None = None) -> Tensor:
         cfg = self.cfg
@@ -186,76 +214,76 @@ class GRPOTrainer(Stage):
             return model(batch, "constrained", cfg.temperature)
 
     def train_step(self, step: int) -> dict[str, Any]:
-        cfg, acc = self.cfg, self.accelerator
+        """Sample, reward, then ``num_iterations`` updates on the groups whose rewards differ."""
         t0 = time.perf_counter()
-        groups = self.rollouts(step)
-        t_sample = time.perf_counter() - t0
-        rewards_all = [r.reward for g in groups for r in g]
-        kinds = Counter(r.info["kind"] for g in groups for r in g)
-        kept = [g for g in groups if len({r.reward for r in g}) > 1]
+        sampled = self.sample(step)
+        self.reward(sampled)
+        groups = [rolls for _, rolls in sampled]
+        row = rollout_metrics(groups)
+        kept = [g for g in groups if len({r.reward for r in g}) > 1]  # equal rewards: no advantage, no signal
+        n_groups, n_seqs, n_tokens, skipped = self._counts(kept, len(groups))
+        row.update({"groups_skipped_no_variance": int(skipped), "groups_used": int(n_groups),
+                    "sampling_seconds": round(time.perf_counter() - t0, 2)})
+        if n_groups == 0:
+            self._skip_update()
+        else:
+            row.update(self._update(kept, n_seqs, n_tokens))
+        row.update({"lr": self.scheduler.get_last_lr()[0], "seconds": round(time.perf_counter() - t0, 2)})
+        return row
+
+    def _counts(self, kept: list[list[Rollout]], n_groups: int) -> tuple[float, float, float, float]:
+        """Kept groups, their sequences and tokens, and skipped groups, summed over the processes:
+        the loss is normalised by the whole step's counts."""
+        acc = self.accelerator
         local = torch.tensor([len(kept), sum(len(g) for g in kept), sum(len(r.completion) for g in kept for r in g),
-                              len(groups) - len(kept)], dtype=torch.float64, device=acc.device)
-        n_groups, n_seqs, n_tokens, skipped = (float(x) for x in acc.reduce(local, reduction="sum"))
-        row: dict[str, Any] = {
-            "reward_mean": sum(rewards_all) / max(1, len(rewards_all)),
-            "correct": kinds["correct"] / max(1, len(rewards_all)),
-            "valid": (kinds["correct"] + kinds["valid"]) / max(1, len(rewards_all)),
-            "finished": sum(r.finished for g in groups for r in g) / max(1, len(rewards_all)),
-            "completion_tokens": sum(len(r.completion) for g in groups for r in g) / max(1, len(rewards_all)),
-            "groups_skipped_no_variance": int(skipped), "groups_used": int(n_groups),
-            "sampling_seconds": round(t_sample, 2),
-        }
-        if n_groups == 0:  # nothing to learn from: no update, but the schedule moves on so that it ends at max_steps
-            with warnings.catch_warnings():  # torch warns when the scheduler steps before any optimizer step
-                warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler\.step\(\)`")
-                for _ in range(cfg.num_iterations):
-                    self.scheduler.step()
-            row.update({"lr": self.scheduler.get_last_lr()[0], "seconds": round(time.perf_counter() - t0, 2)})
-            return row
+                              n_groups - len(kept)], dtype=torch.float64, device=acc.device)
+        n_kept, n_seqs, n_tokens, skipped = (float(x) for x in acc.reduce(local, reduction="sum"))
+        return n_kept, n_seqs, n_tokens, skipped
+
+    def _skip_update(self) -> None:
+        """Nothing to learn from: no update, but the schedule moves on so that it ends at max_steps."""
+        with warnings.catch_warnings():  # torch warns when the scheduler steps before any optimizer step
+            warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler\.step\(\)`")
+            for _ in range(self.cfg.num_iterations):
+                self.scheduler.step()
+
+    def _update(self, kept: list[list[Rollout]], n_seqs: float, n_tokens: float) -> dict[str, float]:
+        """``num_iterations`` optimiser steps on the kept groups; each group's loss is backpropagated
+        on its own (the gradients add up), and processes synchronise on the last."""
+        cfg, acc = self.cfg, self.accelerator
         advs = [advantages(torch.tensor([r.reward for r in g], dtype=torch.float32), cfg.loss_type) for g in kept]
-        refs = olds = None
-        if self.reference is not None:
-            refs = [self._logp(self.model, g, False, self.reference) for g in kept]
-        if cfg.num_iterations > 1:
-            olds = [self._logp(self.model, g, False) for g in kept]
+        refs = [self._logp(self.model, g, False, self.reference) for g in kept] if self.reference is not None else None
+        olds = [self._logp(self.model, g, False) for g in kept] if cfg.num_iterations > 1 else None
         params = [p for p in self.model.parameters() if p.requires_grad]
-        world = acc.num_processes
-        stats = Counter()
+        stats: Counter[str] = Counter()
         for _ in range(cfg.num_iterations):
             for gi, g in enumerate(kept):
-                sync = gi == len(kept) - 1
-                with acc.no_sync(self.model) if not sync else nullcontext():
+                with nullcontext() if gi == len(kept) - 1 else acc.no_sync(self.model):
                     logp = self._logp(self.model, g, True)
                     lens = torch.tensor([len(r.completion) for r in g], device=logp.device)
-                    seq = torch.repeat_interleave(torch.arange(len(g), device=logp.device), lens)
-                    adv_tok = advs[gi].to(logp.device)[seq]
                     old = olds[gi] if olds is not None else logp.detach()
-                    loss_tok, kl, clipped = token_losses(logp, old, adv_tok, cfg.epsilon, cfg.epsilon_high,
-                                                         refs[gi] if refs is not None else None, cfg.beta)
-                    if cfg.loss_type == "grpo":
-                        per_seq = torch.zeros(len(g), device=logp.device).index_add(0, seq, loss_tok) / lens
-                        loss = per_seq.sum() / n_seqs
-                    elif cfg.loss_type == "dapo":
-                        loss = loss_tok.sum() / n_tokens
-                    else:
-                        loss = loss_tok.sum() / (n_seqs * cfg.max_new_tokens)
-                    acc.backward(loss * world)
+                    loss, kl, clipped = grpo_loss(logp, old, refs[gi] if refs is not None else None, advs[gi], lens,
+                                                  cfg, n_seqs, n_tokens)
+                    acc.backward(loss * acc.num_processes)
                 stats["loss"] += float(loss.detach())
                 stats["kl"] += float(kl.sum())
                 stats["clipped"] += float(clipped.sum())
                 stats["tokens"] += len(logp)
-            if not kept:
+            if not kept:  # the other processes have groups: join their gradient reduction with zeros
                 acc.backward(sum(p.sum() * 0.0 for p in params))
-            grad_norm = acc.clip_grad_norm_(params, cfg.max_grad_norm) if cfg.max_grad_norm > 0 else None
-            self.optimizer.step()
-            self.scheduler.step()
-            self.optimizer.zero_grad(set_to_none=True)
-            stats["grad_norm"] += float(grad_norm) if grad_norm is not None else 0.0
+            stats["grad_norm"] += self._step(params)
         mu = cfg.num_iterations
-        row.update({"loss": stats["loss"] / mu, "kl": stats["kl"] / max(1, stats["tokens"]),
-                    "clip_fraction": stats["clipped"] / max(1, stats["tokens"]), "grad_norm": stats["grad_norm"] / mu,
-                    "lr": self.scheduler.get_last_lr()[0], "seconds": round(time.perf_counter() - t0, 2)})
-        return row
+        return {"loss": stats["loss"] / mu, "kl": stats["kl"] / max(1, stats["tokens"]),
+                "clip_fraction": stats["clipped"] / max(1, stats["tokens"]), "grad_norm": stats["grad_norm"] / mu}
+
+    def _step(self, params: list[torch.nn.Parameter]) -> float:
+        """Clip, step the optimiser and the schedule; the gradient norm before clipping (0 when not clipped)."""
+        cfg = self.cfg
+        grad_norm = self.accelerator.clip_grad_norm_(params, cfg.max_grad_norm) if cfg.max_grad_norm > 0 else None
+        self.optimizer.step()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        return float(grad_norm) if grad_norm is not None else 0.0
 
     def train(self, resume: bool = True) -> dict[str, Any]:
         from tqdm import tqdm
@@ -277,7 +305,3 @@ class GRPOTrainer(Stage):
         self.finish(log)
         return {"steps": cfg.max_steps, "final": str(self.run_dir / "final"), **row, key: self.totals[key]}
 
-
-def mean_reward(groups: list[list[Rollout]]) -> float:
-    rewards = [r.reward for g in groups for r in g]
-    return sum(rewards) / len(rewards) if rewards else math.nan

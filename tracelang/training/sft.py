@@ -27,7 +27,7 @@ import torch
 from ..decoding.constraint import Constraint, compile_tokenizer, make_config
 from ..decoding.guide import Levels
 from .batching import make_batch
-from .config import DataSource, SFTConfig
+from .config import DataSource, Recipe, SFTConfig
 from .data import DataTally, Example, TrainingDataError, epoch_order, load_examples
 from .masks import REFUSED, MaskStore, MaskTable, Recorder, teacher_masks
 from .setup import Setup, optimizer_for, scheduler_for
@@ -121,7 +121,7 @@ def _check_grammar_targets(setup: Setup, per_source: list[list[Example]], source
 class SFTTrainer(Stage):
     name = "sft"
 
-    def __init__(self, cfg: SFTConfig, recipe: dict[str, Any] | None = None, *, run_dir: Path | None = None,
+    def __init__(self, cfg: SFTConfig, recipe: Recipe | None = None, *, run_dir: Path | None = None,
                  echo: Callable[[str], None] = print, evaluate: Evaluate | None = None,
                  init_checkpoint: Path | None = None):
         super().__init__(cfg, recipe, run_dir, init_checkpoint, echo, evaluate)

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from . import checkpoint as ckpt
-from .config import to_dict
+from .config import Recipe, to_dict
 from .runlog import RunLog
 from .setup import Setup, build, load_trained_into, trained_tensors
 from .summary import write_summary
@@ -21,11 +21,11 @@ Evaluate = Callable[[Setup, int], dict[str, Any]]  # (setup, step) -> metrics to
 class Stage:
     name = ""  # the run directory under output_dir, and `stage` in every checkpoint
 
-    def __init__(self, cfg: Any, recipe: dict[str, Any] | None, run_dir: Path | None,
+    def __init__(self, cfg: Any, recipe: Recipe | None, run_dir: Path | None,
                  init_checkpoint: Path | None, echo: Callable[[str], None], evaluate: Evaluate | None):
         from accelerate import Accelerator
 
-        self.cfg, self.recipe = cfg, recipe or {}
+        self.cfg, self.recipe = cfg, recipe
         self.run_dir = Path(run_dir) if run_dir else Path(cfg.output_dir) / self.name
         self.init_checkpoint = init_checkpoint
         # None leaves it to `accelerate launch` / `accelerate config` (the environment)
@@ -59,8 +59,8 @@ class Stage:
                 "continued_from": str(self.setup.continued_from) if self.setup.continued_from else None,
                 "prompt_version": self.setup.prompter.version, "config": to_dict(self.cfg),
                 "code_revision": self.revision,
-                "recipe": {k: v for k, v in self.recipe.items() if k != "__path__"},
-                "recipe_path": self.recipe.get("__path__"), "head_mode": self.cfg.train_lm_head,
+                "recipe": self.recipe.raw if self.recipe else {},
+                "recipe_path": self.recipe.path if self.recipe else None, "head_mode": self.cfg.train_lm_head,
                 "unfreeze_layers": self.cfg.unfreeze_layers, "parameters": self.setup.pm.describe()}
 
     def save(self, step: int, final: bool = False) -> None:
