@@ -130,3 +130,27 @@ def test_parameters_that_train(setup) -> None:
     full = PartialModel(load_model("tiny").model, 1, "full", True)
     assert full.tied and not full.prefix_frozen  # tied head: the embeddings train too
     assert any("embedding matrix" in line for line in full.describe())
+
+
+def test_float32_head_under_bf16_autocast(setup) -> None:
+    """head_dtype float32: the body may run in bf16, the logits and the loss do not (bf16 logits of a
+    confident model round off as much as the loss itself; every bf16-head run of the embedded model
+    diverged)."""
+    from tracelang.training.logprobs import target_logprobs
+
+    loaded, pm, _, examples = setup
+    batch = make_batch(examples, loaded.tokenizer.pad_token_id)
+    try:
+        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+            coarse = pm(batch, "grammar")
+            h = pm.hidden(batch)
+            pm.head_dtype = torch.float32
+            fine = pm(batch, "grammar")
+        h_sel = h.float().reshape(-1, h.shape[-1]).index_select(0, batch.pred_pos)
+        with torch.no_grad():
+            reference = target_logprobs(pm, h_sel, batch.targets, "grammar", None)
+    finally:
+        pm.head_dtype = None
+    assert coarse.dtype == torch.bfloat16 and fine.dtype == torch.float32
+    assert torch.equal(fine, reference)  # the same hidden states, the head in float32
+    assert not torch.equal(coarse.float(), reference)

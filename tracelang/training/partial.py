@@ -218,7 +218,8 @@ class PartialModel(nn.Module):
         if self.head_rows is not None:
             s = self.subset_index[token_ids]
             # F.embedding, not indexing: its backward is deterministic on CPU (indexing's is not)
-            out = torch.where((s >= 0).unsqueeze(-1), F.embedding(s.clamp(min=0), self._in_head_dtype(self.head_rows)), out)
+            rows = F.embedding(s.clamp(min=0), self._in_head_dtype(self.head_rows))
+            out = torch.where((s >= 0).unsqueeze(-1), rows, out)
         return out
 
     def subset_weight(self) -> Tensor:
