@@ -27,7 +27,8 @@ def _canonical_examples() -> list[str]:
 EXAMPLES = _canonical_examples()
 # Each breaks the canonical form in one place: a comment, a space, a leading zero, an unknown op.
 NEAR_MISSES = [EXAMPLES[0].replace("\n", "  # note\n", 1), EXAMPLES[0].replace("op: ", "op:  ", 1),
-               EXAMPLES[0].replace("value: 14", "value: 014"), EXAMPLES[0].replace("compute_op: mul", "compute_op: times")]
+               EXAMPLES[0].replace("value: 14", "value: 014"),
+               EXAMPLES[0].replace("compute_op: mul", "compute_op: times")]
 
 
 def test_regex_export_has_only_needed_escapes():

@@ -148,8 +148,8 @@ def fuzz_command(
 @decode_app.command("export")
 def export_command(
     fmt: str = typer.Option("lark", "--format", help="lark (llguidance), ebnf (xgrammar, llguidance), regex, "
-                            "or vllm (the JSON `structured_outputs` request fragment, in EBNF: vLLM's xgrammar and guidance "
-                            "backends both take it)."),
+                            "or vllm (the JSON `structured_outputs` request fragment, in EBNF: vLLM's xgrammar "
+                            "and guidance backends both take it)."),
 ) -> None:
     """Print the canonical grammar for another engine (derived from grammar/trace.lark)."""
     from .export import to_ebnf, to_lark, to_regex, vllm_request

@@ -18,7 +18,7 @@ from functools import cache
 
 from lark.grammar import NonTerminal, Terminal
 
-from ..grammar import GrammarError, canonical_parser, canonical_regex
+from ..grammar import GrammarError, canonical_parser
 
 
 def _structure() -> tuple[dict[str, list[list]], dict[str, object]]:

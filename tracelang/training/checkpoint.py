@@ -223,13 +223,14 @@ def chain(path: Path) -> list[Path]:
     return out[::-1]
 
 
-def load_trained(path: str | Path, *, seed: int = 0, device: str | None = None,
-                 dtype: str = "float32") -> LoadedModel:
+def load_trained(path: str | Path, *, seed: int = 0, device: str | None = None, dtype: str = "float32",
+                 revision: str | None = None, attn_implementation: str | None = None) -> LoadedModel:
     """The base model with this checkpoint (and the ones it started from) applied: loaded and
-    merged in float32, then cast to ``dtype``."""
+    merged in float32, then cast to ``dtype``. ``revision`` and ``attn_implementation``: of the base."""
     links = chain(Path(path))
     base = read_meta(links[0])["base_model"]
-    loaded = load_model(base, seed=seed, device=device, dtype="float32")
+    loaded = load_model(base, seed=seed, device=device, dtype="float32", revision=revision,
+                        attn_implementation=attn_implementation)
     for link in links:
         loaded.model = materialize(loaded.model, link)
     concrete = resolve_dtype(dtype, device)
