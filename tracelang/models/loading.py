@@ -209,6 +209,9 @@ def load_model(name: str = EMBEDDED, *, seed: int = 0, device: str | None = None
                 raise
             raise ModelError(f"attention implementation {attn_implementation!r}: {str(err).splitlines()[0]}") from None
         loaded = LoadedModel(name, model.eval(), tokenizer)
+        from .prompt import owned_prompt_version
+
+        loaded.prompt_version = owned_prompt_version(tokenizer)  # an exported model: prompted as trained
     if loaded.tokenizer.pad_token_id is None:
         loaded.tokenizer.pad_token = loaded.tokenizer.eos_token
     if device:

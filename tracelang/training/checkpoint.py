@@ -242,14 +242,22 @@ def load_trained(path: str | Path, *, seed: int = 0, device: str | None = None, 
 
 
 def export(path: str | Path, out: str | Path) -> Path:
-    """A full Hugging Face model directory (safetensors) that ``--model DIR`` loads anywhere."""
+    """A full Hugging Face model directory (safetensors) that ``--model DIR`` loads anywhere, with a
+    model card and the trained prompt as the tokenizer's chat template."""
+    from .model_card import chat_template, model_card, trained_prompter
+
     loaded = load_trained(path)
     out = Path(out)
     tmp = out.with_name(out.name + ".part")
     shutil.rmtree(tmp, ignore_errors=True)
+    meta = read_meta(Path(path))
+    prompter = trained_prompter(loaded.tokenizer, meta)
+    card = model_card(meta, prompter, Path(path))
+    # plain transformers, vLLM and lm-eval then prompt the model as it was trained
+    loaded.tokenizer.chat_template = chat_template(prompter)
     loaded.model.save_pretrained(tmp, safe_serialization=True)
     loaded.tokenizer.save_pretrained(tmp)
-    meta = read_meta(Path(path))
+    (tmp / "README.md").write_text(card, encoding="utf-8")
     (tmp / "tracelang_training.json").write_text(json.dumps({"checkpoint": str(path), "prompt_version":
                                                              meta.get("prompt_version")}, indent=2) + "\n")
     shutil.rmtree(out, ignore_errors=True)
