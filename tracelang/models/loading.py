@@ -179,6 +179,7 @@ def load_model(name: str = EMBEDDED, *, seed: int = 0, device: str | None = None
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    device = resolve_device(device) if device else None  # `auto` -> a GPU when there is one
     torch_dtype = getattr(torch, resolve_dtype(dtype, device))
     if name == SHIPPED or _is_adapter_dir(name):
         return _with_adapter(shipped_dir() if name == SHIPPED else Path(name), name, seed, device, dtype,

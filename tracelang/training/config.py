@@ -109,7 +109,10 @@ class TrainConfig:
     logging_steps: int = 1
     save_steps: int = 50  # a resumable checkpoint every K optimiser steps (and at the end)
     save_total_limit: int = 2  # step checkpoints kept (the final one is always kept)
-    tensorboard: bool = True  # when the `tensorboard` package is importable
+    # experiment trackers through accelerate (tensorboard, wandb, mlflow, trackio, ...); none by default.
+    # metrics.jsonl is always written
+    report_to: list[str] = field(default_factory=list)
+    tensorboard: bool = False  # the older switch: true adds tensorboard to report_to
     progress: bool = True
     # evaluation on the dev split (settings in the recipe's `eval` section)
     eval_steps: int | None = None  # every K optimiser steps (None: not during training)
@@ -141,6 +144,12 @@ class TrainConfig:
             raise ConfigError(f"mixed_precision: {self.mixed_precision!r} is not no, bf16 or fp16")
         if self.logging_steps < 1:
             raise ConfigError("logging_steps: must be >= 1")
+        from .trackers import check
+
+        try:
+            self.report_to = check([*self.report_to, *(["tensorboard"] if self.tensorboard else [])])
+        except ValueError as err:
+            raise ConfigError(str(err)) from None
         from ..decoding.guide import Levels  # lazily: the decoder is not needed to read a recipe
 
         try:
