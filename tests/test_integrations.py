@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from pathlib import Path
 
+import pytest
 import yaml
 
 from tracelang.integrations.lm_eval import process_results
@@ -36,3 +39,36 @@ def test_lm_eval_task_scores_with_tracelang() -> None:
     assert process_results(doc, [RIGHT]) == {"exact_match": 1.0}
     assert process_results(doc, [WRONG]) == {"exact_match": 0.0}
     assert process_results({"question": QUESTION, "answer": "#### 1/0"}, [RIGHT]) == {"exact_match": 0.0}
+
+
+def _grpo_example():
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "integrations" / "trl" / "grpo_example.py"
+    spec = importlib.util.spec_from_file_location("grpo_example", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)  # imports neither trl nor vllm at module level
+    return module
+
+
+def test_grpo_example_pieces_run_offline(tmp_path: Path) -> None:
+    import re
+
+    from tracelang.decoding.export import to_regex
+
+    example = _grpo_example()
+    data = tmp_path / "train.jsonl"
+    data.write_text(json.dumps({"question": "Ann buys 3 boxes of 12 eggs. How many eggs?",
+                                "answer": "3 * 12 = 36\n#### 36"}) + "\n")
+    (row,) = example.rows(data)
+    assert row["prompt"] == [{"role": "user", "content": row["question"]}]
+    trace = ("expert: arithmetic\ntrace:\n- {op: init, var: boxes, value: 3}\n- {op: init, var: per_box, value: 12}\n"
+             "- {op: compute, compute_op: mul, args: [boxes, per_box], var: eggs}\n- {op: query, var: eggs}\n")
+    completions = [[{"role": "assistant", "content": trace}], [{"role": "assistant", "content": "36"}]]
+    columns = {"answer": [row["answer"]] * 2, "question": [row["question"]] * 2}
+    scores = [f(prompts=[row["prompt"]] * 2, completions=completions, **columns) for f in example.REWARDS]
+    assert scores == [[1.0, 0.0], [0.2, 0.0]]
+    kwargs = example.config_kwargs(str(tmp_path / "out"))
+    assert kwargs["vllm_structured_outputs_regex"] == to_regex() and re.fullmatch(to_regex(), trace)
+    trl = pytest.importorskip("trl")
+    assert "vllm_structured_outputs_regex" in {f.name for f in dataclasses.fields(trl.GRPOConfig)}

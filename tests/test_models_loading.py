@@ -65,3 +65,78 @@ def test_device_usage_errors_are_one_line(runner, tmp_path) -> None:
         result = runner.invoke(app, args)
         assert result.exit_code == 2 and "--device: unknown device 'tpu'" in result.output
         assert "Traceback" not in result.output
+
+
+def test_attention_implementation_reaches_the_model() -> None:
+    assert load_model("tiny", attn_implementation="eager").model.config._attn_implementation == "eager"
+    assert load_model("tiny", attn_implementation="sdpa").model.config._attn_implementation == "sdpa"
+    with pytest.raises(ModelError, match="attention implementation 'bogus'"):
+        load_model("tiny", attn_implementation="bogus")
+
+
+def test_revision_is_refused_for_models_built_here() -> None:
+    with pytest.raises(ModelError, match="--revision: 'tiny' is not a hub model"):
+        load_model("tiny", revision="v1")
+
+
+_HUB_SCRIPT = """
+import sys
+from tracelang.models import load_model
+for rev in (None, "v1"):
+    loaded = load_model("tracelang/tiny", revision=rev, attn_implementation="eager")
+    print(rev, loaded.model.config.num_hidden_layers, loaded.model.config._attn_implementation)
+"""
+
+
+def test_revision_selects_the_hub_snapshot(tmp_path: Path) -> None:
+    """A hub cache with two revisions of one model (offline, so transformers resolves refs locally):
+    ``revision`` picks the snapshot. Run in a subprocess: huggingface_hub reads its cache and offline
+    settings once, at import."""
+    import os
+    import subprocess
+    import sys
+
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from tracelang.decoding.tokenizer_store import tiny_bpe
+
+    repo = tmp_path / "hub" / "models--tracelang--tiny"
+    tok = tiny_bpe()
+    for ref, commit, layers in (("main", "a" * 40, 2), ("v1", "b" * 40, 1)):
+        config = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=layers,
+                             num_attention_heads=2, num_key_value_heads=1)
+        snapshot = repo / "snapshots" / commit
+        LlamaForCausalLM(config).save_pretrained(snapshot, safe_serialization=True)
+        tok.save_pretrained(snapshot)
+        (repo / "refs").mkdir(parents=True, exist_ok=True)
+        (repo / "refs" / ref).write_text(commit)
+    env = {**os.environ, "HF_HUB_CACHE": str(tmp_path / "hub"), "HF_HUB_OFFLINE": "1",
+           "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    out = subprocess.run([sys.executable, "-c", _HUB_SCRIPT], env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split("\n")[-3:-1] == ["None 2 eager", "v1 1 eager"]
+
+
+def test_corpus_filter_takes_device_and_loading_options(runner, tmp_path: Path) -> None:
+    from tracelang.cli import app
+
+    shots = Path(__file__).resolve().parents[1] / "corpora" / "shots.jsonl"
+    base = ["corpus", "filter", "--model", "tiny", "--data", str(shots), "--n", "1", "--k", "1",
+            "--max-new-tokens", "4", "--quiet", "--out", str(tmp_path / "kept.jsonl")]
+    bad = runner.invoke(app, [*base, "--device", "tpu"])
+    assert bad.exit_code == 2 and "unknown device 'tpu'" in bad.output and "Traceback" not in bad.output
+    ok = runner.invoke(app, [*base, "--device", "cpu", "--attn-implementation", "eager"])
+    assert ok.exit_code == 0, ok.output
+    if torch.cuda.is_available():
+        on_gpu = runner.invoke(app, [*base, "--device", "cuda"])
+        assert on_gpu.exit_code == 0, on_gpu.output
+
+
+def test_solve_passes_loading_options(runner) -> None:
+    from tracelang.cli import app
+
+    result = runner.invoke(app, ["solve", "Ann has 3 apples. How many?", "--model", "tiny", "--max-new-tokens", "4",
+                                 "--shots", "0", "--device", "cpu", "--attn-implementation", "bogus"])
+    assert result.exit_code == 2 and "attention implementation 'bogus'" in result.output
+    result = runner.invoke(app, ["solve", "x?", "--model", "tiny", "--revision", "v1", "--device", "cpu"])
+    assert result.exit_code == 2 and "--revision: 'tiny' is not a hub model" in result.output

@@ -187,3 +187,48 @@ def test_bfloat16_weights_need_adapters() -> None:
     assert cfg.unfreeze_layers == 0 and cfg.train_lm_head == "none"
     with pytest.raises(ConfigError, match="peft.r"):
         checked(SFTConfig, {"data": ["x.jsonl"], "peft": {"r": 0}})
+
+
+def test_export_prompts_as_trained_in_plain_transformers(lora_run, tmp_path: Path) -> None:
+    from transformers import AutoTokenizer
+
+    from tracelang.models.prompt import Prompter
+
+    out, _ = lora_run
+    final = out / "sft" / "final"
+    exported = ckpt.export(final, tmp_path / "full")
+    meta = ckpt.read_meta(final)
+    question = '  Ann has "3" boxes of 12 eggs.\nHow many eggs?\n'
+    expected = Prompter.for_version(load_model("tiny").tokenizer, meta["prompt_version"]).prompt(question)
+    plain = AutoTokenizer.from_pretrained(str(exported))  # transformers alone, no tracelang code
+    messages = [{"role": "user", "content": question}]
+    assert plain.apply_chat_template(messages, tokenize=False, add_generation_prompt=True) == expected
+    card = (exported / "README.md").read_text()
+    assert card.startswith("---\nlibrary_name: transformers\n") and meta["prompt_version"] in card
+    loaded = load_model(str(exported))  # tracelang itself reads the template as the trained prompt
+    assert loaded.prompt_version == meta["prompt_version"]
+    assert Prompter.for_version(loaded.tokenizer, loaded.prompt_version).prompt(question) == expected
+
+
+@pytest.mark.parametrize("instructions", [True, False])
+def test_the_exported_template_wraps_a_base_chat_template(instructions: bool) -> None:
+    """A base with its own chat template (Gemma's turn markers): the exported template renders the
+    base's rendering of the trained prompt."""
+    from tracelang.decoding.tokenizer_store import tiny_bpe
+    from tracelang.models.prompt import Prompter
+    from tracelang.training.model_card import chat_template
+
+    base = tiny_bpe()
+    base.chat_template = ("{{ bos_token }}{% for m in messages %}<start_of_turn>{{ 'model' if m['role'] == 'assistant' "
+                          "else m['role'] }}\n{{ m['content'] | trim }}<end_of_turn>\n{% endfor %}"
+                          "{% if add_generation_prompt %}<start_of_turn>model\n{% endif %}")
+    trained = Prompter(base, instructions=instructions)
+    exported = tiny_bpe()
+    exported.chat_template = chat_template(trained)
+    for question in ("What is 2 + 3?", " Tom's {bag} has \\ 4 `apples`.\n\n"):
+        rendered = exported.apply_chat_template([{"role": "user", "content": question}], tokenize=False,
+                                                add_generation_prompt=True)
+        assert rendered == trained.prompt(question)
+    with pytest.raises(Exception, match="no system message"):
+        exported.apply_chat_template([{"role": "system", "content": "x"}, {"role": "user", "content": "q"}],
+                                     tokenize=False)

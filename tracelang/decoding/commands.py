@@ -147,8 +147,9 @@ def fuzz_command(
 
 @decode_app.command("export")
 def export_command(
-    fmt: str = typer.Option("lark", "--format", help="lark (llguidance, vLLM guidance), ebnf (xgrammar), regex, "
-                            "or vllm (the JSON `structured_outputs` request fragment)."),
+    fmt: str = typer.Option("lark", "--format", help="lark (llguidance), ebnf (xgrammar, llguidance), regex, "
+                            "or vllm (the JSON `structured_outputs` request fragment, in EBNF: vLLM's xgrammar "
+                            "and guidance backends both take it)."),
 ) -> None:
     """Print the canonical grammar for another engine (derived from grammar/trace.lark)."""
     from .export import to_ebnf, to_lark, to_regex, vllm_request
@@ -160,7 +161,7 @@ def export_command(
     elif fmt == "regex":
         sys.stdout.write(to_regex() + "\n")
     elif fmt == "vllm":
-        sys.stdout.write(json.dumps(vllm_request("lark"), indent=2) + "\n")
+        sys.stdout.write(json.dumps(vllm_request("ebnf"), indent=2) + "\n")
     else:
         typer.echo("error: --format takes lark, ebnf, regex or vllm", err=True)
         raise typer.Exit(2)

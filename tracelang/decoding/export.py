@@ -1,10 +1,12 @@
 """The canonical grammar in other engines' syntaxes, derived from ``grammar/trace.lark``.
 
-xgrammar takes EBNF (GBNF style), llguidance and vLLM's ``guidance`` backend take Lark. Both are
-written here from lark's own BNF of the ``canonical`` rule: left-recursive repetition helpers become
-``( ... )+``, anonymous string terminals become quoted literals, regex terminals become char
-classes (EBNF) or stay regexes (Lark). These engines check syntax only: names, ops and grounding
-are what ``tracelang.decoding`` adds on top.
+xgrammar takes EBNF (GBNF style), llguidance takes Lark or GBNF, vLLM takes either through its
+``structured_outputs.grammar`` field. They are written here from lark's own BNF of the ``canonical``
+rule: left-recursive repetition helpers become ``( ... )*``, anonymous string terminals become quoted
+literals, regex terminals become char classes (EBNF) or stay regexes (Lark). The one-regex export is
+rendered from the same parse with only the escapes a regex needs (``re.escape``-style escapes of spaces
+and the like are invalid in some engines: xgrammar warns on each). These engines check syntax only:
+names, ops and grounding are what ``tracelang.decoding`` adds on top.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from functools import cache
 
 from lark.grammar import NonTerminal, Terminal
 
-from ..grammar import GrammarError, canonical_parser, canonical_regex
+from ..grammar import GrammarError, canonical_parser
 
 
 def _structure() -> tuple[dict[str, list[list]], dict[str, object]]:
@@ -57,12 +59,17 @@ def _body(by_origin: dict, name: str, sym_fmt) -> str:
 
 
 def _ebnf_regex(parsed) -> str:
-    parts = []
+    parts: list[str] = []
+    run = ""  # consecutive literal characters, written as one quoted string
     for op, arg in parsed:
         name = str(op)
         if name == "LITERAL":
-            parts.append(json.dumps(chr(arg)))
-        elif name == "IN":
+            run += chr(arg)
+            continue
+        if run:
+            parts.append(json.dumps(run))
+            run = ""
+        if name == "IN":
             items = []
             for iop, iarg in arg:
                 if str(iop) == "LITERAL":
@@ -89,6 +96,8 @@ def _ebnf_regex(parsed) -> str:
                 raise GrammarError(f"unsupported repeat {{{lo},{hi}}} for EBNF")
         else:
             raise GrammarError(f"unsupported regex construct {name} for EBNF")
+    if run:
+        parts.append(json.dumps(run))
     return " ".join(parts)
 
 
@@ -155,17 +164,121 @@ def to_lark() -> str:
     return "\n".join(lines) + "\n"
 
 
+# Characters a regex must escape outside a class, and inside one (``[`` too: Rust's regex, which
+# llguidance uses, nests classes).
+_META = frozenset("\\.^$|?*+()[]{}")
+_CLASS_META = frozenset("\\]-^[")
+_CONTROL = {"\n": "\\n", "\t": "\\t", "\r": "\\r"}
+
+# A rendered piece and what it is: a single atom (quantifiable as is), a sequence, or an alternation
+# (both need a group to be quantified; an alternation needs one inside a sequence too).
+Piece = tuple[str, str]
+
+
+def _re_char(ch: str, meta: frozenset[str] = _META) -> str:
+    return _CONTROL.get(ch) or ("\\" + ch if ch in meta else ch)
+
+
+def _group(piece: Piece) -> str:
+    return piece[0] if piece[1] == "atom" else f"(?:{piece[0]})"
+
+
+def _re_seq(pieces: list[Piece]) -> Piece:
+    if len(pieces) == 1:
+        return pieces[0]
+    return "".join(f"(?:{t})" if kind == "alt" else t for t, kind in pieces), "seq"
+
+
+def _re_alt(options: list[Piece]) -> Piece:
+    return (options[0] if len(options) == 1 else ("|".join(t for t, _ in options), "alt"))
+
+
+def _re_star(piece: Piece) -> Piece:
+    return _group(piece) + "*", "seq"
+
+
+def _re_literal(text: str) -> Piece:
+    return "".join(_re_char(c) for c in text), "atom" if len(text) == 1 else "seq"
+
+
+def _re_parsed(parsed) -> Piece:
+    """A Python regex parse (``re._parser``) rendered back with minimal escapes."""
+    pieces: list[Piece] = []
+    for op, arg in parsed:
+        name = str(op)
+        if name == "LITERAL":
+            pieces.append((_re_char(chr(arg)), "atom"))
+        elif name == "IN":
+            items = []
+            for iop, iarg in arg:
+                if str(iop) == "LITERAL":
+                    items.append(_re_char(chr(iarg), _CLASS_META))
+                elif str(iop) == "RANGE":
+                    items.append(f"{_re_char(chr(iarg[0]), _CLASS_META)}-{_re_char(chr(iarg[1]), _CLASS_META)}")
+                elif str(iop) == "NEGATE":
+                    items.insert(0, "^")
+                else:
+                    raise GrammarError(f"unsupported class item {iop} for the regex export")
+            pieces.append(("[" + "".join(items) + "]", "atom"))
+        elif name == "SUBPATTERN":
+            pieces.append(_re_parsed(arg[-1]))
+        elif name == "BRANCH":
+            pieces.append(_re_alt([_re_parsed(a) for a in arg[1]]))
+        elif name in ("MAX_REPEAT", "MIN_REPEAT"):
+            lo, hi, item = arg
+            inner = _group(_re_parsed(item))
+            many = hi == sre_parse.MAXREPEAT
+            suffix = {(0, 1): "?", (0, -1): "*", (1, -1): "+"}.get((lo, -1 if many else hi))
+            if suffix is None:
+                suffix = f"{{{lo},}}" if many else (f"{{{lo}}}" if lo == hi else f"{{{lo},{hi}}}")
+            pieces.append((inner + suffix, "seq"))
+        else:
+            raise GrammarError(f"unsupported regex construct {name} for the regex export")
+    return _re_seq(pieces) if pieces else ("", "seq")
+
+
+@cache
 def to_regex() -> str:
-    """The whole canonical language as one regex (for engines that take only regexes)."""
-    return canonical_regex().pattern
+    """The whole canonical language as one regex (for engines that take only regexes). It matches
+    what ``grammar.canonical_regex`` matches; only the escapes a regex needs (``\\n`` for a newline)."""
+    by_origin, terms = _structure()
+
+    @cache
+    def rule(name: str) -> Piece:
+        exps = by_origin[name]
+        base = [e for e in exps if not (e and e[0].name == name)]
+        tails = [e[1:] for e in exps if e and e[0].name == name]
+
+        def seq(e: list) -> Piece:
+            return _re_seq([symbol(s) for s in e]) if e else ("", "seq")
+
+        out = _re_alt([seq(e) for e in base])
+        if tails:
+            out = _re_seq([out, _re_star(_re_alt([seq(e) for e in tails]))])
+        return out
+
+    def symbol(sym) -> Piece:
+        if isinstance(sym, NonTerminal):
+            return rule(sym.name)
+        pattern = terms[sym.name]
+        if pattern.type == "str":
+            return _re_literal(pattern.value)
+        return _re_parsed(sre_parse.parse(pattern.to_regexp()))
+
+    return rule("canonical")[0]
 
 
-def vllm_request(fmt: str = "lark") -> dict:
-    """The ``structured_outputs`` part of a vLLM request constraining output to canonical traces."""
-    if fmt == "lark":
-        return {"structured_outputs": {"grammar": to_lark()}}
+def vllm_request(fmt: str = "ebnf") -> dict:
+    """The ``structured_outputs`` part of a vLLM request constraining output to canonical traces.
+
+    EBNF (the default) works with both of vLLM's grammar backends: xgrammar reads it as is, and the
+    ``guidance`` backend (llguidance) converts GBNF itself. Lark works with ``guidance`` only: vLLM's
+    xgrammar backend converts Lark with a line-based rewrite that reads words inside ``/regex/`` as
+    rule names."""
     if fmt == "ebnf":
         return {"structured_outputs": {"grammar": to_ebnf()}}
+    if fmt == "lark":
+        return {"structured_outputs": {"grammar": to_lark()}}
     if fmt == "regex":
         return {"structured_outputs": {"regex": to_regex()}}
-    raise ValueError("format: lark | ebnf | regex")
+    raise ValueError("format: ebnf | lark | regex")

@@ -204,12 +204,14 @@ class _Rows:
         if vocab is not None and self.head is not None:
             return self._feed_subset(block, pos, last, vocab, mask)
         kw: dict = {self.cache_arg: self.cache} if self.cache is not None else {}
-        if self.keep_arg:
-            kw["logits_to_keep"] = last.view(n, 1).to(self.device)
+        first = int(last.min())
+        if self.keep_arg:  # an int (the last k - first positions): a per-row tensor means other things before 5.24
+            kw["logits_to_keep"] = k - first
         out = self.model(input_ids=block.to(self.device), attention_mask=mask, position_ids=pos.to(self.device),
                          use_cache=True, **kw)
         self.cache = _cache_of(out)
-        logits = out.logits[:, 0, :] if self.keep_arg else out.logits[torch.arange(n), last.to(out.logits.device)]
+        at = (last - first) if self.keep_arg else last
+        logits = out.logits[torch.arange(n), at.to(out.logits.device)]
         return logits.float().cpu()
 
     def _position_masks(self, pos: torch.Tensor) -> dict[str, torch.Tensor]:

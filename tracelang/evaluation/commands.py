@@ -10,7 +10,7 @@ import typer
 from ..cli import app
 from ..diagnostics import render as render_diag
 from ..models import ModelError, Prompter, load_model
-from ..models.loading import DEVICE_HELP, DTYPE_HELP, resolve_device, resolve_dtype
+from ..models.loading import ATTN_HELP, DEVICE_HELP, DTYPE_HELP, REVISION_HELP, resolve_device, resolve_dtype
 from ..models.prompt import load_shots
 from ..numbers import render
 from ..pipeline import analyze
@@ -36,9 +36,11 @@ def _device(device: str) -> str:
         raise typer.Exit(2) from None
 
 
-def load_any(model: str, seed: int = 0, dtype: str = "float32", device: str | None = None):
+def load_any(model: str, seed: int = 0, dtype: str = "float32", device: str | None = None,
+             revision: str | None = None, attn_implementation: str | None = None):
     """A model by name or path; a training checkpoint (training.json beside trained weights) is
     applied to its base model."""
+    hub = {"revision": revision, "attn_implementation": attn_implementation}
     path = Path(model)
     if path.is_dir() and not any(path.iterdir()):
         raise ModelError(f"--model {model}: an empty directory")
@@ -46,10 +48,10 @@ def load_any(model: str, seed: int = 0, dtype: str = "float32", device: str | No
         from ..training.checkpoint import CheckpointError, load_trained
 
         try:
-            return load_trained(path, seed=seed, dtype=dtype, device=device)
+            return load_trained(path, seed=seed, dtype=dtype, device=device, **hub)
         except CheckpointError as err:
             raise ModelError(str(err)) from None
-    return load_model(model, seed=seed, dtype=dtype, device=device)
+    return load_model(model, seed=seed, dtype=dtype, device=device, **hub)
 
 
 def default_shots(loaded, shots: int | None) -> int:
@@ -62,9 +64,11 @@ def default_shots(loaded, shots: int | None) -> int:
 
 def make_backend(model: str, constrain: bool, shots: int | None, shots_from: str | None, max_new_tokens: int,
                  seed: int = 0, dtype: str = "float32", device: str | None = None, samples: int = 1,
-                 temperature: float = 0.0) -> tuple[Backend, Prompter]:
+                 temperature: float = 0.0, revision: str | None = None,
+                 attn_implementation: str | None = None) -> tuple[Backend, Prompter]:
     try:
-        loaded = load_any(model, seed=seed, dtype=dtype, device=device)
+        loaded = load_any(model, seed=seed, dtype=dtype, device=device, revision=revision,
+                          attn_implementation=attn_implementation)
     except ModelError as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2) from None
@@ -101,10 +105,13 @@ def solve(
     max_new_tokens: int = typer.Option(320, help="Longest trace, in tokens."),
     dtype: str = typer.Option("auto", help=DTYPE_HELP),
     device: str = typer.Option("auto", help=DEVICE_HELP),
+    revision: str | None = typer.Option(None, help=REVISION_HELP),
+    attn_implementation: str | None = typer.Option(None, help=ATTN_HELP),
 ) -> None:
     """Write a trace for one question with a model, check it, run it, print the answer."""
     device = _device(device)
-    backend, prompter = make_backend(model, constrain, shots, shots_from, max_new_tokens, dtype=dtype, device=device)
+    backend, prompter = make_backend(model, constrain, shots, shots_from, max_new_tokens, dtype=dtype, device=device,
+                                     revision=revision, attn_implementation=attn_implementation)
     (out,) = backend.generate([prompter.prompt(question)], [question])
     typer.echo(out.text, nl=False)
     if out.budget_closed:  # the decoder wrote the end: whatever it runs to is not the model's answer
@@ -147,6 +154,8 @@ def evaluate(
                                 "the exact answer most valid traces agree on wins."),
     temperature: float | None = typer.Option(None, min=0.0, help="Sampling temperature with --samples > 1 "
                                              "(default 0.7)."),
+    revision: str | None = typer.Option(None, help=REVISION_HELP),
+    attn_implementation: str | None = typer.Option(None, help=ATTN_HELP),
 ) -> None:
     """Evaluate a model on GSM-8K: decode, check, execute; write predictions, metrics and a report.
 
@@ -174,7 +183,7 @@ def evaluate(
     config = EvalConfig(model=model, split=split, n=n, seed=seed, constrain=constrain, batch_size=batch_size,
                         shots=shots or 0, shots_from=shots_from, max_new_tokens=max_new_tokens, data_dir=data,
                         prompt_version=PROMPT_VERSION, dtype=dtype, question_field=question_field,
-                        answer_field=answer_field, samples=samples, temperature=temperature)
+                        answer_field=answer_field, samples=samples, temperature=temperature, revision=revision)
     try:
         from .runner import check_out, problems
 
@@ -184,7 +193,7 @@ def evaluate(
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2) from None
     backend, prompter = make_backend(model, constrain, shots, shots_from, max_new_tokens, seed, dtype, device,
-                                     samples, temperature)
+                                     samples, temperature, revision, attn_implementation)
     config = dataclasses.replace(config, shots=len(prompter.shots), prompt_version=prompter.version,
                                  shots_from=shots_from if prompter.shots else None)
     bar = tqdm(total=total, unit="problem", desc=f"eval {split}")

@@ -57,6 +57,7 @@ class EvalConfig:
     answer_field: str = "answer"
     samples: int = 1  # maj@k: k sampled traces per problem, majority vote on the exact answer
     temperature: float = 0.0  # of those samples (0: greedy, with samples 1)
+    revision: str | None = None  # of a hub model (`--revision`)
 
 
 def data_dir(explicit: str | None) -> Path:

@@ -105,6 +105,10 @@ def drop_quantization_config(directory: Path) -> None:
 
 
 DEVICE_HELP = "Where the model runs: auto (a GPU when one is present, else the CPU), cpu, cuda or cuda:N."
+REVISION_HELP = ("Branch, tag or commit of a hub model (from_pretrained(revision=)); for a checkpoint or adapter, "
+                 "of the hub base model it names.")
+ATTN_HELP = ("Attention implementation (from_pretrained(attn_implementation=)): eager, sdpa, flash_attention_2, ... "
+             "Default: what transformers picks.")
 
 
 def resolve_device(device: str | None) -> str:
@@ -144,7 +148,7 @@ def resolve_dtype(dtype: str, device: str | None = None) -> str:
     return "bfloat16" if any(native) else "float32"
 
 
-def _tiny(seed: int) -> LoadedModel:
+def _tiny(seed: int, attn_implementation: str | None = None) -> LoadedModel:
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
@@ -154,23 +158,36 @@ def _tiny(seed: int) -> LoadedModel:
     config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
                          num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=2048,
                          eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
-                         tie_word_embeddings=True)
+                         tie_word_embeddings=True, **_attn(attn_implementation))
     torch.manual_seed(seed)
-    return LoadedModel(TINY, LlamaForCausalLM(config).eval(), tokenizer)
+    try:
+        model = LlamaForCausalLM(config)
+    except (ValueError, ImportError) as err:
+        raise ModelError(f"attention implementation {attn_implementation!r}: {str(err).splitlines()[0]}") from None
+    return LoadedModel(TINY, model.eval(), tokenizer)
 
 
-def load_model(name: str = EMBEDDED, *, seed: int = 0, device: str | None = None,
-               dtype: str = "float32") -> LoadedModel:
+def _attn(attn_implementation: str | None) -> dict[str, str]:
+    return {"attn_implementation": attn_implementation} if attn_implementation else {}
+
+
+def load_model(name: str = EMBEDDED, *, seed: int = 0, device: str | None = None, dtype: str = "float32",
+               revision: str | None = None, attn_implementation: str | None = None) -> LoadedModel:
     """Load ``embedded``, ``tiny``, a local directory or a hub id, in eval mode on ``device``, with
-    weights in ``dtype`` (see ``resolve_dtype``)."""
+    weights in ``dtype`` (see ``resolve_dtype``). ``revision`` and ``attn_implementation`` go to
+    ``from_pretrained`` (for an adapter: of its base model)."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    device = resolve_device(device) if device else None  # `auto` -> a GPU when there is one
     torch_dtype = getattr(torch, resolve_dtype(dtype, device))
     if name == SHIPPED or _is_adapter_dir(name):
-        return _with_adapter(shipped_dir() if name == SHIPPED else Path(name), name, seed, device, dtype)
+        return _with_adapter(shipped_dir() if name == SHIPPED else Path(name), name, seed, device, dtype,
+                             revision, attn_implementation)
+    if revision and name in (TINY, EMBEDDED):
+        raise ModelError(f"--revision: {name!r} is not a hub model (the {name} model is built here)")
     if name == TINY:
-        loaded = _tiny(seed)
+        loaded = _tiny(seed, attn_implementation)
         loaded.model.to(torch_dtype)
     else:
         if name == EMBEDDED:
@@ -181,12 +198,21 @@ def load_model(name: str = EMBEDDED, *, seed: int = 0, device: str | None = None
                 drop_quantization_config(source)
         else:
             source = Path(name) if Path(name).exists() else name  # a hub id otherwise
+        hub = {"revision": revision} if revision else {}
         try:
-            tokenizer = AutoTokenizer.from_pretrained(str(source))
-            model = AutoModelForCausalLM.from_pretrained(str(source), dtype=torch_dtype, use_safetensors=True)
+            tokenizer = AutoTokenizer.from_pretrained(str(source), **hub)
+            model = AutoModelForCausalLM.from_pretrained(str(source), dtype=torch_dtype, use_safetensors=True,
+                                                         **hub, **_attn(attn_implementation))
         except OSError as err:
             raise ModelError(f"cannot load model {name!r}: {str(err).splitlines()[0]}") from None
+        except (ValueError, ImportError) as err:  # an attention implementation this install lacks
+            if not attn_implementation:
+                raise
+            raise ModelError(f"attention implementation {attn_implementation!r}: {str(err).splitlines()[0]}") from None
         loaded = LoadedModel(name, model.eval(), tokenizer)
+        from .prompt import owned_prompt_version
+
+        loaded.prompt_version = owned_prompt_version(tokenizer)  # an exported model: prompted as trained
     if loaded.tokenizer.pad_token_id is None:
         loaded.tokenizer.pad_token = loaded.tokenizer.eos_token
     if device:
@@ -223,7 +249,8 @@ def _is_adapter_dir(name: str) -> bool:
     return Path(name).is_dir() and is_adapter(name) and not (Path(name) / "config.json").is_file()
 
 
-def _with_adapter(directory: Path, name: str, seed: int, device: str | None, dtype: str) -> LoadedModel:
+def _with_adapter(directory: Path, name: str, seed: int, device: str | None, dtype: str,
+                  revision: str | None = None, attn_implementation: str | None = None) -> LoadedModel:
     """A base model with a LoRA adapter merged in (in float32, then cast). The base is named by the
     directory's ``training.json`` (a tracelang adapter), else by peft's ``base_model_name_or_path``."""
     import json
@@ -245,7 +272,8 @@ def _with_adapter(directory: Path, name: str, seed: int, device: str | None, dty
     base = meta["training.json"].get("base_model") or meta["adapter_config.json"].get("base_model_name_or_path")
     if not base:
         raise ModelError(f"{directory}: the adapter does not name its base model")
-    loaded = load_model(base, seed=seed, device=device, dtype="float32")
+    loaded = load_model(base, seed=seed, device=device, dtype="float32", revision=revision,
+                        attn_implementation=attn_implementation)
     try:
         loaded.model = merge(loaded.model, directory).eval()
     except AdapterError as err:

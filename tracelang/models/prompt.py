@@ -23,6 +23,18 @@ INSTRUCTIONS = (
     "of the answer. Do not do arithmetic yourself: the runtime computes every step exactly."
 )
 
+# An exported model's chat template starts with this comment and its prompt version: it renders the
+# trained prompt around the question by itself (tracelang.training.model_card).
+TEMPLATE_MARKER = "{#- tracelang prompt: "
+
+
+def owned_prompt_version(tokenizer: Any) -> str | None:
+    """The prompt version a tokenizer's chat template renders by itself (an exported model), or None."""
+    template = getattr(tokenizer, "chat_template", None)
+    if not isinstance(template, str) or not template.startswith(TEMPLATE_MARKER):
+        return None
+    return template[len(TEMPLATE_MARKER):].split(":", 1)[0]
+
 
 @dataclass
 class Prompter:
@@ -32,7 +44,7 @@ class Prompter:
 
     @property
     def version(self) -> str:
-        return PROMPT_VERSION if self.instructions else BARE_PROMPT_VERSION
+        return owned_prompt_version(self.tokenizer) or (PROMPT_VERSION if self.instructions else BARE_PROMPT_VERSION)
 
     @classmethod
     def for_version(cls, tokenizer: Any, version: str | None, shots: list[dict] | None = None) -> Prompter:
@@ -49,6 +61,11 @@ class Prompter:
         return INSTRUCTIONS + "\n\n" + text if self.instructions else text
 
     def prompt(self, question: str) -> str:
+        if owned_prompt_version(self.tokenizer):  # an exported model: its template is the trained prompt
+            if self.shots:
+                raise ValueError("this model's chat template is the prompt it was trained with; it takes no shots")
+            return self.tokenizer.apply_chat_template([{"role": "user", "content": question}], tokenize=False,
+                                                      add_generation_prompt=True)
         if self.chat:
             messages = []
             for i, shot in enumerate(self.shots):

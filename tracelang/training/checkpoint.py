@@ -249,13 +249,14 @@ def chain(path: Path) -> list[Path]:
     return out[::-1]
 
 
-def load_trained(path: str | Path, *, seed: int = 0, device: str | None = None,
-                 dtype: str = "float32") -> LoadedModel:
+def load_trained(path: str | Path, *, seed: int = 0, device: str | None = None, dtype: str = "float32",
+                 revision: str | None = None, attn_implementation: str | None = None) -> LoadedModel:
     """The base model with this checkpoint (and the ones it started from) applied: loaded and
-    merged in float32, then cast to ``dtype``."""
+    merged in float32, then cast to ``dtype``. ``revision`` and ``attn_implementation``: of the base."""
     links = chain(Path(path))
     base = read_meta(links[0])["base_model"]
-    loaded = load_model(base, seed=seed, device=device, dtype="float32")
+    loaded = load_model(base, seed=seed, device=device, dtype="float32", revision=revision,
+                        attn_implementation=attn_implementation)
     for link in links:
         loaded.model = materialize(loaded.model, link)
     concrete = resolve_dtype(dtype, device)
@@ -267,14 +268,22 @@ def load_trained(path: str | Path, *, seed: int = 0, device: str | None = None,
 
 
 def export(path: str | Path, out: str | Path) -> Path:
-    """A full Hugging Face model directory (safetensors) that ``--model DIR`` loads anywhere."""
+    """A full Hugging Face model directory (safetensors) that ``--model DIR`` loads anywhere, with a
+    model card and the trained prompt as the tokenizer's chat template."""
+    from .model_card import chat_template, model_card, trained_prompter
+
     loaded = load_trained(path)
     out = Path(out)
     tmp = out.with_name(out.name + ".part")
     shutil.rmtree(tmp, ignore_errors=True)
+    meta = read_meta(Path(path))
+    prompter = trained_prompter(loaded.tokenizer, meta)
+    card = model_card(meta, prompter, Path(path))
+    # plain transformers, vLLM and lm-eval then prompt the model as it was trained
+    loaded.tokenizer.chat_template = chat_template(prompter)
     loaded.model.save_pretrained(tmp, safe_serialization=True)
     loaded.tokenizer.save_pretrained(tmp)
-    meta = read_meta(Path(path))
+    (tmp / "README.md").write_text(card, encoding="utf-8")
     (tmp / "tracelang_training.json").write_text(json.dumps({"checkpoint": str(path), "prompt_version":
                                                              meta.get("prompt_version")}, indent=2) + "\n")
     shutil.rmtree(out, ignore_errors=True)

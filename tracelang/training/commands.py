@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from ..cli import app, corpus_app
-from ..models.loading import DTYPE_HELP
+from ..models.loading import ATTN_HELP, DEVICE_HELP, DTYPE_HELP, REVISION_HELP, resolve_device
 
 if TYPE_CHECKING:
     from .config import Recipe
@@ -358,6 +358,9 @@ def filter_command(
     seed: int = typer.Option(0, help="Seed of the question sample and of the sampling."),
     allow_warnings: bool = typer.Option(False, help="Keep correct traces that have warnings (e.g. W701)."),
     dtype: str = typer.Option("auto", help=DTYPE_HELP),
+    device: str = typer.Option("auto", help=DEVICE_HELP),
+    revision: str | None = typer.Option(None, help=REVISION_HELP),
+    attn_implementation: str | None = typer.Option(None, help=ATTN_HELP),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Rejection sampling: k constrained traces per question from a model; keep those the runtime
@@ -383,8 +386,9 @@ def filter_command(
         except ValueError as err:
             typer.echo(f"error: --levels: {err}", err=True)
             raise typer.Exit(2) from None
-        loaded = load_trained(checkpoint, seed=seed, dtype=dtype) if checkpoint else \
-            load_model(model, seed=seed, dtype=dtype)
+        where = {"device": resolve_device(device), "dtype": dtype, "revision": revision,
+                 "attn_implementation": attn_implementation}
+        loaded = load_trained(checkpoint, seed=seed, **where) if checkpoint else load_model(model, seed=seed, **where)
         cfg = checked(RLConfig, {"model": model, "seed": seed, "shots": shots, "data": [str(p) for p in data],
                                  "gsm8k_train": gsm8k_train}, "corpus filter: ")
         prompter = prompter_for(cfg, loaded.tokenizer)

@@ -277,7 +277,10 @@ class TrainConfig(Settings):
     save_steps: Natural = Field(50, description="A resumable checkpoint every K optimiser steps (0: only at the "
                                 "end).")
     save_total_limit: Natural = Field(2, description="Step checkpoints kept (0: all); `final` is never pruned.")
-    tensorboard: Flag = Field(True, description="Also log to tensorboard when it is importable.")
+    report_to: list[Text] = Field(default_factory=list, description="Experiment trackers through accelerate "
+                                  "(tensorboard, wandb, mlflow, trackio, ...); none by default. metrics.jsonl is "
+                                  "always written.")
+    tensorboard: Flag = Field(False, description="The older switch: true adds tensorboard to report_to.")
     progress: Flag = Field(True, description="Progress bars.")
     eval_steps: MaybeNatural = Field(None, description="Dev evaluation every K optimiser steps (null or 0: not "
                                      "during training); settings in the recipe's `eval` section.")
@@ -290,6 +293,16 @@ class TrainConfig(Settings):
 
         Levels.parse(value)  # its ValueError names the unknown levels
         return value
+
+    @model_validator(mode="after")
+    def _trackers(self) -> TrainConfig:
+        from .trackers import check
+
+        try:
+            self.report_to = check([*self.report_to, *(["tensorboard"] if self.tensorboard else [])])
+        except ValueError as err:
+            raise Invalid("report_to", str(err).removeprefix("report_to: ")) from None
+        return self
 
     @model_validator(mode="after")
     def _what_trains(self) -> TrainConfig:

@@ -42,6 +42,7 @@ class FilterStats:
 
 def sampler_for(model, tokenizer, levels: Levels) -> Sampler:
     pm = PartialModel(model, 0, "none", False, emittable_ids(tokenizer))
+    pm.to(next(model.parameters()).device)  # its index buffers are made on the CPU
     return Sampler(pm, tokenizer, MaskTable(len(pm.subset)), pm.subset_index.cpu().numpy(), levels)
 
 

@@ -51,7 +51,9 @@ class _Skip(nn.Module):
 
 def decoder_of(model: nn.Module) -> nn.Module:
     """The decoder stack (``layers`` and ``norm``) of a causal LM."""
-    base = model.get_decoder() if hasattr(model, "get_decoder") else getattr(model, "model", None)
+    base = model.get_decoder() if hasattr(model, "get_decoder") else None
+    if base is None:  # transformers 4.56's LlamaForCausalLM.get_decoder() returns None
+        base = getattr(model, "model", None)
     if base is None or not isinstance(getattr(base, "layers", None), nn.ModuleList) or not hasattr(base, "norm"):
         raise SplitError(f"{type(model).__name__}: expected a decoder with `layers` (ModuleList) and `norm`")
     return base

@@ -1,4 +1,4 @@
-"""What a run reports: a JSONL metrics log, tensorboard when installed, and lines for the user."""
+"""What a run reports: a JSONL metrics log, the recipe's trackers (through accelerate), and lines for the user."""
 
 from __future__ import annotations
 
@@ -10,21 +10,16 @@ from typing import Any
 
 
 class RunLog:
-    def __init__(self, run_dir: Path, tensorboard: bool = True, echo: Callable[[str], None] = print,
-                 enabled: bool = True):
+    def __init__(self, run_dir: Path, echo: Callable[[str], None] = print, enabled: bool = True,
+                 accelerator: Any = None):
+        """``accelerator``: one made with ``log_with`` and its trackers initialised; each row goes to
+        them too (``Accelerator.log`` logs on the main process only)."""
         self.enabled = enabled
         self.echo = echo if enabled else (lambda _line: None)
         self.path = Path(run_dir) / "metrics.jsonl"
-        self.writer = None
+        self.accelerator = accelerator
         if enabled:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-        if enabled and tensorboard:
-            try:
-                from torch.utils.tensorboard import SummaryWriter
-            except ImportError:  # optional: pip install 'tracelang[tensorboard]'
-                self.echo("note: tensorboard is not installed; metrics go to metrics.jsonl only")
-            else:
-                self.writer = SummaryWriter(log_dir=str(Path(run_dir) / "tensorboard"))
 
     def truncate_after(self, step: int) -> None:
         """On resume: drop lines logged after the checkpoint (they will be logged again)."""
@@ -46,12 +41,11 @@ class RunLog:
         full = {"kind": kind, "step": step, "time": round(time.time(), 3), **row}
         with self.path.open("a", encoding="utf-8") as fh:
             fh.write(json.dumps(full) + "\n")
-        if self.writer is not None:
-            for key, value in row.items():
-                if isinstance(value, (int, float)) and not isinstance(value, bool):
-                    self.writer.add_scalar(f"{kind}/{key}", value, step)
-            self.writer.flush()
+        if self.accelerator is not None:
+            from .trackers import scalars
+
+            self.accelerator.log(scalars(kind, row), step=step)
 
     def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
+        if self.accelerator is not None:
+            self.accelerator.end_training()

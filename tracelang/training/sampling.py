@@ -22,6 +22,7 @@ import torch
 from torch import Tensor
 
 from ..decoding.constraint import Constraint, compile_tokenizer, make_config
+from ..decoding.generate import _CACHE_ARG, _cache_of
 from ..decoding.guide import Levels
 from .masks import DENSE_AT, MaskTable, PositionMasks, Recorder
 from .partial import PartialModel
@@ -92,7 +93,7 @@ class Sampler:
         cons = [Constraint(self.compiled, config) for _ in range(n)]
         masks = [PositionMasks() for _ in range(n)]
         out = pm.base(input_ids=torch.tensor([prompt_ids], device=device), use_cache=True)
-        cache = out.cache
+        cache, cache_arg = _cache_of(out), _CACHE_ARG(pm.base)  # `past_key_values` before transformers 5.24
         cache.batch_repeat_interleave(n)
         h = out.last_hidden_state[:, -1].expand(n, -1)
         done = [False] * n
@@ -115,8 +116,8 @@ class Sampler:
                 break
             step = torch.tensor([[t if t is not None and not done[r] else (tokens[r][-1] if tokens[r] else eos)]
                                  for r, t in enumerate(choice)], device=device)
-            out = pm.base(input_ids=step, cache=cache, use_cache=True)
-            cache = out.cache
+            out = pm.base(input_ids=step, use_cache=True, **{cache_arg: cache})
+            cache = _cache_of(out)
             h = out.last_hidden_state[:, -1]
         states = self._states(captured, prompt_ids, tokens, n) if self.capture_states else [None] * n
         vocab = self.compiled.vocab

@@ -28,8 +28,11 @@ class Stage:
         self.cfg, self.recipe = cfg, recipe
         self.run_dir = Path(run_dir) if run_dir else Path(cfg.output_dir) / self.name
         self.init_checkpoint = init_checkpoint
+        from accelerate.utils import ProjectConfiguration
+
         # None leaves it to `accelerate launch` / `accelerate config` (the environment)
-        self.accelerator = Accelerator(mixed_precision=cfg.mixed_precision)
+        self.accelerator = Accelerator(mixed_precision=cfg.mixed_precision, log_with=cfg.report_to or None,
+                                       project_config=ProjectConfiguration(self.run_dir, self.run_dir / "trackers"))
         self.main = self.accelerator.is_main_process
         self.echo = echo if self.main else (lambda _s: None)
         self.evaluate = evaluate
@@ -99,7 +102,12 @@ class Stage:
             path, tensors, state = found
             start = self.apply(tensors, state)
             self.echo(f"resumed from {path} at step {start}")
-        log = RunLog(self.run_dir, self.cfg.tensorboard, self.echo, enabled=self.main)
+        if self.cfg.report_to:
+            from .trackers import hparams
+
+            self.accelerator.init_trackers("tracelang", config=hparams({"stage": self.name, **to_dict(self.cfg)}))
+        log = RunLog(self.run_dir, self.echo, enabled=self.main,
+                     accelerator=self.accelerator if self.cfg.report_to else None)
         log.truncate_after(start)
         self.model, self.optimizer = self.accelerator.prepare(self.setup.pm, self.optimizer)
         return start, log
