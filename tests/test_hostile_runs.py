@@ -199,7 +199,7 @@ def test_the_cleanup_handler_is_removed_after_the_write(tmp_path):
 def _sft_cfg(out: Path, steps: int):
     from tracelang.training.config import DataSource, SFTConfig
 
-    cfg = SFTConfig(model="tiny", output_dir=str(out), data=[DataSource(str(ROOT / "corpora" / "shots.jsonl"))],
+    cfg = SFTConfig(model="tiny", output_dir=str(out), data=[DataSource(path=str(ROOT / "corpora" / "shots.jsonl"))],
                     unfreeze_layers=1, learning_rate=1e-2, max_steps=steps, per_device_train_batch_size=2,
                     save_steps=1, save_total_limit=3, progress=False, tensorboard=False)
     cfg.validate()
