@@ -104,8 +104,9 @@ def test_mixed_precision_defaults_to_the_accelerate_config(tmp_path: Path, monke
     class Recorder:
         is_main_process = True
 
-        def __init__(self, mixed_precision: str | None = None) -> None:
+        def __init__(self, mixed_precision: str | None = None, log_with: list[str] | None = None) -> None:
             seen.append(mixed_precision)
+            assert log_with is None  # no trackers unless the recipe names them
 
     monkeypatch.setattr(accelerate, "Accelerator", Recorder)
     path = tmp_path / "r.yaml"
