@@ -104,7 +104,7 @@ def test_mixed_precision_defaults_to_the_accelerate_config(tmp_path: Path, monke
     class Recorder:
         is_main_process = True
 
-        def __init__(self, mixed_precision: str | None = None, log_with: list[str] | None = None) -> None:
+        def __init__(self, mixed_precision: str | None = None, log_with: list[str] | None = None, **_: object) -> None:
             seen.append(mixed_precision)
             assert log_with is None  # no trackers unless the recipe names them
 
@@ -133,7 +133,7 @@ KEY_FIELDS = {
     "embedded-quick": (("embedded", "float32", None, 6, "grammar", 1e-4, 1.0, None, 4, 2,
                         [("runs/embedded-quick/data/synthetic.jsonl", 1.0)]), ("dr_grpo", 6, 2e-5, 0.2, "sft"),
                        (30, 6, 0, 3, True)),
-    "embedded": (("embedded", "auto", 32, 0, "none", 1e-4, 1.25, None, 4, 4, [("runs/data/gsm8k-train.jsonl", 1.0)]),
+    "embedded": (("embedded", "auto", 32, 0, "none", 1e-4, 0.57, None, 4, 4, [("runs/data/gsm8k-train.jsonl", 1.0)]),
                  ("dr_grpo", 40, 2e-5, 0.2, "sft"), (100, 32, 0, 3, False)),
     **{name: ((model, "float32", None, 6, "full", 5e-5, 1.0, None, 8, 2, [(f"runs/{name}/data/synthetic.jsonl", 1.0)]),
               ("grpo", 20, 1e-5, 0.2, "sft"), (30, 8, 0, 3, True))
@@ -158,7 +158,10 @@ def test_recipes_keep_their_values(path: Path) -> None:
 def test_the_shipped_training_json_reads_back_as_the_embedded_recipe() -> None:
     meta = json.loads((ROOT / "weights" / "shipped" / "training.json").read_text())
     recipe = load_recipe(ROOT / meta["recipe_path"])
-    assert to_dict(checked(SFTConfig, meta["config"])) == meta["config"]
+    again = to_dict(checked(SFTConfig, meta["config"]))
+    # every recorded key reads back as recorded (keys added since take their defaults)
+    assert {k: again[k] for k in meta["config"] if k != "report_to"} == \
+        {k: v for k, v in meta["config"].items() if k != "report_to"}
     assert to_dict(stage_config(recipe, "sft")) == meta["config"]
     assert recipe.raw == meta["recipe"]  # what a checkpoint records as the recipe: the file's mapping as written
 

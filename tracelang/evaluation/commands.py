@@ -11,15 +11,12 @@ from ..cli import app
 from ..diagnostics import render as render_diag
 from ..models import ModelError, Prompter, load_model
 from ..models.loading import ATTN_HELP, DEVICE_HELP, DTYPE_HELP, REVISION_HELP, resolve_device, resolve_dtype
-from ..models.prompt import load_shots
+from ..models.prompt import SHOTS, load_shots
 from ..numbers import render
 from ..pipeline import analyze
 from ..records import InputError
 from .backends import Backend, FreeBackend
 from .runner import EvalConfig, EvalError, run
-
-SHOTS = Path(__file__).resolve().parents[2] / "corpora" / "shots.jsonl"
-
 
 MODEL_HELP = ("`embedded` (Gemma 3 270M, untrained: the default), `shipped` (it with the adapter in weights/shipped, "
               "not yet better; see its model card), `tiny`, a training checkpoint, an adapter directory, a local "

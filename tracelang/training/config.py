@@ -280,7 +280,8 @@ class TrainConfig(Settings):
     report_to: list[Text] = Field(default_factory=list, description="Experiment trackers through accelerate "
                                   "(tensorboard, wandb, mlflow, trackio, ...); none by default. metrics.jsonl is "
                                   "always written.")
-    tensorboard: Flag = Field(False, description="The older switch: true adds tensorboard to report_to.")
+    tensorboard: Flag = Field(False, description="The older switch: true adds tensorboard to report_to when "
+                              "it is installed (as it always did, so recorded configs still load without it).")
     progress: Flag = Field(True, description="Progress bars.")
     eval_steps: MaybeNatural = Field(None, description="Dev evaluation every K optimiser steps (null or 0: not "
                                      "during training); settings in the recipe's `eval` section.")
@@ -296,10 +297,11 @@ class TrainConfig(Settings):
 
     @model_validator(mode="after")
     def _trackers(self) -> TrainConfig:
-        from .trackers import check
+        from .trackers import check, installed
 
         try:
-            self.report_to = check([*self.report_to, *(["tensorboard"] if self.tensorboard else [])])
+            self.report_to = check([*self.report_to, *(["tensorboard"] if self.tensorboard and installed("tensorboard")
+                                                       else [])])
         except ValueError as err:
             raise Invalid("report_to", str(err).removeprefix("report_to: ")) from None
         return self

@@ -22,9 +22,9 @@ import torch
 from ..evaluation.backends import FreeBackend
 from ..evaluation.runner import EvalConfig, run
 from ..models import LoadedModel, Prompter
-from ..models.prompt import load_shots
+from ..models.prompt import SHOTS, load_shots
 from .config import ConfigError, EvalSettings
-from .setup import SHOTS, Setup
+from .setup import Setup
 
 
 def _shots_source(settings: EvalSettings, shots: int) -> Path:

@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..models.prompt import TEMPLATE_MARKER, Prompter, load_shots
+from ..models.prompt import SHOTS, TEMPLATE_MARKER, Prompter, load_shots
 
 _QUESTION = "\x00question\x00"  # cannot occur in a prompt; marks where the question goes
 
@@ -20,8 +20,6 @@ def trained_prompter(tokenizer: Any, meta: dict[str, Any]) -> Prompter:
     config = meta.get("config") or {}
     shots: list[dict] = []
     if config.get("shots"):
-        from .setup import SHOTS
-
         source = Path(config["shots_from"]) if config.get("shots_from") else SHOTS
         shots = load_shots(source, int(config["shots"]), int(config.get("seed", 0)))
     return Prompter.for_version(tokenizer, meta.get("prompt_version"), shots)

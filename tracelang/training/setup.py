@@ -12,14 +12,12 @@ import torch
 
 from ..models import LoadedModel, Prompter, adapters, load_model
 from ..models.loading import resolve_dtype
-from ..models.prompt import load_shots
+from ..models.prompt import SHOTS, load_shots
 from .checkpoint import chain, fingerprint, materialize, read_meta
 from .config import ConfigError, TrainConfig
 from .emittable import emittable_ids
 from .masks import MaskTable, Recorder
 from .partial import PartialModel, decoder_of
-
-SHOTS = Path(__file__).resolve().parents[2] / "corpora" / "shots.jsonl"
 
 
 @dataclass

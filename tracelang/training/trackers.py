@@ -23,6 +23,12 @@ def check(names: list[str]) -> list[str]:
     return list(dict.fromkeys(names))
 
 
+def installed(name: str) -> bool:
+    from accelerate.tracking import get_available_trackers
+
+    return name in {getattr(t, "value", str(t)) for t in get_available_trackers()}
+
+
 def hparams(config: dict[str, Any]) -> dict[str, Any]:
     """A config flattened to scalars (tensorboard's hparams take nothing else)."""
     out: dict[str, Any] = {}
