@@ -4,6 +4,7 @@ merges, and the decoder masks come back from the disk cache unchanged."""
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 
@@ -218,12 +219,13 @@ def test_the_exported_template_wraps_a_base_chat_template(instructions: bool) ->
     from tracelang.models.prompt import Prompter
     from tracelang.training.model_card import chat_template
 
-    base = tiny_bpe()
+    # copies: tiny_bpe() is cached and shared by every test in the session
+    base = copy.deepcopy(tiny_bpe())
     base.chat_template = ("{{ bos_token }}{% for m in messages %}<start_of_turn>{{ 'model' if m['role'] == 'assistant' "
                           "else m['role'] }}\n{{ m['content'] | trim }}<end_of_turn>\n{% endfor %}"
                           "{% if add_generation_prompt %}<start_of_turn>model\n{% endif %}")
     trained = Prompter(base, instructions=instructions)
-    exported = tiny_bpe()
+    exported = copy.deepcopy(tiny_bpe())
     exported.chat_template = chat_template(trained)
     for question in ("What is 2 + 3?", " Tom's {bag} has \\ 4 `apples`.\n\n"):
         rendered = exported.apply_chat_template([{"role": "user", "content": question}], tokenize=False,

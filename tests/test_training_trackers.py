@@ -8,17 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from tracelang.training.config import ConfigError, DataSource, SFTConfig
+from tracelang.training.config import ConfigError, SFTConfig, checked
 from tracelang.training.sft import SFTTrainer
 
 SHOTS = Path(__file__).resolve().parents[1] / "corpora" / "shots.jsonl"
 
 
 def _cfg(out: Path, **kw) -> SFTConfig:
-    cfg = SFTConfig(model="tiny", output_dir=str(out), data=[DataSource(str(SHOTS))], unfreeze_layers=1,
-                    max_steps=2, per_device_train_batch_size=2, save_steps=0, progress=False, **kw)
-    cfg.validate()
-    return cfg
+    return checked(SFTConfig, {"model": "tiny", "output_dir": str(out), "data": [str(SHOTS)], "unfreeze_layers": 1,
+                               "max_steps": 2, "per_device_train_batch_size": 2, "save_steps": 0, "progress": False,
+                               **kw})
 
 
 def test_no_trackers_by_default(tmp_path: Path) -> None:
