@@ -19,6 +19,7 @@ never leaves a half checkpoint that a resume would trust.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import random
@@ -279,10 +280,12 @@ def export(path: str | Path, out: str | Path) -> Path:
     meta = read_meta(Path(path))
     prompter = trained_prompter(loaded.tokenizer, meta)
     card = model_card(meta, prompter, Path(path))
-    # plain transformers, vLLM and lm-eval then prompt the model as it was trained
-    loaded.tokenizer.chat_template = chat_template(prompter)
+    # plain transformers, vLLM and lm-eval then prompt the model as it was trained; on a copy, since
+    # a loaded tokenizer may be shared (cached) by everything else in this process
+    tokenizer = copy.deepcopy(loaded.tokenizer)
+    tokenizer.chat_template = chat_template(prompter)
     loaded.model.save_pretrained(tmp, safe_serialization=True)
-    loaded.tokenizer.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
     (tmp / "README.md").write_text(card, encoding="utf-8")
     (tmp / "tracelang_training.json").write_text(json.dumps({"checkpoint": str(path), "prompt_version":
                                                              meta.get("prompt_version")}, indent=2) + "\n")
