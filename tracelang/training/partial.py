@@ -216,11 +216,12 @@ class PartialModel(nn.Module):
 
     def rows(self, token_ids: Tensor) -> Tensor:
         """Output-head rows of these tokens (trained rows where they train)."""
-        out = F.embedding(token_ids, self._in_head_dtype(self.head_weight))
+        # gather, then cast: casting the whole 262k-row matrix per call would dwarf the lookup
+        out = self._in_head_dtype(F.embedding(token_ids, self.head_weight))
         if self.head_rows is not None:
             s = self.subset_index[token_ids]
             # F.embedding, not indexing: its backward is deterministic on CPU (indexing's is not)
-            rows = F.embedding(s.clamp(min=0), self._in_head_dtype(self.head_rows))
+            rows = self._in_head_dtype(F.embedding(s.clamp(min=0), self.head_rows))
             out = torch.where((s >= 0).unsqueeze(-1), rows, out)
         return out
 
