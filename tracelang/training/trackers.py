@@ -12,9 +12,9 @@ _PACKAGES = {"comet_ml": "comet-ml"}
 
 def check(names: list[str]) -> list[str]:
     """The tracker names, each known to accelerate and installed; else a ValueError in one line."""
-    from accelerate.tracking import LOGGER_TYPE_TO_CLASS, get_available_trackers
+    from accelerate.tracking import LOGGER_TYPE_TO_CLASS
 
-    available = {getattr(t, "value", str(t)) for t in get_available_trackers()}
+    available = _available()
     for name in names:
         if name not in LOGGER_TYPE_TO_CLASS:
             raise ValueError(f"report_to: unknown tracker {name!r} (accelerate has {', '.join(LOGGER_TYPE_TO_CLASS)})")
@@ -23,10 +23,15 @@ def check(names: list[str]) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def installed(name: str) -> bool:
+def _available() -> set[str]:
+    """The trackers accelerate finds installed, by name."""
     from accelerate.tracking import get_available_trackers
 
-    return name in {getattr(t, "value", str(t)) for t in get_available_trackers()}
+    return {getattr(t, "value", str(t)) for t in get_available_trackers()}
+
+
+def installed(name: str) -> bool:
+    return name in _available()
 
 
 def hparams(config: dict[str, Any]) -> dict[str, Any]:
