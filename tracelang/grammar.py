@@ -16,11 +16,13 @@ from pathlib import Path
 from lark import Lark
 from lark.grammar import NonTerminal, Terminal
 
+from .errors import TracelangError
+
 _HERE = Path(__file__).resolve().parent
 _CANDIDATES = (_HERE / "grammar" / "trace.lark", _HERE.parent / "grammar" / "trace.lark")
 
 
-class GrammarError(RuntimeError):
+class GrammarError(TracelangError, RuntimeError):
     """The grammar file is missing or not of the shape this module derives from."""
 
 

@@ -19,13 +19,14 @@ from pathlib import Path
 from typing import IO
 
 from .diagnostics import Diagnostic
+from .errors import UsageError
 
 
-class InputError(Exception):
+class InputError(UsageError):
     """A file that cannot be read at all (missing, a directory, not UTF-8): a usage error."""
 
 
-class LineError(ValueError):
+class LineError(UsageError, ValueError):
     """One JSON Lines line that is not acceptable JSON; ``column`` is 1-based."""
 
     def __init__(self, message: str, column: int = 1):

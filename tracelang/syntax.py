@@ -14,6 +14,7 @@ from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedEOF, Unex
 from lark.lark import PostLex
 
 from .diagnostics import Diagnostic
+from .errors import TracelangError
 from .grammar import grammar_text, terminal_patterns
 from .limits import DEFAULT_LIMITS, Limits
 
@@ -51,7 +52,7 @@ class Document:
 Node = Union[Scalar, Seq, Map]
 
 
-class SyntaxFailure(Exception):
+class SyntaxFailure(TracelangError):
     def __init__(self, diagnostic: Diagnostic):
         super().__init__(diagnostic.message)
         self.diagnostic = diagnostic

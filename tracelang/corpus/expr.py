@@ -25,6 +25,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..errors import TracelangError
 from ..numbers import Exact
 
 MAX_CHARS = 1_000
@@ -36,7 +37,7 @@ _VALUE_BITS = int(MAX_VALUE_DIGITS * 3.33)
 _TOKEN = re.compile(r"\s*(?:(\d+(?:\.\d+)?)|([A-Za-z_][A-Za-z0-9_]*)|(==|!=|<=|>=|[-+*/%()<>,.]))")
 
 
-class ExprError(ValueError):
+class ExprError(TracelangError, ValueError):
     """A malformed expression; ``column`` is 1-based in the expression text."""
 
     def __init__(self, message: str, text: str, column: int):
@@ -44,7 +45,7 @@ class ExprError(ValueError):
         self.message, self.text, self.column = message, text, column
 
 
-class Undefined(Exception):
+class Undefined(TracelangError):
     """A name without a value or a division by zero while evaluating: the sample is rejected."""
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from random import Random
 from typing import Protocol
 
+from ..errors import TracelangError
 from .compose import TemplateSource
 from .lift import LiftSource
 from .numwords import to_words
@@ -26,7 +27,7 @@ class Guard(Protocol):
     def refuses(self, question: str) -> bool: ...
 
 
-class GenerationError(RuntimeError):
+class GenerationError(TracelangError, RuntimeError):
     pass
 
 

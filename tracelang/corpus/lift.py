@@ -30,6 +30,7 @@ from random import Random
 
 from .. import ir
 from ..checker import check
+from ..errors import UsageError
 from ..formatter import format_step
 from ..ir import CompareStep, ComputeStep, InitStep, Num, Program, Var
 from ..numbers import Exact, render
@@ -384,7 +385,7 @@ class LiftSource:
         return None
 
 
-class TrainError(ValueError):
+class TrainError(UsageError, ValueError):
     """A --gsm8k-train input that cannot be used (missing, not train, unreadable)."""
 
 

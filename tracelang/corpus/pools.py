@@ -27,6 +27,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..errors import UsageError
 from ..numbers import Exact
 from .expr import MAX_DIGITS
 
@@ -38,7 +39,7 @@ PRONOUN_ATTRS = frozenset(_PRONOUNS["she"])
 _IDENT = re.compile(r"[^a-z0-9]+")
 
 
-class PoolError(ValueError):
+class PoolError(UsageError, ValueError):
     """A malformed pools file, with the file and pool named."""
 
 

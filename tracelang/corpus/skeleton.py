@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from .. import ir
 from ..diagnostics import has_errors
+from ..errors import TracelangError
 from ..formatter import format_step
 from ..ir import Block, InitStep, Num, Ref, Step, Var, step_fields
 from ..numbers import render
@@ -27,7 +28,7 @@ _NAME_SENTINEL = "zz_slot_"
 PREV = _make(Ref, block="prev", field="result")
 
 
-class SkeletonError(ValueError):
+class SkeletonError(TracelangError, ValueError):
     def __init__(self, message: str, line: int | None = None):
         super().__init__(message if line is None else f"trace line {line}: {message}")
         self.line = line

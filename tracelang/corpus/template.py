@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from random import Random
 from typing import Any
 
+from ..errors import UsageError
 from ..numbers import Exact
 from .expr import Compiled, ExprError, Undefined, compile_expr
 from .pools import Pool, PoolEntry, PoolError, _number, identifier
@@ -30,7 +31,7 @@ _KINDS = ("range", "choice", "pool", "expr", "const")
 MAX_RANGE_VALUES = 10**9
 
 
-class TemplateError(ValueError):
+class TemplateError(UsageError, ValueError):
     """A template that cannot be compiled, with the file, line and template named."""
 
 

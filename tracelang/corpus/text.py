@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, field
 from random import Random
 
+from ..errors import TracelangError
 from ..numbers import Exact, render
 from .numwords import to_words, wordable
 from .pools import PRONOUN_ATTRS, PoolEntry
@@ -22,7 +23,7 @@ FORMATS = ("number", "money", "percent", "plain")
 NUMBER_ATTRS = frozenset({"words", "digits"})
 
 
-class TextError(ValueError):
+class TextError(TracelangError, ValueError):
     pass
 
 

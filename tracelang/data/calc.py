@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from ..errors import TracelangError
 from ..numbers import Exact
 
 MAX_CHARS = 400
@@ -17,7 +18,7 @@ MAX_DEPTH = 40
 MAX_EXPONENT = 64
 
 
-class CalcError(ValueError):
+class CalcError(TracelangError, ValueError):
     """An annotation that is not an expression of the calculator grammar, or cannot be evaluated."""
 
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..errors import UsageError
 from .gsm8k import problem_id, split_of_path
 from .schema import read_jsonl, write_records
 
@@ -141,7 +142,7 @@ def reference_questions(path: str | Path) -> Iterator[tuple[str, str]]:
             yield rid, question
 
 
-class ContaminationError(ValueError):
+class ContaminationError(UsageError, ValueError):
     """A record overlaps the reference set and the caller did not allow it."""
 
 

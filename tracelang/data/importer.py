@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from ..degenerate import IDEMPOTENT, SELF_CONSTANT
+from ..errors import TracelangError
 from ..formatter import format_program
 from ..ir import Block, ComputeStep, InitStep, Num, PercentStep, Program, QueryStep, Var, make
 from ..numbers import ONE, ZERO, Exact, render
@@ -59,7 +60,7 @@ _OPS = {"+": "add", "-": "sub", "*": "mul", "/": "div", "^": "pow"}
 _COMMUTATIVE = {"add", "mul"}
 
 
-class ImportFailure(Exception):
+class ImportFailure(TracelangError):
     def __init__(self, category: str, detail: str = ""):
         super().__init__(f"{category}: {detail}" if detail else category)
         self.category, self.detail = category, detail

@@ -16,13 +16,14 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from ..errors import UsageError
 from ..numbers import Exact, render
 from ..records import InputError, LineError, atomic_write, loads_line
 
 FIELDS = ("id", "question", "trace", "answer", "expert", "source", "meta")
 
 
-class RecordError(ValueError):
+class RecordError(UsageError, ValueError):
     """A line that is not a valid record; the message names file, line and field."""
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import TracelangError
 from .automaton import Automaton, automaton
 from .guide import NAME_CAP, Config, Guide
 from .vocab import Vocab
@@ -28,7 +29,7 @@ from .vocab import Vocab
 _EMPTY: frozenset = frozenset()
 
 
-class Rejected(ValueError):
+class Rejected(TracelangError, ValueError):
     """A token the constraint does not allow."""
 
 

@@ -22,10 +22,12 @@ from functools import cache
 
 import numpy as np
 
+from ..errors import UsageError
+
 _BYTE_PIECE = re.compile(r"^<0x([0-9A-Fa-f]{2})>$")
 
 
-class TokenizerError(ValueError):
+class TokenizerError(UsageError, ValueError):
     """A tokenizer whose vocabulary this module cannot turn into bytes."""
 
 

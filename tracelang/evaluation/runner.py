@@ -22,6 +22,7 @@ from ..data.gsm8k import Problem, load
 from ..data.importer import convert
 from ..data.quantities import grounder_for
 from ..data.splits import dev_ids
+from ..errors import UsageError
 from ..ir import Program
 from ..numbers import render
 from ..pipeline import analyze, parse
@@ -34,7 +35,7 @@ from .report import write_report
 from .taxonomy import classify
 
 
-class EvalError(RuntimeError):
+class EvalError(UsageError, RuntimeError):
     """A run that cannot start (missing data, a resumed directory with other settings)."""
 
 

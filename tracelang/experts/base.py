@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from ..errors import TracelangError
 from ..ir import ComputeStep, InitStep, Num, QueryStep, Var
 from ..limits import Limits
 from ..numbers import ONE, ZERO, Exact, render
 
 
-class ExecError(Exception):
+class ExecError(TracelangError):
     """A runtime failure with its diagnostic code and the IR node it concerns."""
 
     def __init__(self, code: str, message: str, node: object = None, hint: str | None = None):

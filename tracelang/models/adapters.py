@@ -9,11 +9,13 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ..errors import UsageError
+
 CONFIG = "adapter_config.json"
 WEIGHTS = "adapter_model.safetensors"
 
 
-class AdapterError(RuntimeError):
+class AdapterError(UsageError, RuntimeError):
     """An adapter directory that cannot be used."""
 
 

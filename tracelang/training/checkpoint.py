@@ -30,13 +30,14 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
+from ..errors import UsageError
 from ..models import LoadedModel, adapters, load_model
 from ..models.loading import resolve_dtype
 
 FORMAT = "tracelang-train-v1"
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(UsageError, RuntimeError):
     pass
 
 

@@ -31,6 +31,7 @@ from pydantic import (
     model_validator,
 )
 
+from ..errors import TracelangError, UsageError
 from ..evaluation.runner import EvalConfig
 
 HeadMode = Literal["none", "full", "grammar"]
@@ -46,11 +47,11 @@ LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", 
 SECTIONS = ("sft", "rl", "eval")
 
 
-class ConfigError(ValueError):
+class ConfigError(UsageError, ValueError):
     """A recipe or override that cannot be used; the message names the file and key."""
 
 
-class Invalid(ValueError):
+class Invalid(TracelangError, ValueError):
     """A problem a whole-model check finds, pinned to the key it is about (for the one-line message)."""
 
     def __init__(self, key: str, problem: str):

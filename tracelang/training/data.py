@@ -19,6 +19,7 @@ from typing import Any
 
 from ..data.schema import read_records
 from ..data.splits import dev_ids, split_of
+from ..errors import UsageError
 from ..formatter import format_program
 from ..pipeline import analyze
 from ..records import InputError
@@ -26,7 +27,7 @@ from .config import DataSource
 from .masks import PositionMasks
 
 
-class TrainingDataError(ValueError):
+class TrainingDataError(UsageError, ValueError):
     """Data that must not or cannot be trained on; the message names file, line and record."""
 
 

@@ -34,11 +34,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..errors import TracelangError
 from .batching import Batch
 from .logprobs import target_logprobs
 
 
-class SplitError(RuntimeError):
+class SplitError(TracelangError, RuntimeError):
     """A model whose layers this module cannot run in two parts."""
 
 
