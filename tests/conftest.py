@@ -17,10 +17,7 @@ def root() -> Path:
 
 @pytest.fixture(scope="session")
 def runner():
-    """A CLI runner with every command group registered (as `python -m tracelang` has them)."""
+    """A CLI runner (run it on `tracelang.cli.app`, which has every command group registered)."""
     from typer.testing import CliRunner
 
-    from tracelang.cli import _load_commands
-
-    _load_commands()
     return CliRunner()

@@ -8,9 +8,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from tracelang.cli import _load_commands, app
+from tracelang.cli import app
 
-_load_commands()
 GOOD = ("expert: arithmetic\ntrace:\n- {op: init, var: a, value: 5}\n- {op: init, var: b, value: 7}\n"
         "- {op: compute, compute_op: add, args: [a, b], var: result}\n- {op: query, var: result}\n")
 BAD = GOOD.replace("args: [a, b]", "args: [a, c]")

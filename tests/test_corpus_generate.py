@@ -6,11 +6,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
 from test_corpus_templates import BOXES, make_dir
 from typer.testing import CliRunner
 
-from tracelang.cli import _load_commands, app
+from tracelang.cli import app
 from tracelang.corpus.generate import question_key
 from tracelang.corpus.stats import corpus_stats, measure
 from tracelang.data.quantities import grounder_for
@@ -18,11 +17,6 @@ from tracelang.data.schema import validate
 from tracelang.pipeline import analyze
 
 NO_GUARD = ["--gsm8k-test", ""]  # replaced per test with a reference file written by the test
-
-
-@pytest.fixture(autouse=True)
-def commands() -> None:
-    _load_commands()
 
 
 def run(*args: str):

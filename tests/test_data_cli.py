@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from tracelang.cli import _load_commands, app
+from tracelang.cli import app
 from tracelang.data.schema import make_record
 from tracelang.data.splits import dev_ids
 
@@ -21,11 +21,6 @@ PROBLEMS = [
     {"question": "Ida swims 3 laps a day for 2 weeks. How many laps?",
      "answer": "Days: 2*7 = <<2*7=14>>14.\nLaps: 14*3 = <<14*3=42>>42.\n#### 42"},
 ]
-
-
-@pytest.fixture(autouse=True)
-def commands() -> None:
-    _load_commands()
 
 
 def run(*args: str):

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from tracelang.cli import _load_commands, app
+from tracelang.cli import app
 from tracelang.data.contamination import Guard, load_guard, tokens, write_guarded
 from tracelang.data.schema import make_record
 
@@ -75,7 +75,6 @@ def _write(path: Path, rows: list[dict]) -> Path:
 
 
 def test_cli_contamination(tmp_path: Path) -> None:
-    _load_commands()
     reference = _write(tmp_path / "test.jsonl", [{"question": q, "answer": "#### 1"} for _, q in REFERENCE])
     corpus = _write(tmp_path / "corpus.jsonl", [
         make_record("r1", "Mia reads 5 pages on Monday and 6 pages on Tuesday.", "t", "11", "arithmetic", "x"),
@@ -94,7 +93,6 @@ def test_cli_contamination(tmp_path: Path) -> None:
 
 
 def test_cli_contamination_bad_input(tmp_path: Path) -> None:
-    _load_commands()
     reference = _write(tmp_path / "test.jsonl", [{"question": "x"}])
     broken = tmp_path / "broken.jsonl"
     broken.write_text('{"id": "a", "question": "q"}\n{not json\n')

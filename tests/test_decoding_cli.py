@@ -7,9 +7,8 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from tracelang.cli import _load_commands, app
+from tracelang.cli import app
 
-_load_commands()
 runner = CliRunner()
 
 

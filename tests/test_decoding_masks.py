@@ -162,9 +162,8 @@ def test_corpus_traces_pass_token_by_token(setup, root, tmp_path):
         assert analyze(text, grounder=grounder_for(question)).ok, text  # the checker accepts them too
     from typer.testing import CliRunner
 
-    from tracelang.cli import _load_commands, app
+    from tracelang.cli import app
 
-    _load_commands()
     out = tmp_path / "corpus.jsonl"
     try:
         result = CliRunner().invoke(app, ["corpus", "generate", "--n", "40", "--seed", "3", "--out", str(out), "-q"])

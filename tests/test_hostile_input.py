@@ -206,9 +206,8 @@ HOSTILE = {
 def _cli(*args: str):
     from typer.testing import CliRunner
 
-    from tracelang.cli import _load_commands, app
+    from tracelang.cli import app
 
-    _load_commands()
     return CliRunner().invoke(app, list(args))
 
 

@@ -11,7 +11,7 @@ import pytest
 from conftest import GSM8K, ROOT
 from typer.testing import CliRunner
 
-from tracelang.cli import _load_commands, app
+from tracelang.cli import app
 from tracelang.evaluation.backends import Generated
 from tracelang.evaluation.runner import EvalConfig, EvalError, run
 
@@ -57,7 +57,6 @@ def test_the_runner_restarts_for_another_model_only(tmp_path: Path) -> None:
 
 
 def test_a_model_retrained_into_the_same_run_is_evaluated_afresh(tmp_path: Path) -> None:
-    _load_commands()
     recipe = tmp_path / "tiny.yaml"
     recipe.write_text(f"""
 model: tiny

@@ -7,16 +7,37 @@ import sys
 from pathlib import Path
 
 import typer
+from typer.core import TyperGroup
 
 from . import diagnostics as diag
 from .checker import Grounder
+from .corpus import commands as corpus_commands
+from .data import commands as data_commands
+from .decoding import commands as decoding_commands
+from .errors import TracelangError, UsageError
+from .evaluation import commands as evaluation_commands
 from .formatter import format_program
 from .ir import Program
 from .numbers import answer_value, render
 from .pipeline import analyze, parse
 from .records import InputError, Item, atomic_write, is_corpus, iter_items
+from .training import commands as training_commands
+
+
+class _Root(TyperGroup):
+    """The command tree's root: the one place a `TracelangError` from any command ends the run, as one
+    `error: ...` line on stderr and exit status 2, without a traceback."""
+
+    def invoke(self, ctx):  # type: ignore[no-untyped-def]
+        try:
+            return super().invoke(ctx)
+        except TracelangError as err:
+            typer.echo(f"error: {err}", err=True)
+            raise typer.Exit(2) from None
+
 
 app = typer.Typer(
+    cls=_Root,
     help="tracelang: symbolic math traces that an exact runtime executes.",
     no_args_is_help=True,
     add_completion=False,
@@ -46,11 +67,6 @@ def _root(
     """tracelang: symbolic math traces that an exact runtime executes."""
 
 
-def _fail_input(err: InputError) -> None:
-    typer.echo(f"error: {err}", err=True)
-    raise typer.Exit(2)
-
-
 def _items(files: list[str], unreadable_as_records: bool = False) -> list[Item]:
     """Every record of every source. An unreadable source stops the command (exit 2), or with
     ``unreadable_as_records`` becomes one record carrying an E002 diagnostic (JSON Lines output)."""
@@ -60,7 +76,7 @@ def _items(files: list[str], unreadable_as_records: bool = False) -> list[Item]:
             items.extend(iter_items(source))
         except InputError as err:
             if not unreadable_as_records:
-                _fail_input(err)
+                raise
             items.append(Item(source, 0, "", error=diag.Diagnostic("E002", str(err), 1, 1), unreadable=True))
     return items
 
@@ -87,8 +103,7 @@ def check(
     Exit status: 0 when no record has an error, 1 when one does, 2 for usage or I/O errors.
     """
     if output_format not in ("text", "json"):
-        typer.echo("error: --format takes `text` or `json`", err=True)
-        raise typer.Exit(2)
+        raise UsageError("--format takes `text` or `json`")
     counts = {"records": 0, "failed": 0, "errors": 0, "warnings": 0, "graded": 0, "correct": 0}
     items = _items(files, unreadable_as_records=output_format == "json")
     for item in items:
@@ -145,8 +160,7 @@ def run(file: str = typer.Argument(..., help="A trace file, or - for stdin.")) -
     """Check and execute one trace; print each step's value, and the exact answer as the last line."""
     items = _items([file])
     if len(items) != 1:
-        typer.echo(f"error: {file}: `run` takes one trace; use `tracelang check` for corpora", err=True)
-        raise typer.Exit(2)
+        raise UsageError(f"{file}: `run` takes one trace; use `tracelang check` for corpora")
     item = items[0]
     report = analyze(item.text)
     for d in report.diagnostics:
@@ -181,10 +195,7 @@ def fmt(
     """
     status = 0
     for source in files:
-        try:
-            items = list(iter_items(source))
-        except InputError as err:
-            _fail_input(err)
+        items = list(iter_items(source))
         outputs: list[str] = []
         broken = False
         for item in items:
@@ -228,38 +239,17 @@ def schema() -> None:
     typer.echo(json.dumps(Program.model_json_schema(), indent=2))
 
 
-# Command groups. Each feature package owns a `commands` module that adds its commands to these
-# apps at import time; the list below is the only place that knows them all.
-gsm8k_app = typer.Typer(help="GSM-8K: import annotated solutions as traces, splits.", no_args_is_help=True)
-corpus_app = typer.Typer(help="Corpora: generate, lint, stats, contamination, filter.", no_args_is_help=True)
-decode_app = typer.Typer(help="Grammar-constrained decoding.", no_args_is_help=True)
-bench_app = typer.Typer(help="Benchmarks that compare against a baseline in the same run.", no_args_is_help=True)
-app.add_typer(gsm8k_app, name="gsm8k")
-app.add_typer(corpus_app, name="corpus")
-app.add_typer(decode_app, name="decode")
-app.add_typer(bench_app, name="bench")
-
-_COMMAND_MODULES = ("tracelang.data.commands", "tracelang.corpus.commands", "tracelang.decoding.commands",
-                    "tracelang.evaluation.commands", "tracelang.training.commands")
-
-
-def _load_commands() -> None:
-    import importlib
-
-    for name in _COMMAND_MODULES:
-        try:
-            importlib.import_module(name)
-        except ModuleNotFoundError as err:  # a feature package not present in this build
-            if not (err.name and name.startswith(err.name)):
-                raise
+# The feature packages' commands and groups, in the order `--help` lists them (commands first, then groups).
+data_commands.register(app)
+corpus_commands.register(app)
+decoding_commands.register(app)
+evaluation_commands.register(app)
+training_commands.register(app)
 
 
 def main() -> None:
-    _load_commands()
     app()
 
 
-if __name__ == "__main__":  # run the package's module, so that feature commands register on these apps
-    from tracelang.cli import main as _main
-
-    _main()
+if __name__ == "__main__":
+    main()

@@ -1,4 +1,5 @@
-"""`tracelang corpus generate | lint | stats`."""
+"""`tracelang corpus`: generate, lint and stats here; contamination (data) and filter (training) join
+them in `register`, the one place the group is assembled."""
 
 from __future__ import annotations
 
@@ -9,18 +10,20 @@ from pathlib import Path
 
 import typer
 
-from ..cli import corpus_app
-from ..records import InputError
+from ..data.commands import contamination_command
+from ..training.commands import filter_command
 from .library import DEFAULT_DIR, Library
-from .template import TemplateError
 
 
-def _library(templates: Path, errors: list[str] | None = None) -> Library:
-    try:
-        return Library.load(templates, errors)
-    except TemplateError as err:
-        typer.echo(f"error: {err}", err=True)
-        raise typer.Exit(2) from None
+def register(app: typer.Typer) -> None:
+    """Add the `corpus` group to ``app``."""
+    corpus_app = typer.Typer(help="Corpora: generate, lint, stats, contamination, filter.", no_args_is_help=True)
+    corpus_app.command("contamination")(contamination_command)
+    corpus_app.command("generate")(generate_cmd)
+    corpus_app.command("lint")(lint_cmd)
+    corpus_app.command("stats")(stats_cmd)
+    corpus_app.command("filter")(filter_command)
+    app.add_typer(corpus_app, name="corpus")
 
 
 def _progress(total: int | None, desc: str, quiet: bool):
@@ -40,7 +43,6 @@ def _test_path(explicit: Path | None, train: Path | None) -> Path | None:
     return default_reference()
 
 
-@corpus_app.command("generate")
 def generate_cmd(
     n: int = typer.Option(..., "--n", min=1, help="How many records to write."),
     seed: int = typer.Option(0, "--seed", help="Seed: the same seed and inputs give the same file."),
@@ -63,30 +65,23 @@ def generate_cmd(
     from ..data.contamination import load_guard
     from .compose import TemplateSource
     from .generate import GenerationError, Tally, generate
-    from .lift import LiftSource, TrainError, train_records
+    from .lift import LiftSource, train_records
 
-    library = _library(templates)
+    library = Library.load(templates)
     lifted = None
     if gsm8k_train is not None:
         bar = _progress(None, "importing GSM-8K train", quiet)
         try:
             records = train_records(str(gsm8k_train), progress=bar.update)
-        except TrainError as err:
+        finally:
             bar.close()
-            typer.echo(f"error: {err}", err=True)
-            raise typer.Exit(2) from None
-        bar.close()
         lifted = LiftSource.from_records(records)
         if not quiet:
             typer.echo(f"lifting from {len(lifted.plans)} of {len(records)} imported train problems", err=True)
     test_path = _test_path(gsm8k_test, gsm8k_train)
     guard = None
     if test_path is not None:
-        try:
-            guard = load_guard(str(test_path))
-        except InputError as err:
-            typer.echo(f"error: {err}", err=True)
-            raise typer.Exit(2) from None
+        guard = load_guard(str(test_path))
     elif not quiet:
         typer.echo("warning: no GSM-8K test file found; the contamination guard is off (--gsm8k-test)", err=True)
 
@@ -117,7 +112,6 @@ def generate_cmd(
                f"{tally.failed} draws failed; sources: " + ", ".join(f"{k} {v}" for k, v in tally.sources.items()))
 
 
-@corpus_app.command("lint")
 def lint_cmd(
     templates: Path = typer.Option(DEFAULT_DIR, "--templates", help="Template directory."),
     seed: int = typer.Option(0, "--seed", help="Seed for the samples lint draws."),
@@ -128,7 +122,7 @@ def lint_cmd(
     from .lint import lint_library
 
     errors: list[str] = []
-    library = _library(templates, errors)
+    library = Library.load(templates, errors)
     for message in errors:
         cut = message.find("`: ", message.find("template `")) + 3 if "template `" in message else 0
         typer.echo(f"{message[:cut]}error: {message[cut:]}" if cut else f"error: {message}")
@@ -143,7 +137,6 @@ def lint_cmd(
     raise typer.Exit(1 if n_err else 0)
 
 
-@corpus_app.command("stats")
 def stats_cmd(
     file: Path = typer.Argument(..., help="A corpus (.jsonl records)."),
     against: Path | None = typer.Option(None, "--against", help="GSM-8K train (raw JSONL) to compare with."),
@@ -154,13 +147,9 @@ def stats_cmd(
     from ..data.schema import read_jsonl
     from .stats import corpus_stats, gsm8k_stats, side_by_side
 
-    try:
-        records = [obj for _, obj in read_jsonl(str(file))]
-        ours = corpus_stats(records)
-        theirs = gsm8k_stats(str(against)) if against is not None else None
-    except InputError as err:
-        typer.echo(f"error: {err}", err=True)
-        raise typer.Exit(2) from None
+    records = [obj for _, obj in read_jsonl(str(file))]
+    ours = corpus_stats(records)
+    theirs = gsm8k_stats(str(against)) if against is not None else None
     if as_json:
         payload = {"corpus": ours.table(), "sources": dict(ours.sources)}
         if theirs is not None:

@@ -1,4 +1,5 @@
-"""CLI: ``tracelang gsm8k import|split|quantities`` and ``tracelang corpus contamination``."""
+"""CLI: ``tracelang gsm8k import|split|quantities``, and ``contamination``, which
+``corpus.commands`` adds to the `corpus` group."""
 
 from __future__ import annotations
 
@@ -7,9 +8,9 @@ from pathlib import Path
 
 import typer
 
-from ..cli import corpus_app, gsm8k_app
+from ..errors import UsageError
 from ..numbers import render
-from ..records import InputError, atomic_write, refuse_same_files
+from ..records import atomic_write, refuse_same_files
 from . import gsm8k
 from .contamination import NGRAM, Guard, default_reference
 from .importer import import_problems
@@ -17,10 +18,19 @@ from .quantities import constants_for, extract
 from .schema import dumps, read_jsonl, write_records
 from .splits import DEV_SEED, DEV_SIZE, dev_ids, split_of
 
+SPLIT_HELP = f"""The fixed dev split: {DEV_SIZE} GSM-8K train problems drawn with seed {DEV_SEED}.
 
-def _fail(message: str) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(2)
+With --input, partition records by id into --dev and --train (GSM-8K test records are refused:
+test is evaluation-only). With --ids, print the dev ids."""
+
+
+def register(app: typer.Typer) -> None:
+    """Add the `gsm8k` group to ``app``."""
+    gsm8k_app = typer.Typer(help="GSM-8K: import annotated solutions as traces, splits.", no_args_is_help=True)
+    gsm8k_app.command("import")(import_command)
+    gsm8k_app.command("split", help=SPLIT_HELP)(split_command)
+    gsm8k_app.command("quantities")(quantities_command)
+    app.add_typer(gsm8k_app, name="gsm8k")
 
 
 def _reference(against: str | None, input_path: str, split: str) -> Path | None:
@@ -38,16 +48,9 @@ def _reference(against: str | None, input_path: str, split: str) -> Path | None:
 
 
 def _guard(path: Path | None) -> Guard | None:
-    if path is None:
-        return None
-    try:
-        return Guard.from_path(path)
-    except InputError as err:
-        _fail(str(err))
-    return None  # pragma: no cover - _fail exits
+    return None if path is None else Guard.from_path(path)
 
 
-@gsm8k_app.command("import")
 def import_command(
     input_path: str = typer.Option(..., "--input", help="GSM-8K JSONL (question, answer), or hf:REPO[@CONFIG]:SPLIT "
                                    "to load from the Hugging Face hub (needs `datasets` and network)."),
@@ -69,18 +72,14 @@ def import_command(
     clash = refuse_same_files(input=None if input_path.startswith("hf:") else input_path, out=out,
                               report=report_path)
     if clash:
-        _fail(f"{clash}: it would be overwritten")
+        raise UsageError(f"{clash}: it would be overwritten")
     split = split or gsm8k.split_of_path(input_path)
     reference = _reference(against, input_path, split)
     guard = _guard(reference)
-    try:
-        problems = gsm8k.load(input_path, split)
-        if limit is not None:
-            problems = (p for p, _ in zip(problems, range(limit), strict=False))
-        records, report = import_problems(problems, strict=strict, guard=guard,
-                                          allow_contaminated=allow_contaminated)
-    except InputError as err:
-        _fail(str(err))
+    problems = gsm8k.load(input_path, split)
+    if limit is not None:
+        problems = (p for p, _ in zip(problems, range(limit), strict=False))
+    records, report = import_problems(problems, strict=strict, guard=guard, allow_contaminated=allow_contaminated)
     data = {"input": input_path, "split": split, "reference": str(reference) if reference else None,
             **report.to_json()}
     try:
@@ -89,7 +88,7 @@ def import_command(
             with atomic_write(report_path) as fh:
                 fh.write(json.dumps(data, indent=2) + "\n")
     except OSError as err:
-        _fail(f"cannot write: {err}")
+        raise UsageError(f"cannot write: {err}") from None
     _summary(data, out)
 
 
@@ -110,10 +109,6 @@ def _summary(data: dict, out: Path) -> None:
     typer.echo(f"  {data['seconds']:.1f} s")
 
 
-@gsm8k_app.command("split", help=f"""The fixed dev split: {DEV_SIZE} GSM-8K train problems drawn with seed {DEV_SEED}.
-
-With --input, partition records by id into --dev and --train (GSM-8K test records are refused:
-test is evaluation-only). With --ids, print the dev ids.""")
 def split_command(
     input_path: Path = typer.Option(None, "--input", help="Records JSONL (ids like gsm8k-train-00012) to split."),
     dev: Path = typer.Option(None, "--dev", help="Write the dev records here."),
@@ -125,25 +120,22 @@ def split_command(
             typer.echo(rid)
     if input_path is None:
         if not ids:
-            _fail("give --input (with --dev/--train) or --ids")
+            raise UsageError("give --input (with --dev/--train) or --ids")
         return
     if dev is None and train is None:
-        _fail("give --dev and/or --train to write the split")
+        raise UsageError("give --dev and/or --train to write the split")
     clash = refuse_same_files(input=input_path, dev=dev, train=train)
     if clash:
-        _fail(f"{clash}: one split would overwrite the other or the input")
+        raise UsageError(f"{clash}: one split would overwrite the other or the input")
     parts: dict[str, list[dict]] = {"dev": [], "train": []}
-    try:
-        for line, record in read_jsonl(input_path):
-            rid = record.get("id")
-            which = split_of(rid) if isinstance(rid, str) else "other"
-            if which == "test":
-                _fail(f"{input_path}:{line}: {rid} is GSM-8K test, which is evaluation-only")
-            if which == "other":
-                _fail(f"{input_path}:{line}: record id {rid!r} is not a GSM-8K train id")
-            parts[which].append(record)
-    except InputError as err:
-        _fail(str(err))
+    for line, record in read_jsonl(input_path):
+        rid = record.get("id")
+        which = split_of(rid) if isinstance(rid, str) else "other"
+        if which == "test":
+            raise UsageError(f"{input_path}:{line}: {rid} is GSM-8K test, which is evaluation-only")
+        if which == "other":
+            raise UsageError(f"{input_path}:{line}: record id {rid!r} is not a GSM-8K train id")
+        parts[which].append(record)
     for name, path in (("dev", dev), ("train", train)):
         if path is not None:
             try:
@@ -151,11 +143,10 @@ def split_command(
                     for record in parts[name]:
                         fh.write(dumps(record) + "\n")
             except OSError as err:
-                _fail(f"cannot write: {err}")
+                raise UsageError(f"cannot write: {err}") from None
     typer.echo(f"dev {len(parts['dev'])}, train {len(parts['train'])}")
 
 
-@gsm8k_app.command("quantities")
 def quantities_command(question: str = typer.Argument(..., help="A question's text.")) -> None:
     """Show the quantities found in a question and the constants it licenses."""
     for q in extract(question):
@@ -165,7 +156,6 @@ def quantities_command(question: str = typer.Argument(..., help="A question's te
     typer.echo(f"constants: {consts}")
 
 
-@corpus_app.command("contamination")
 def contamination_command(
     corpus: Path = typer.Argument(..., help="Records JSONL to check (each with a `question`)."),
     against: Path = typer.Option(None, "--against", help="Reference JSONL of questions (default: GSM-8K test "
@@ -176,23 +166,20 @@ def contamination_command(
     """Report records that share a long n-gram (numbers masked) or a numbers-and-wording skeleton
     with a reference set. Exit 1 when any record is contaminated, 2 on usage errors."""
     if output_format not in ("text", "json"):
-        _fail("--format takes `text` or `json`")
+        raise UsageError("--format takes `text` or `json`")
     reference = against or default_reference()
     if reference is None:
-        _fail("no reference set: pass --against PATH")
-    try:
-        guard = Guard.from_path(reference, n)
-        hits, checked = [], 0
-        for line, record in read_jsonl(corpus):
-            question = record.get("question")
-            if not isinstance(question, str):
-                continue
-            checked += 1
-            match = guard.check(question)
-            if match is not None:
-                hits.append({"id": record.get("id"), "line": line, **match.to_json()})
-    except InputError as err:
-        _fail(str(err))
+        raise UsageError("no reference set: pass --against PATH")
+    guard = Guard.from_path(reference, n)
+    hits, checked = [], 0
+    for line, record in read_jsonl(corpus):
+        question = record.get("question")
+        if not isinstance(question, str):
+            continue
+        checked += 1
+        match = guard.check(question)
+        if match is not None:
+            hits.append({"id": record.get("id"), "line": line, **match.to_json()})
     for hit in hits:
         if output_format == "json":
             typer.echo(json.dumps(hit))

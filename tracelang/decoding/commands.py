@@ -9,10 +9,23 @@ from pathlib import Path
 
 import typer
 
-from ..cli import bench_app, decode_app
-from ..records import InputError, LineError, loads_line
+from ..errors import UsageError
+from ..records import LineError, loads_line
 
 _EXAMPLES = Path(__file__).resolve().parents[2] / "corpora" / "examples"
+
+
+def register(app: typer.Typer) -> None:
+    """Add the `decode` and `bench` groups to ``app``."""
+    decode_app = typer.Typer(help="Grammar-constrained decoding.", no_args_is_help=True)
+    decode_app.command("fuzz")(fuzz_command)
+    decode_app.command("export")(export_command)
+    decode_app.command("compile")(compile_command)
+    bench_app = typer.Typer(help="Benchmarks that compare against a baseline in the same run.", no_args_is_help=True)
+    bench_app.command("decode")(bench_decode)
+    bench_app.command("generate")(bench_generate)
+    app.add_typer(decode_app, name="decode")
+    app.add_typer(bench_app, name="bench")
 
 
 def _tokenizer(name: str):
@@ -21,8 +34,7 @@ def _tokenizer(name: str):
     try:
         return load_tokenizer(name)
     except (OSError, ValueError) as err:
-        typer.echo(f"error: --tokenizer {name}: {err}", err=True)
-        raise typer.Exit(2) from None
+        raise UsageError(f"--tokenizer {name}: {err}") from None
 
 
 def _levels(text: str):
@@ -31,8 +43,7 @@ def _levels(text: str):
     try:
         return Levels.parse(text)
     except ValueError as err:
-        typer.echo(f"error: --levels: {err}", err=True)
-        raise typer.Exit(2) from None
+        raise UsageError(f"--levels: {err}") from None
 
 
 def _questions(path: Path | None) -> list[str | None] | None:
@@ -42,27 +53,22 @@ def _questions(path: Path | None) -> list[str | None] | None:
     try:
         lines = path.read_text(encoding="utf-8").split("\n")  # not splitlines: U+2028 is inside a string
     except (OSError, UnicodeDecodeError) as err:
-        typer.echo(f"error: {path}: {err}", err=True)
-        raise typer.Exit(2) from None
+        raise UsageError(f"{path}: {err}") from None
     for n, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
             record = loads_line(line)
         except LineError as err:
-            typer.echo(f"error: {path}:{n}:{err.column}: {err.message}", err=True)
-            raise typer.Exit(2) from None
+            raise UsageError(f"{path}:{n}:{err.column}: {err.message}") from None
         if not isinstance(record, dict) or not isinstance(record.get("question"), str):
-            typer.echo(f"error: {path}:{n}: the record has no `question` string", err=True)
-            raise typer.Exit(2)
+            raise UsageError(f"{path}:{n}: the record has no `question` string")
         out.append(record["question"])
     if not out:
-        typer.echo(f"error: {path}: no records", err=True)
-        raise typer.Exit(2)
+        raise UsageError(f"{path}: no records")
     return out
 
 
-@decode_app.command("fuzz")
 def fuzz_command(
     tokenizer: str = typer.Option("embedded", "--tokenizer", help="embedded | tiny-bpe | tiny-spm | a local "
                                   "tokenizer directory."),
@@ -82,14 +88,12 @@ def fuzz_command(
     Exit status: 0 when every trace checks with no error, 1 otherwise, 2 for usage errors.
     """
     if seed < 0:  # before any tokenizer or model loads
-        typer.echo(f"error: --seed must be 0 or more (got {seed})", err=True)
-        raise typer.Exit(2)
+        raise UsageError(f"--seed must be 0 or more (got {seed})")
     from ..records import refuse_same_files
 
     clash = refuse_same_files(question_file=question_file, out=out)
     if clash:
-        typer.echo(f"error: {clash}: it would be overwritten", err=True)
-        raise typer.Exit(2)
+        raise UsageError(f"{clash}: it would be overwritten")
     from ..data.schema import dumps, make_record
     from ..pipeline import analyze
     from ..records import atomic_write
@@ -145,7 +149,6 @@ def fuzz_command(
     raise typer.Exit(1 if counts["with_errors"] else 0)
 
 
-@decode_app.command("export")
 def export_command(
     fmt: str = typer.Option("lark", "--format", help="lark (llguidance), ebnf (xgrammar, llguidance), regex, "
                             "or vllm (the JSON `structured_outputs` request fragment, in EBNF: vLLM's xgrammar "
@@ -163,11 +166,9 @@ def export_command(
     elif fmt == "vllm":
         sys.stdout.write(json.dumps(vllm_request("ebnf"), indent=2) + "\n")
     else:
-        typer.echo("error: --format takes lark, ebnf, regex or vllm", err=True)
-        raise typer.Exit(2)
+        raise UsageError("--format takes lark, ebnf, regex or vllm")
 
 
-@decode_app.command("compile")
 def compile_command(
     tokenizer: str = typer.Option("embedded", "--tokenizer"),
 ) -> None:
@@ -187,14 +188,9 @@ def _traces(corpus: list[Path], limit: int | None):
     paths = [str(p) for p in corpus] or sorted(str(p) for p in _EXAMPLES.glob("*.yaml"))
     if not corpus:
         typer.echo(f"note: no --corpus; using the {len(paths)} example traces", err=True)
-    try:
-        traces = load_traces(paths, limit)
-    except InputError as err:
-        typer.echo(f"error: {err}", err=True)
-        raise typer.Exit(2) from None
+    traces = load_traces(paths, limit)
     if not traces:
-        typer.echo("error: no traces in the corpus", err=True)
-        raise typer.Exit(2)
+        raise UsageError("no traces in the corpus")
     return traces
 
 
@@ -204,7 +200,6 @@ def _fmt(stats: dict | None) -> str:
     return f"{stats['mean']:8.1f} {stats['p50']:7.1f} {stats['p99']:8.1f} {stats['max']:9.1f}"
 
 
-@bench_app.command("decode")
 def bench_decode(
     corpus: list[Path] = typer.Option([], "--corpus", help="Corpus JSONL / trace files (repeatable)."),
     tokenizer: str = typer.Option("embedded", "--tokenizer"),
@@ -243,7 +238,6 @@ def bench_decode(
         write_json(json_out, {"tokenizer": tokenizer, "traces": len(traces), "tokens": tokens, "engines": rows})
 
 
-@bench_app.command("generate")
 def bench_generate(
     corpus: list[Path] = typer.Option([], "--corpus", help="Corpus JSONL / trace files (repeatable)."),
     tokenizer: str = typer.Option("tiny-spm", "--tokenizer"),

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import typer
 
-from ..cli import app
 from ..diagnostics import render as render_diag
+from ..errors import UsageError
 from ..models import ModelError, Prompter, load_model
 from ..models.loading import ATTN_HELP, DEVICE_HELP, DTYPE_HELP, REVISION_HELP, resolve_device, resolve_dtype
 from ..models.prompt import SHOTS, load_shots
@@ -16,7 +16,7 @@ from ..numbers import render
 from ..pipeline import analyze
 from ..records import InputError
 from .backends import Backend, FreeBackend
-from .runner import EvalConfig, EvalError, run
+from .runner import EvalConfig, run
 
 MODEL_HELP = ("`embedded` (Gemma 3 270M, untrained: the default), `shipped` (it with the adapter in weights/shipped, "
               "not yet better; see its model card), `tiny`, a training checkpoint, an adapter directory, a local "
@@ -24,13 +24,18 @@ MODEL_HELP = ("`embedded` (Gemma 3 270M, untrained: the default), `shipped` (it 
 SHOTS_HELP = "Worked examples in the prompt (default: 0 for a trained model, 3 for an untrained one)."
 
 
+def register(app: typer.Typer) -> None:
+    """Add `solve` and `eval` to ``app``."""
+    app.command()(solve)
+    app.command("eval")(evaluate)
+
+
 def _device(device: str) -> str:
     """The concrete device, or a one-line usage error before anything loads."""
     try:
         return resolve_device(device)
     except ModelError as err:
-        typer.echo(f"error: --device: {err}", err=True)
-        raise typer.Exit(2) from None
+        raise UsageError(f"--device: {err}") from None
 
 
 def load_any(model: str, seed: int = 0, dtype: str = "float32", device: str | None = None,
@@ -63,22 +68,16 @@ def make_backend(model: str, constrain: bool, shots: int | None, shots_from: str
                  seed: int = 0, dtype: str = "float32", device: str | None = None, samples: int = 1,
                  temperature: float = 0.0, revision: str | None = None,
                  attn_implementation: str | None = None) -> tuple[Backend, Prompter]:
-    try:
-        loaded = load_any(model, seed=seed, dtype=dtype, device=device, revision=revision,
-                          attn_implementation=attn_implementation)
-    except ModelError as err:
-        typer.echo(f"error: {err}", err=True)
-        raise typer.Exit(2) from None
+    loaded = load_any(model, seed=seed, dtype=dtype, device=device, revision=revision,
+                      attn_implementation=attn_implementation)
     shots = default_shots(loaded, shots)
     source = Path(shots_from) if shots_from else SHOTS
     if shots and not source.is_file():
-        typer.echo(f"error: no shots corpus at {source}", err=True)
-        raise typer.Exit(2)
+        raise UsageError(f"no shots corpus at {source}")
     try:
         chosen = load_shots(source, shots, seed) if shots else []
     except InputError as err:
-        typer.echo(f"error: --shots-from: {err}", err=True)
-        raise typer.Exit(2) from None
+        raise UsageError(f"--shots-from: {err}") from None
     prompter = Prompter.for_version(loaded.tokenizer, loaded.prompt_version, chosen)
     if not constrain:
         return FreeBackend(loaded, prompter, max_new_tokens), prompter
@@ -92,7 +91,6 @@ def make_backend(model: str, constrain: bool, shots: int | None, shots_from: str
     return backend, prompter
 
 
-@app.command()
 def solve(
     question: str = typer.Argument(..., help="The problem, in words."),
     model: str = typer.Option("embedded", help=MODEL_HELP),
@@ -125,7 +123,6 @@ def solve(
     raise typer.Exit(0 if report.answer is not None else 1)
 
 
-@app.command("eval")
 def evaluate(
     model: str = typer.Option("embedded", help=MODEL_HELP),
     split: str = typer.Option("test", help="`test` (evaluation only) or `dev` (500 of train, for model selection)."),
@@ -166,29 +163,22 @@ def evaluate(
 
     device = _device(device)
     if samples > 1 and not constrain:
-        typer.echo("error: --samples needs constrained decoding (every sample must parse to be executed)", err=True)
-        raise typer.Exit(2)
+        raise UsageError("--samples needs constrained decoding (every sample must parse to be executed)")
     temperature = (0.7 if samples > 1 else 0.0) if temperature is None else temperature
     if samples > 1 and temperature <= 0:
-        typer.echo("error: --samples > 1 needs --temperature > 0 (greedy samples are all the same)", err=True)
-        raise typer.Exit(2)
+        raise UsageError("--samples > 1 needs --temperature > 0 (greedy samples are all the same)")
     try:
         dtype = resolve_dtype(dtype, device)  # recorded resolved: a resume on other hardware must not mix them
     except ModelError as err:
-        typer.echo(f"error: --dtype: {err}", err=True)
-        raise typer.Exit(2) from None
+        raise UsageError(f"--dtype: {err}") from None
     config = EvalConfig(model=model, split=split, n=n, seed=seed, constrain=constrain, batch_size=batch_size,
                         shots=shots or 0, shots_from=shots_from, max_new_tokens=max_new_tokens, data_dir=data,
                         prompt_version=PROMPT_VERSION, dtype=dtype, question_field=question_field,
                         answer_field=answer_field, samples=samples, temperature=temperature, revision=revision)
-    try:
-        from .runner import check_out, problems
+    from .runner import check_out, problems
 
-        total = len(problems(config))  # a bad split or data directory fails before the model loads
-        check_out(out)
-    except EvalError as err:
-        typer.echo(f"error: {err}", err=True)
-        raise typer.Exit(2) from None
+    total = len(problems(config))  # a bad split or data directory fails before the model loads
+    check_out(out)
     backend, prompter = make_backend(model, constrain, shots, shots_from, max_new_tokens, seed, dtype, device,
                                      samples, temperature, revision, attn_implementation)
     config = dataclasses.replace(config, shots=len(prompter.shots), prompt_version=prompter.version,
@@ -196,9 +186,6 @@ def evaluate(
     bar = tqdm(total=total, unit="problem", desc=f"eval {split}")
     try:
         metrics = run(config, out, backend, prompter.prompt, progress=bar.update)
-    except EvalError as err:
-        typer.echo(f"error: {err}", err=True)
-        raise typer.Exit(2) from None
     finally:
         bar.close()
     keys = ("n", "correct", "accuracy", "ci95", "parsed", "valid", "wrong_answer", "invalid_trace", "wrong_expert",

@@ -1,4 +1,5 @@
-"""`tracelang train sft | rl | run | export` and `tracelang corpus filter`."""
+"""`tracelang train sft | rl | masks | run | export | summary | ship`, and `filter`, which
+``corpus.commands`` adds to the `corpus` group."""
 
 from __future__ import annotations
 
@@ -12,18 +13,28 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from ..cli import app, corpus_app
+from ..errors import UsageError
 from ..models.loading import ATTN_HELP, DEVICE_HELP, DTYPE_HELP, REVISION_HELP, resolve_device
 
 if TYPE_CHECKING:
     from .config import Recipe
 
-train_app = typer.Typer(help="Training: SFT with partial unfreezing, GRPO with the verifier's reward, recipes.",
-                        no_args_is_help=True)
-app.add_typer(train_app, name="train")
-
 STAGES = ("base", "sft", "rl")  # `train run`'s stages, in the order they run
 JSON_HELP = "Print only the result, as one JSON object, on stdout; every other line goes to stderr."
+
+
+def register(app: typer.Typer) -> None:
+    """Add the `train` group to ``app``."""
+    train_app = typer.Typer(help="Training: SFT with partial unfreezing, GRPO with the verifier's reward, recipes.",
+                            no_args_is_help=True)
+    train_app.command("sft")(sft_command)
+    train_app.command("rl")(rl_command)
+    train_app.command("masks")(masks_command)
+    train_app.command("run")(run_command)
+    train_app.command("export")(export_command)
+    train_app.command("summary")(summary_command)
+    train_app.command("ship")(ship_command)
+    app.add_typer(train_app, name="train")
 
 
 def _say(json_out: bool):
@@ -35,21 +46,13 @@ _SET_HELP = "Override a recipe key: --set learning_rate=5e-5 --set data.0.weight
 
 
 @contextmanager
-def _errors() -> Iterator[None]:
-    """Known failures as one line on stderr and exit status 2, no traceback."""
-    from ..evaluation.runner import EvalError
-    from ..models import ModelError
-    from .checkpoint import CheckpointError
-    from .config import ConfigError
-    from .data import TrainingDataError
-    from .partial import SplitError
-
+def _missing_files() -> Iterator[None]:
+    """A file the recipe names that is not there is a usage error (the command line reports it in one
+    line); tracelang's own errors need no translation."""
     try:
         yield
-    except (ConfigError, TrainingDataError, CheckpointError, ModelError, SplitError, EvalError,
-            FileNotFoundError) as err:
-        typer.echo(f"error: {err}", err=True)
-        raise typer.Exit(2) from None
+    except FileNotFoundError as err:
+        raise UsageError(str(err)) from None
 
 
 def _overrides(sets: list[str], **explicit: Any) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -83,17 +86,17 @@ def _split_overrides(sets: list[str]) -> dict[str, dict[str, Any]]:
     return out
 
 
-def _prepare(recipe: Recipe, say=typer.echo) -> None:
-    """The recipe's `prepare` steps: tracelang commands run when what they create is missing."""
-    from typer.main import get_command
-
+def _prepare(ctx: typer.Context, recipe: Recipe, say=typer.echo) -> None:
+    """The recipe's `prepare` steps: tracelang commands (run on the command tree ``ctx`` belongs to)
+    when what they create is missing."""
     from .config import ConfigError
 
+    root = ctx.find_root().command
     for i, step in enumerate(recipe.prepare):
         if Path(step.creates).exists():
             continue
         say(f"prepare: tracelang {' '.join(step.run)}")
-        code = get_command(app).main(step.run, prog_name="tracelang", standalone_mode=False)
+        code = root.main(step.run, prog_name="tracelang", standalone_mode=False)
         if code not in (None, 0) or not Path(step.creates).exists():
             raise ConfigError(f"{recipe.path}: prepare.{i}: `tracelang {' '.join(step.run)}` did not create "
                               f"{step.creates}")
@@ -151,44 +154,42 @@ _EVAL = typer.Option(True, "--eval/--no-eval", help="Dev-split evaluations the r
 _JSON = typer.Option(False, "--json", help=JSON_HELP)
 
 
-def _train_stage(stage: str, config: Path, sets: list[str], resume: bool, evaluate: bool, json_out: bool,
-                 **explicit: Any) -> None:
+def _train_stage(ctx: typer.Context, stage: str, config: Path, sets: list[str], resume: bool, evaluate: bool,
+                 json_out: bool, **explicit: Any) -> None:
     from .config import load_recipe, stage_config
 
-    with _errors():
+    with _missing_files():
         recipe = load_recipe(config)
         over, eval_over = _overrides(sets, **explicit)
         cfg = stage_config(recipe, stage, over)
         say = _say(json_out)
         if stage == "sft":  # the prepare steps make SFT corpora (possibly slowly); RL names its own prompts
-            _prepare(recipe, say)
+            _prepare(ctx, recipe, say)
         hook = _eval_hook(recipe, eval_over, Path(cfg.output_dir), stage, evaluate, say)
         result = _trainer(stage, cfg, recipe, say, hook).train(resume=resume)
     typer.echo(json.dumps(result))
 
 
-@train_app.command("sft")
-def sft_command(config: Path = _CONFIG, sets: list[str] = _SETS, model: str | None = _MODEL,
+def sft_command(ctx: typer.Context, config: Path = _CONFIG, sets: list[str] = _SETS, model: str | None = _MODEL,
                 output_dir: str | None = _OUTPUT_DIR, max_steps: int | None = _MAX_STEPS, seed: int | None = _SEED,
                 init: str | None = _INIT, resume: bool = _RESUME, evaluate: bool = _EVAL,
                 json_out: bool = _JSON) -> None:
     """Supervised fine-tuning (LoRA adapters, or the last N layers + head) on corpora of verified traces."""
-    _train_stage("sft", config, sets, resume, evaluate, json_out, model=model, output_dir=output_dir,
+    _train_stage(ctx, "sft", config, sets, resume, evaluate, json_out, model=model, output_dir=output_dir,
                  max_steps=max_steps, seed=seed, init=init)
 
 
-@train_app.command("rl")
-def rl_command(config: Path = _CONFIG, sets: list[str] = _SETS, model: str | None = _MODEL,
+def rl_command(ctx: typer.Context, config: Path = _CONFIG, sets: list[str] = _SETS, model: str | None = _MODEL,
                output_dir: str | None = _OUTPUT_DIR, max_steps: int | None = _MAX_STEPS, seed: int | None = _SEED,
                init: str | None = _INIT, resume: bool = _RESUME, evaluate: bool = _EVAL,
                json_out: bool = _JSON) -> None:
     """GRPO on constrained rollouts, rewarded by the checker and the runtime."""
-    _train_stage("rl", config, sets, resume, evaluate, json_out, model=model, output_dir=output_dir,
+    _train_stage(ctx, "rl", config, sets, resume, evaluate, json_out, model=model, output_dir=output_dir,
                  max_steps=max_steps, seed=seed, init=init)
 
 
-@train_app.command("masks")
 def masks_command(
+    ctx: typer.Context,
     config: Path = typer.Option(..., "--config", "-c", help="Recipe YAML (its `sft` section)."),
     sets: list[str] = _SETS,
     shard: str = typer.Option("1/1", help="This process's share, I/N: run N processes, one per free core."),
@@ -198,14 +199,14 @@ def masks_command(
     from .config import ConfigError, load_recipe, stage_config
     from .sft import build_masks
 
-    with _errors():
+    with _missing_files():
         i, _, n = shard.partition("/")
         if not (i.isdigit() and n.isdigit() and 1 <= int(i) <= int(n)):
             raise ConfigError(f"--shard {shard!r}: expected I/N with 1 <= I <= N")
         recipe = load_recipe(config)
         over, _ = _overrides(sets)
         cfg = stage_config(recipe, "sft", over)
-        _prepare(recipe)
+        _prepare(ctx, recipe)
         build_masks(cfg, int(i) - 1, int(n), typer.echo)
 
 
@@ -228,8 +229,8 @@ def _summary_md(summary: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-@train_app.command("run")
 def run_command(
+    ctx: typer.Context,
     config: Path = typer.Option(..., "--config", "-c", help="Recipe YAML."),
     sets: list[str] = typer.Option([], "--set", help="Override: sft.KEY=V, rl.KEY=V, eval.KEY=V, or KEY=V (all)."),
     stages: str = typer.Option(",".join(STAGES), help="Stages to run: base (evaluation only), sft, rl."),
@@ -245,7 +246,7 @@ def run_command(
     from .evaluate import evaluate as run_eval
     from .setup import build
 
-    with _errors():
+    with _missing_files():
         wanted = {s.strip() for s in stages.split(",") if s.strip()}
         unknown = sorted(wanted - set(STAGES))
         if unknown or not wanted:
@@ -267,7 +268,7 @@ def run_command(
             summary_path.write_text(json.dumps(summary, indent=2) + "\n")
             (out / "summary.md").write_text(_summary_md(summary))
 
-        _prepare(recipe)
+        _prepare(ctx, recipe)
         if "base" in wanted and evaluate:
             t0 = time.perf_counter()
             setup = build(sft_cfg)
@@ -299,7 +300,6 @@ def run_command(
     typer.echo(f"wrote {summary_path} and {out / 'summary.md'}")
 
 
-@train_app.command("export")
 def export_command(
     checkpoint: Path = typer.Argument(..., help="A training checkpoint directory (e.g. runs/x/rl/final)."),
     out: Path = typer.Option(..., "--out", help="Directory for the full model (safetensors + tokenizer)."),
@@ -308,12 +308,11 @@ def export_command(
     directory, for `tracelang eval --model DIR` or any transformers code."""
     from .checkpoint import export
 
-    with _errors():
+    with _missing_files():
         path = export(checkpoint, out)
     typer.echo(f"wrote {path}")
 
 
-@train_app.command("summary")
 def summary_command(
     stage_dir: Path = typer.Argument(..., help="A stage directory (e.g. runs/embedded/sft) with metrics.jsonl."),
 ) -> None:
@@ -321,12 +320,10 @@ def summary_command(
     from .summary import write_summary
 
     if not (stage_dir / "metrics.jsonl").is_file():
-        typer.echo(f"error: {stage_dir}: no metrics.jsonl", err=True)
-        raise typer.Exit(2)
+        raise UsageError(f"{stage_dir}: no metrics.jsonl")
     typer.echo(f"wrote {write_summary(stage_dir)}")
 
 
-@train_app.command("ship")
 def ship_command(
     checkpoint: Path = typer.Argument(..., help="A LoRA training checkpoint (e.g. runs/embedded/sft/final)."),
     out: Path = typer.Option(None, "--out", help="Directory to write (default: weights/shipped, which `shipped` "
@@ -337,12 +334,11 @@ def ship_command(
     from ..models.loading import shipped_dir
     from .checkpoint import ship
 
-    with _errors():
+    with _missing_files():
         path = ship(checkpoint, out or shipped_dir())
     typer.echo(f"wrote {path}")
 
 
-@corpus_app.command("filter")
 def filter_command(
     out: Path = typer.Option(..., "--out", help="Output corpus (JSONL, written atomically)."),
     model: str = typer.Option("embedded", help="`embedded`, `tiny`, a directory or a hub id."),
@@ -378,14 +374,12 @@ def filter_command(
     from .setup import prompter_for
 
     if not data and not gsm8k_train:
-        typer.echo("error: give questions with --data and/or --gsm8k-train", err=True)
-        raise typer.Exit(2)
-    with _errors():
+        raise UsageError("give questions with --data and/or --gsm8k-train")
+    with _missing_files():
         try:
             lv = Levels.parse(levels)
         except ValueError as err:
-            typer.echo(f"error: --levels: {err}", err=True)
-            raise typer.Exit(2) from None
+            raise UsageError(f"--levels: {err}") from None
         where = {"device": resolve_device(device), "dtype": dtype, "revision": revision,
                  "attn_implementation": attn_implementation}
         loaded = load_trained(checkpoint, seed=seed, **where) if checkpoint else load_model(model, seed=seed, **where)
