@@ -60,7 +60,8 @@ def test_check_json_lines(files) -> None:
     assert rows[1]["correct"] is True and rows[1]["expected"] == "12"
     assert rows[2]["correct"] is False and rows[2]["answer"] == "12"
     assert rows[3]["ok"] is False and rows[3]["diagnostics"][1] == {
-        "code": "E201", "severity": "error", "message": "`c` is not defined", "line": 5, "column": 44}
+        "code": "E201", "name": "undefined-variable", "severity": "error", "message": "`c` is not defined",
+        "line": 5, "column": 44, "end_column": 45, "hint": "define it with `init` before this step"}
     assert rows[4]["diagnostics"][0]["code"] == "E002" and rows[5]["diagnostics"][0]["code"] == "E002"
     assert rows[5]["diagnostics"][0]["line"] == 5  # the line of the record in the corpus file
 

@@ -111,3 +111,20 @@ def test_every_code_has_a_failing_example_and_a_near_miss() -> None:
         failing = re.search(rf"```(trace|jsonl) (error|warning)={code}\n", page)
         assert not failing if CODES[code].retired else failing, code  # a retired code: what it once refused
         assert re.search(rf"```(trace|jsonl) not={code}\n", page), code
+
+
+def test_the_diagnostic_forms_shown_are_what_check_prints(tmp_path: Path) -> None:
+    """The intro of spec/diagnostics.md: its trace gives its text form and, under --format json,
+    its JSON object (every field the page's table documents)."""
+    page = (SPEC / "diagnostics.md").read_text(encoding="utf-8")
+    trace = next(e for e in EXAMPLES if e.page == "diagnostics.md").body
+    text_form = re.search(r"^```text\n(.*?)^```", page, re.M | re.S).group(1)  # type: ignore[union-attr]
+    json_form = json.loads(re.search(r"^```json\n(.*?)^```", page, re.M | re.S).group(1))  # type: ignore[union-attr]
+    path = tmp_path / "x.yaml"
+    path.write_text(trace, encoding="utf-8")
+    assert CliRunner().invoke(app, ["check", str(path)]).output.startswith(text_form.replace("x.yaml", str(path)))
+    [row] = [json.loads(line) for line in CliRunner().invoke(app, ["check", "--format", "json", str(path)]).output
+             .splitlines()]
+    assert row["diagnostics"] == [json_form]
+    table = re.findall(r"^\| (`[^|]*`) \|", page, re.M)
+    assert {name.strip("`") for cell in table for name in cell.split(", ")} == set(json_form)

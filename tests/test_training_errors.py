@@ -111,3 +111,15 @@ def test_grammar_loss_target_outside_the_subset(runner: CliRunner, tmp_path: Pat
     res = runner.invoke(app, ["train", "sft", "--config", str(_recipe(tmp_path)), "--no-eval",
                               "--set", "loss_vocab=grammar"])
     _one_line_error(res, "is outside the grammar's tokens; use loss_vocab: full")
+
+
+def test_a_prepare_step_runs_on_the_same_command_tree(runner: CliRunner, tmp_path: Path) -> None:
+    """A recipe's prepare step is a tracelang command; its usage error is its own line, then the step's."""
+    recipe = _recipe(tmp_path)
+    made = tmp_path / "train.jsonl"
+    recipe.write_text(recipe.read_text() + f"prepare:\n  - {{creates: {made}, run: [gsm8k, split]}}\n")
+    res = runner.invoke(app, ["train", "masks", "--config", str(recipe)])
+    assert res.exit_code == 2, res.output
+    assert res.stderr.splitlines() == [
+        "error: give --input (with --dev/--train) or --ids",
+        f"error: {recipe}: prepare.0: `tracelang gsm8k split` did not create {made}"]

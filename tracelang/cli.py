@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import typer
 from typer.core import TyperGroup
@@ -28,7 +29,7 @@ class _Root(TyperGroup):
     """The command tree's root: the one place a `TracelangError` from any command ends the run, as one
     `error: ...` line on stderr and exit status 2, without a traceback."""
 
-    def invoke(self, ctx):  # type: ignore[no-untyped-def]
+    def invoke(self, ctx: typer.Context) -> Any:
         try:
             return super().invoke(ctx)
         except TracelangError as err:

@@ -89,12 +89,17 @@ class Diagnostic:
         return CODES[self.code].name
 
     def to_json(self) -> dict[str, object]:
+        """The JSON form. ``end_column`` is always a number, exclusive, and marks at least one
+        character (as the caret does); ``hint`` is null when there is none."""
         return {
             "code": self.code,
+            "name": self.name,
             "severity": self.severity,
             "message": self.message,
             "line": self.line,
             "column": self.column,
+            "end_column": max(self.end_column or 0, self.column + 1),
+            "hint": self.hint,
         }
 
 

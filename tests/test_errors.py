@@ -1,0 +1,95 @@
+"""One exception root, caught once at the command line; commands registered explicitly."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import pkgutil
+from pathlib import Path
+
+import pytest
+from typer.main import get_command
+from typer.testing import CliRunner
+
+import tracelang
+from tracelang.cli import app
+from tracelang.errors import TracelangError, UsageError
+
+PACKAGE = Path(tracelang.__file__).parent
+
+
+def _modules() -> list[str]:
+    return [m.name for m in pkgutil.walk_packages(tracelang.__path__, "tracelang.")
+            if not m.name.endswith("__main__")]  # importing __main__ runs the command line
+
+
+def test_every_exception_class_derives_from_the_root() -> None:
+    found, outside = [], []
+    for name in _modules():
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as err:  # an optional third-party dependency, not ours
+            if err.name and err.name.startswith("tracelang"):
+                raise
+            continue
+        for attr, obj in vars(module).items():
+            if inspect.isclass(obj) and issubclass(obj, BaseException) and obj.__module__ == name:
+                found.append(obj)
+                if not issubclass(obj, TracelangError):
+                    outside.append(f"{name}.{attr}")
+    assert outside == []
+    assert len(found) > 20  # the walk reached the package's modules
+
+
+def test_builtin_bases_are_kept_for_callers_that_catch_them() -> None:
+    from tracelang.records import InputError, LineError
+    from tracelang.training.config import ConfigError
+
+    assert issubclass(ConfigError, ValueError) and issubclass(ConfigError, UsageError)
+    assert issubclass(LineError, ValueError) and issubclass(InputError, UsageError)
+    err = LineError("bad", column=3)
+    assert (err.message, err.column) == ("bad", 3)
+
+
+def _invoke(*args: str):
+    return CliRunner().invoke(app, list(args))
+
+
+@pytest.mark.parametrize(("args", "line"), [
+    (["decode", "export", "--format", "xml"], "error: --format takes lark, ebnf, regex or vllm"),
+    (["check", "/nonexistent/x.yaml"], "error: /nonexistent/x.yaml: No such file or directory"),
+    (["train", "summary", "/nonexistent"], "error: /nonexistent: no metrics.jsonl"),
+])
+def test_a_usage_error_is_one_line_on_stderr_and_exit_2(args: list[str], line: str) -> None:
+    result = _invoke(*args)
+    assert result.exit_code == 2
+    assert result.stderr == line + "\n"
+    assert result.stdout == ""
+
+
+def test_any_tracelang_error_from_a_command_is_caught_at_the_root(monkeypatch) -> None:
+    """Not only usage errors: whatever a command lets through becomes the same one line."""
+    from tracelang.decoding import export
+    from tracelang.grammar import GrammarError
+
+    def missing() -> str:
+        raise GrammarError("trace.lark not found")
+
+    monkeypatch.setattr(export, "to_lark", missing)
+    result = _invoke("decode", "export", "--format", "lark")
+    assert (result.exit_code, result.stderr, result.stdout) == (2, "error: trace.lark not found\n", "")
+    assert not isinstance(result.exception, GrammarError)
+
+
+def test_commands_register_explicitly_and_the_corpus_group_is_one() -> None:
+    for path in sorted(PACKAGE.glob("*/commands.py")):
+        module = importlib.import_module(f"tracelang.{path.parent.name}.commands")
+        assert callable(module.register), path
+        assert "import app" not in path.read_text(encoding="utf-8") and ".cli import" not in path.read_text(
+            encoding="utf-8"), path
+    root = get_command(app)
+    ctx = root.make_context("tracelang", ["--help"], resilient_parsing=True)
+    assert root.list_commands(ctx) == ["check", "run", "fmt", "schema", "solve", "eval", "gsm8k", "corpus", "decode",
+                                       "bench", "train"]
+    corpus = root.get_command(ctx, "corpus")
+    assert corpus.list_commands(ctx) == ["contamination", "generate", "lint", "stats", "filter"]
