@@ -175,3 +175,20 @@ def test_the_sampler_writes_what_generate_writes() -> None:
         assert len(roll.completion) > 10
         assert len(roll.masks) == len(roll.sample_logp) == len(roll.completion)
         assert roll.states is not None and roll.states.shape[0] == len(roll.input_ids)
+
+
+def test_a_bfloat16_model_samples_with_a_float32_head() -> None:
+    """LoRA runs keep the model in bfloat16 and may score with a float32 head (``head_dtype``):
+    the sampler casts the hidden states to the head's dtype (it used to stop on the mismatch)."""
+    from tracelang.training.emittable import emittable_ids
+    from tracelang.training.masks import MaskTable
+    from tracelang.training.partial import PartialModel
+
+    loaded = load_model("tiny")
+    tok = loaded.tokenizer
+    pm = PartialModel(loaded.model.to(torch.bfloat16), 1, "grammar", True, emittable_ids(tok))
+    pm.head_dtype = torch.float32
+    sampler = Sampler(pm, tok, MaskTable(len(pm.subset)), pm.subset_index.numpy())
+    ids = tokenize(tok, Prompter(tok), QUESTIONS[0], "")[0]
+    rolls = sampler.sample(ids, QUESTIONS[0], 2, 1.0, 12, torch.Generator().manual_seed(0))
+    assert all(len(r.completion) == len(r.masks) == len(r.sample_logp) > 0 for r in rolls)
