@@ -149,3 +149,46 @@ def test_verifier_reward_grades() -> None:
     assert reward("expert: arithmetic\ntrace:\n- {op: ", "5", q)[0] == 0.0
     ungrounded = good.replace("value: 3", "value: 4")
     assert reward(ungrounded, "6", q)[0] == pytest.approx(1.0 - 0.05)  # W701: 4 is not in the question
+
+
+def test_the_sampler_writes_what_generate_writes() -> None:
+    """The RL sampler is the decoder's loop: greedy, with the policy's head still the model's own,
+    it writes generate's tokens (without fast-forward, which it does not use), one mask and one
+    log-probability per token, and the prefix states of every input position."""
+    from tracelang.decoding.constraint import Constraint, make_config
+    from tracelang.decoding.generate import generate
+    from tracelang.training.emittable import emittable_ids
+    from tracelang.training.masks import MaskTable
+    from tracelang.training.partial import PartialModel
+
+    loaded = load_model("tiny")
+    tok, model = loaded.tokenizer, loaded.model
+    pm = PartialModel(model, 1, "grammar", True, emittable_ids(tok))  # its trained rows start as the head's
+    sampler = Sampler(pm, tok, MaskTable(len(pm.subset)), pm.subset_index.numpy(), capture_states=True)
+    prompter = Prompter(tok)
+    for q in QUESTIONS:
+        ids = tokenize(tok, prompter, q, "")[0]
+        [roll] = sampler.sample(ids, q, 1, 0.0, 40)
+        [res] = generate(model, tok, [ids], lambda _i, q=q: Constraint(sampler.compiled, make_config(question=q)),
+                         max_new_tokens=40, fast_forward=False, close_on_budget=False)
+        assert roll.completion == res.token_ids and roll.text == res.text and roll.finished == res.finished
+        assert len(roll.completion) > 10
+        assert len(roll.masks) == len(roll.sample_logp) == len(roll.completion)
+        assert roll.states is not None and roll.states.shape[0] == len(roll.input_ids)
+
+
+def test_a_bfloat16_model_samples_with_a_float32_head() -> None:
+    """LoRA runs keep the model in bfloat16 and may score with a float32 head (``head_dtype``):
+    the sampler casts the hidden states to the head's dtype (it used to stop on the mismatch)."""
+    from tracelang.training.emittable import emittable_ids
+    from tracelang.training.masks import MaskTable
+    from tracelang.training.partial import PartialModel
+
+    loaded = load_model("tiny")
+    tok = loaded.tokenizer
+    pm = PartialModel(loaded.model.to(torch.bfloat16), 1, "grammar", True, emittable_ids(tok))
+    pm.head_dtype = torch.float32
+    sampler = Sampler(pm, tok, MaskTable(len(pm.subset)), pm.subset_index.numpy())
+    ids = tokenize(tok, Prompter(tok), QUESTIONS[0], "")[0]
+    rolls = sampler.sample(ids, QUESTIONS[0], 2, 1.0, 12, torch.Generator().manual_seed(0))
+    assert all(len(r.completion) == len(r.masks) == len(r.sample_logp) > 0 for r in rolls)

@@ -17,9 +17,11 @@ the batch.
 Budget: a constrained row whose token budget is about to run out is ended by
 ``Constraint.closing_text`` (the shortest way to a valid end), so its output still parses.
 
-``generate`` is what evaluation calls. With ``reference`` token ids it is teacher-forced (the
-chosen token at every sampling point is the reference's): the generation benchmark uses that to
-time constrained and unconstrained decoding of the very same traces.
+``generate`` is what evaluation calls, and what RL samples with (training/sampling.py: its own
+``Head``, an ``Observer`` that records masks and hidden states, no fast-forward). With
+``reference`` token ids it is teacher-forced (the chosen token at every sampling point is the
+reference's): the generation benchmark uses that to time constrained and unconstrained decoding of
+the very same traces. The loop's stages are the methods of ``_Loop``.
 """
 
 from __future__ import annotations
@@ -156,16 +158,17 @@ def _common_prefix(rows: list[list[int]]) -> int:
 class _Rows:
     """The active rows' model inputs: attention mask so far, next positions, the KV cache."""
 
-    def __init__(self, model, pad: int):
+    def __init__(self, model, pad: int, head: Head | None = None):
         self.model, self.pad = model, pad
         self.device = next(model.parameters()).device
         self.cache_arg = _CACHE_ARG(model)
         self.keep_arg = "logits_to_keep" in inspect.signature(model.forward).parameters
-        self.head = _plain_head(model)
-        self.head_cache_arg = _CACHE_ARG(self.head[0]) if self.head is not None else ""
+        self.head = head if head is not None else _plain_head(model)
+        self.head_cache_arg = _CACHE_ARG(self.head.backbone) if self.head is not None else ""
         self.cache: object = None
         self.attn = torch.zeros((0, 0), dtype=torch.long)
         self.next_pos = torch.zeros(0, dtype=torch.long)
+        self.real = torch.zeros((0, 0), dtype=torch.long)  # the last block fed: 1 at real tokens
         # Sliding-window layers count their window in cache columns, and a fast-forward step puts
         # pads between a row's real tokens: the window would then cover fewer real tokens than an
         # unbatched run sees. So for such models we write the masks from positions ourselves,
@@ -182,7 +185,7 @@ class _Rows:
         """One forward pass over each row's new tokens, right-padded (left-padded for the prefill);
         the logits after each row's last new token, shape (rows, vocab). With ``vocab`` (sorted
         token ids: every token the rows' masks allow) only those logits are computed, the rest
-        are -inf."""
+        are -inf (a head that computes ``whole`` vocabularies itself is used in any case)."""
         n, k = len(rows), max(len(r) for r in rows)
         block = torch.full((n, k), self.pad, dtype=torch.long)
         mask_new = torch.zeros((n, k), dtype=torch.long)
@@ -199,10 +202,11 @@ class _Rows:
                 pos[i] = self.next_pos[i] + torch.arange(k).clamp(max=max(m - 1, 0))
             self.next_pos[i] += m
         self.attn = torch.cat([self.attn, mask_new], dim=1)
+        self.real = mask_new
         last = torch.tensor([k - 1 if left else max(len(r), 1) - 1 for r in rows])
         mask = self._position_masks(pos) if self.window else self.attn.to(self.device)
-        if vocab is not None and self.head is not None:
-            return self._feed_subset(block, pos, last, vocab, mask)
+        if self.head is not None and (vocab is not None or self.head.whole):
+            return self._feed_head(block, pos, last, vocab, mask)
         kw: dict = {self.cache_arg: self.cache} if self.cache is not None else {}
         first = int(last.min())
         if self.keep_arg:  # an int (the last k - first positions): a per-row tensor means other things before 5.24
@@ -224,22 +228,15 @@ class _Rows:
         return {"full_attention": full.to(self.device),
                 "sliding_attention": (full & (q - kv < self.window)).to(self.device)}
 
-    def _feed_subset(self, block: torch.Tensor, pos: torch.Tensor, last: torch.Tensor,
-                     vocab: torch.Tensor, mask: object) -> torch.Tensor:
-        # The head is as costly as the decoder on Gemma's 262k vocabulary; under the constraint
-        # only the allowed rows of it matter (greedy choice and masked log-probs alike).
-        backbone, weight, cap, width = self.head  # type: ignore[misc]
+    def _feed_head(self, block: torch.Tensor, pos: torch.Tensor, last: torch.Tensor,
+                   vocab: torch.Tensor | None, mask: object) -> torch.Tensor:
+        head = self.head
+        assert head is not None
         kw: dict = {self.head_cache_arg: self.cache} if self.cache is not None else {}
-        out = backbone(input_ids=block.to(self.device), attention_mask=mask, position_ids=pos.to(self.device),
-                       use_cache=True, **kw)
+        out = head.backbone(input_ids=block.to(self.device), attention_mask=mask, position_ids=pos.to(self.device),
+                            use_cache=True, **kw)
         self.cache = _cache_of(out)
-        h = out.last_hidden_state[torch.arange(len(last)), last.to(self.device)]
-        sub = (h @ weight.index_select(0, vocab.to(self.device)).T).float()
-        if cap:
-            sub = torch.tanh(sub / cap) * cap
-        logits = torch.full((len(last), width), float("-inf"))
-        logits[:, vocab] = sub.cpu()
-        return logits
+        return head.logits(out.last_hidden_state[torch.arange(len(last)), last.to(self.device)], vocab)
 
     def keep(self, idx: list[int]) -> None:
         """Drop every row not in ``idx`` (positions among the active rows)."""
@@ -248,10 +245,34 @@ class _Rows:
         self.cache.batch_select_indices(sel.to(self.device))  # type: ignore[attr-defined]
 
 
-def _plain_head(model) -> tuple | None:
-    """(backbone, head weight, logit soft-cap, vocabulary width) where the logits are a plain
-    linear map of the backbone's last hidden state; None where a model does more (biases, logit
-    scales) and must be run whole."""
+class Head:
+    """The output head as a plain linear map of the backbone's last hidden state (with Gemma's
+    logit soft-cap), computed only for the tokens asked for: on Gemma's 262k vocabulary the head
+    costs as much as the decoder, and under the constraint only the allowed rows matter (greedy
+    choice and masked log-probabilities alike)."""
+
+    # False: logits over the whole vocabulary come from the model's own forward, not from here.
+    whole = False
+
+    def __init__(self, backbone: torch.nn.Module, weight: torch.Tensor, cap: float | None):
+        self.backbone, self.weight, self.cap = backbone, weight, cap
+        self.width = weight.shape[0]
+
+    def logits(self, h: torch.Tensor, vocab: torch.Tensor | None) -> torch.Tensor:
+        """Float32 logits on the CPU, (rows, width), for the last hidden states ``h``: those of
+        ``vocab`` (sorted token ids), -inf elsewhere."""
+        assert vocab is not None  # the model's own forward computes the whole vocabulary (whole=False)
+        sub = (h @ self.weight.index_select(0, vocab.to(h.device)).T).float()
+        if self.cap:
+            sub = torch.tanh(sub / self.cap) * self.cap
+        logits = torch.full((len(h), self.width), float("-inf"))
+        logits[:, vocab] = sub.cpu()
+        return logits
+
+
+def _plain_head(model) -> Head | None:
+    """The model's head where its logits are a plain linear map of the backbone's last hidden
+    state; None where a model does more (biases, logit scales) and must be run whole."""
     head = model.get_output_embeddings()
     backbone = getattr(model, getattr(model, "base_model_prefix", ""), None)
     config = _text_config(model)
@@ -259,7 +280,7 @@ def _plain_head(model) -> tuple | None:
         return None
     if any(getattr(config, a, None) not in (None, 1, 1.0) for a in ("logit_scale", "logits_scaling")):
         return None
-    return backbone, head.weight, getattr(config, "final_logit_softcapping", None), head.weight.shape[0]
+    return Head(backbone, head.weight, getattr(config, "final_logit_softcapping", None))
 
 
 def _text_config(model):
@@ -271,12 +292,236 @@ def _cache_of(out) -> object:
     return getattr(out, "cache", None) or out.past_key_values
 
 
+class Observer:
+    """What a caller may watch beyond the results (RL records each step's allowed tokens and the
+    hidden states of every position fed). These methods do nothing."""
+
+    def masked(self, row: int, mask: np.ndarray) -> None:
+        """Row ``row``'s allowed tokens (packed bits, as ``Constraint.fill_mask`` writes them) where
+        its next token is chosen; not where the decoder forces or closes."""
+
+    def prefix(self, lengths: list[int]) -> None:
+        """The last forward pass ran the prompts' shared prefix at batch size one; row i's prompt
+        starts with its first ``lengths[i]`` positions."""
+
+    def fed(self, rows: list[int], real: torch.Tensor) -> None:
+        """The last forward pass ran a block whose batch row b is row ``rows[b]``; ``real`` (batch,
+        columns) is 1 at its real tokens, in order."""
+
+
+class _Loop:
+    """One ``generate`` call, stage by stage: ``prefill``; then each step ``advance`` every row (a
+    chosen token, or the decoder's closing), ``fast_forward`` the forced tokens after it and
+    ``feed`` the new tokens through the model; ``finish``."""
+
+    def __init__(self, model, tokenizer, cons: list[Constraint | None], *, max_new_tokens: int,
+                 temperature: float, generator: torch.Generator, fast_forward: bool,
+                 reference: list[list[int]] | None, stop_strings: list[str] | None, close_on_budget: bool,
+                 head: Head | None, observer: Observer):
+        self.model, self.tokenizer, self.cons = model, tokenizer, cons
+        self.max_new_tokens, self.temperature, self.gen = max_new_tokens, temperature, generator
+        self.ff, self.reference, self.stop_strings = fast_forward, reference, stop_strings
+        self.close_on_budget, self.observer = close_on_budget, observer
+        self.eos = set(cons[0].vocab.eos) if cons[0] is not None else {tokenizer.eos_token_id}
+        self.width = model.get_output_embeddings().weight.shape[0]
+        self.bufs = [c.new_mask() if c is not None else None for c in cons]
+        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+        self.state = _Rows(model, pad, head)
+        self.results = [Result("", [], [], False) for _ in cons]
+        self.t_mask = 0.0
+        self.passes = 0
+
+    def run(self, prompts: list[str | list[int]], prefix_cache: PrefixCache | None) -> list[Result]:
+        start = self.tokenizer.bos_token_id if self.tokenizer.bos_token_id is not None else min(self.eos)
+        encoded = [(_encode_prompt(self.tokenizer, p) if isinstance(p, str) else list(p)) or [start]
+                   for p in prompts]
+        logits = self.prefill(encoded, prefix_cache)
+        active = list(range(len(encoded)))  # original row of each active position
+        while active:
+            new_tokens, runs = zip(*(self.advance(i, logits[j]) for j, i in enumerate(active)), strict=True)
+            if self.ff:
+                self.fast_forward(active, list(new_tokens), list(runs))
+            active, logits = self.feed(active, list(new_tokens))
+        return self.finish()
+
+    # ---------------------------------------------------------------- prefill
+
+    def prefill(self, encoded: list[list[int]], prefix_cache: PrefixCache | None) -> torch.Tensor:
+        """The shared prompt prefix once (or from ``prefix_cache``), then the rest of every row;
+        the logits for each row's first token."""
+        n, state = len(encoded), self.state
+        shared = min(_common_prefix(encoded), min(len(e) for e in encoded) - 1)  # every row keeps a token
+        longest = max(len(e) for e in encoded)
+        pads = [longest - len(e) for e in encoded]
+        layers = None
+        if shared >= 8 and n * shared >= 64 and max(pads) <= shared:
+            prefix = encoded[0][:shared]
+            layers = prefix_cache.get(prefix) if prefix_cache is not None else None
+            if layers is None:
+                layers = _prefix_layers(self.model, prefix)
+                self.passes += 1
+                if layers is not None:
+                    self.observer.prefix([shared - p for p in pads])
+                    if prefix_cache is not None:
+                        prefix_cache.put(prefix, layers)
+        # The layout of a left-padded batch (every row ends at the same column, as transformers pads):
+        # the cache holds the first `cols` columns, copied from the shared prefix, and one block of
+        # equal width computes the rest. No pad sits between real tokens (which is what a model's own
+        # column-counted sliding window needs; `_Rows` writes position masks for those anyway).
+        cols = shared if layers is not None else 0
+        full = torch.ones((n, longest), dtype=torch.long)
+        for i, p in enumerate(pads):
+            full[i, :p] = 0
+        state.cache = _left_padded_cache(layers, pads, cols) if layers is not None else state.cache
+        state.attn = full[:, :cols]
+        state.next_pos = state.attn.sum(-1)  # positions count real tokens only
+        vocab = self.masks(range(n))
+        logits = state.feed([e[max(cols - p, 0):] for e, p in zip(encoded, pads, strict=True)], left=True,
+                            vocab=vocab)
+        self.passes += 1
+        self.observer.fed(list(range(n)), state.real)
+        return logits
+
+    def masks(self, rows: Iterable[int]) -> torch.Tensor | None:
+        """Fill the rows' masks for their next token (before the forward pass, so that the head
+        runs only on the tokens they allow); see ``_next_masks``."""
+        t0 = time.perf_counter()
+        vocab = _next_masks(self.cons, self.bufs, rows)
+        self.t_mask += time.perf_counter() - t0
+        return vocab
+
+    # ---------------------------------------------------------------- one row's step
+
+    def advance(self, i: int, logits: torch.Tensor) -> tuple[list[int], list[int]]:
+        """Row i's next token: (the tokens to feed, the forced run after them)."""
+        c, res = self.cons[i], self.results[i]
+        if self.close(i):
+            return [], []
+        tok, lp = self.choose(i, logits)
+        if c is not None:
+            c.advance(tok)
+        res.token_ids.append(tok)
+        res.logprobs.append(lp)
+        n = len(res.token_ids)
+        if tok in self.eos or n >= self.max_new_tokens or \
+                (c is None and self.stop_strings and _stopped(self.tokenizer, res.token_ids, self.stop_strings)):
+            res.finished = tok in self.eos or c is None and n < self.max_new_tokens
+            return [], []
+        forced = _forced_tokens(self.tokenizer, c, self.max_new_tokens - n) if self.ff and c is not None else []
+        return [tok], forced
+
+    def close(self, i: int) -> bool:
+        """End a constrained row whose budget is about to run out with the shortest valid end."""
+        c, res = self.cons[i], self.results[i]
+        room = self.max_new_tokens - len(res.token_ids)
+        if c is None or not self.close_on_budget or self.reference is not None or room > 64:
+            return False
+        closing = _closing(self.tokenizer, c, room)
+        if closing is None:
+            return False
+        res.token_ids += closing
+        res.logprobs += [None] * len(closing)
+        res.forced += len(closing)
+        res.finished = res.budget_closed = True
+        res.stats["closed"] = True
+        return True
+
+    def choose(self, i: int, logits: torch.Tensor) -> tuple[int, float | None]:
+        """Row i's next token under its mask (filled before the forward pass, see ``masks``), and
+        its log-probability (None where it is the reference's)."""
+        c, res = self.cons[i], self.results[i]
+        allowed = None
+        if c is not None:
+            t0 = time.perf_counter()
+            allowed = _bits(self.bufs[i], self.width)  # type: ignore[arg-type]
+            self.t_mask += time.perf_counter() - t0
+            self.observer.masked(i, self.bufs[i])  # type: ignore[arg-type]
+            logits = logits.masked_fill(~allowed, float("-inf"))
+        if self.reference is not None:
+            step, ref = len(res.token_ids), self.reference[i]
+            return (ref[step] if step < len(ref) else next(iter(self.eos))), None
+        if self.temperature <= 0:
+            tok = int(torch.argmax(logits))
+            return tok, float(torch.log_softmax(logits, -1)[tok])
+        return self.draw(logits, allowed)
+
+    def draw(self, logits: torch.Tensor, allowed: torch.Tensor | None) -> tuple[int, float]:
+        """A token from softmax(logits / temperature) and its log-probability there. Under a mask
+        the draw is over the allowed tokens alone (the same distribution; the vocabulary-wide draw
+        costs a random number per token), and a token forced by the mask draws nothing."""
+        t = self.temperature
+        if allowed is None:
+            tok = int(torch.multinomial(torch.softmax(logits / t, -1), 1, generator=self.gen))
+            return tok, float(torch.log_softmax(logits / t, -1)[tok])
+        ids = allowed.nonzero().squeeze(1)
+        if len(ids) == 1:
+            return int(ids[0]), 0.0
+        logp = torch.log_softmax(logits[ids] / t, -1)
+        k = int(torch.multinomial(logp.exp(), 1, generator=self.gen))
+        return int(ids[k]), float(logp[k])
+
+    # ---------------------------------------------------------------- fast-forward
+
+    def fast_forward(self, active: list[int], new_tokens: list[list[int]], runs: list[list[int]]) -> None:
+        """Append each row's forced tokens (those the constraint takes) to its output and its block."""
+        # Rows feed different numbers of tokens; the block is padded to the longest. Cap the forced
+        # run near the median so padding never costs more than the tokens it carries (a row's
+        # remaining forced text is simply forced again next step).
+        lens = sorted(len(f) for f in runs if f)
+        if not lens:
+            return
+        cap = lens[len(lens) // 2] if len(active) > 1 else lens[-1]
+        for j, (i, f) in enumerate(zip(active, runs, strict=True)):
+            res, c = self.results[i], self.cons[i]
+            for tok in f[:cap]:
+                if self.reference is not None:
+                    pos = len(res.token_ids)
+                    if pos >= len(self.reference[i]) or self.reference[i][pos] != tok:
+                        break
+                if not c.try_advance(tok):  # type: ignore[union-attr]
+                    break
+                res.token_ids.append(tok)
+                res.logprobs.append(None)
+                res.forced += 1
+                new_tokens[j].append(tok)
+
+    # ---------------------------------------------------------------- feed, finish
+
+    def feed(self, active: list[int], new_tokens: list[list[int]]) -> tuple[list[int], torch.Tensor | None]:
+        """Drop the finished rows and run the others' new tokens: the active rows and their logits."""
+        keep = [j for j, r in enumerate(new_tokens) if r]
+        if not keep:
+            return [], None
+        if len(keep) < len(active):
+            self.state.keep(keep)
+            active = [active[j] for j in keep]
+            new_tokens = [new_tokens[j] for j in keep]
+        logits = self.state.feed(new_tokens, vocab=self.masks(active))
+        self.passes += 1
+        self.observer.fed(active, self.state.real)
+        return active, logits
+
+    def finish(self) -> list[Result]:
+        vocab = self.cons[0].vocab if self.cons[0] is not None else None
+        for r in self.results:
+            body = [t for t in r.token_ids if t not in self.eos]
+            if vocab is None:
+                r.text = self.tokenizer.decode(body, skip_special_tokens=True)
+                if self.stop_strings:
+                    r.text = _cut(r.text, self.stop_strings)
+            else:
+                r.text = b"".join(vocab.bytes_of[t] or b"" for t in body).decode("utf-8", "replace")
+            r.forward_passes = self.passes
+            r.stats["mask_seconds"] = self.t_mask
+        return self.results
+
+
 @torch.no_grad()
 @with_packed_attention
 def generate(
     model,
     tokenizer,
-    prompts: list[str],
+    prompts: list[str] | list[list[int]],
     constraint_factory: Callable[[int], Constraint] | None = None,
     max_new_tokens: int = 512,
     temperature: float = 0.0,
@@ -286,147 +531,22 @@ def generate(
     stop_strings: list[str] | None = None,
     prefix_cache: PrefixCache | None = None,
     close_on_budget: bool = True,
+    *,
+    generator: torch.Generator | None = None,
+    head: Head | None = None,
+    observer: Observer | None = None,
 ) -> list[Result]:
-    """Generate one completion per prompt. ``constraint_factory(i)`` gives row i's constraint
-    (None: unconstrained; an unconstrained row also ends at any of ``stop_strings``). Greedy when
-    ``temperature`` is 0; else sampling with a seeded generator."""
-    gen = torch.Generator(device="cpu").manual_seed(seed)
-    n = len(prompts)
-    cons = [constraint_factory(i) if constraint_factory else None for i in range(n)]
-    eos = set(cons[0].vocab.eos) if cons[0] is not None else {tokenizer.eos_token_id}
-    width = model.get_output_embeddings().weight.shape[0]
-    bufs = [c.new_mask() if c is not None else None for c in cons]
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    state = _Rows(model, pad)
-    results = [Result("", [], [], False) for _ in range(n)]
-    t_mask = 0.0
-
-    # Prefill: the shared prefix once (or from the cache), then the rest of every row.
-    start = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else min(eos)
-    encoded = [_encode_prompt(tokenizer, p) if p else [start] for p in prompts]
-    shared = min(_common_prefix(encoded), min(len(e) for e in encoded) - 1)  # every row keeps a token
-    longest = max(len(e) for e in encoded)
-    pads = [longest - len(e) for e in encoded]
-    passes = 0
-    layers = None
-    if shared >= 8 and n * shared >= 64 and max(pads) <= shared:
-        prefix = encoded[0][:shared]
-        layers = prefix_cache.get(prefix) if prefix_cache is not None else None
-        if layers is None:
-            layers = _prefix_layers(model, prefix)
-            passes += 1
-            if layers is not None and prefix_cache is not None:
-                prefix_cache.put(prefix, layers)
-    # The layout of a left-padded batch (every row ends at the same column, as transformers pads):
-    # the cache holds the first `cols` columns, copied from the shared prefix, and one block of
-    # equal width computes the rest. No pad sits between real tokens (which is what a model's own
-    # column-counted sliding window needs; `_Rows` writes position masks for those anyway).
-    cols = shared if layers is not None else 0
-    full = torch.ones((n, longest), dtype=torch.long)
-    for i, p in enumerate(pads):
-        full[i, :p] = 0
-    state.cache = _left_padded_cache(layers, pads, cols) if layers is not None else state.cache
-    state.attn = full[:, :cols]
-    state.next_pos = state.attn.sum(-1)  # positions count real tokens only
-    t0 = time.perf_counter()
-    vocab = _next_masks(cons, bufs, range(n))
-    t_mask += time.perf_counter() - t0
-    last_logits = state.feed([e[max(cols - p, 0):] for e, p in zip(encoded, pads, strict=True)], left=True,
-                             vocab=vocab)
-    passes += 1
-
-    active = list(range(n))  # original row of each active position
-    while active:
-        new_tokens: list[list[int]] = []
-        runs: list[list[int]] = []  # each row's forced text, as tokens (fast-forward)
-        for j, i in enumerate(active):
-            c, res = cons[i], results[i]
-            room = max_new_tokens - len(res.token_ids)
-            if c is not None and close_on_budget and reference is None and room <= 64:
-                closing = _closing(tokenizer, c, room)
-                if closing is not None:  # the budget ends here: write the shortest valid end
-                    res.token_ids += closing
-                    res.logprobs += [None] * len(closing)
-                    res.forced += len(closing)
-                    res.finished = True
-                    res.budget_closed = True
-                    res.stats["closed"] = True
-                    new_tokens.append([])
-                    runs.append([])
-                    continue
-            logits = last_logits[j]
-            if c is not None:  # the mask was filled before the forward pass (see _next_masks)
-                t0 = time.perf_counter()
-                allowed = _bits(bufs[i], width)  # type: ignore[arg-type]
-                t_mask += time.perf_counter() - t0
-                logits = logits.masked_fill(~allowed, float("-inf"))
-            step = len(res.token_ids)
-            if reference is not None:
-                tok = reference[i][step] if step < len(reference[i]) else next(iter(eos))
-                lp = None
-            else:
-                if temperature > 0:
-                    probs = torch.softmax(logits / temperature, -1)
-                    tok = int(torch.multinomial(probs, 1, generator=gen))
-                    lp = float(torch.log_softmax(logits / temperature, -1)[tok])
-                else:
-                    tok = int(torch.argmax(logits))
-                    lp = float(torch.log_softmax(logits, -1)[tok])
-            if c is not None:
-                c.advance(tok)
-            res.token_ids.append(tok)
-            res.logprobs.append(lp)
-            row, forced = [tok], []
-            if tok in eos or len(res.token_ids) >= max_new_tokens or \
-                    (c is None and stop_strings and _stopped(tokenizer, res.token_ids, stop_strings)):
-                res.finished = tok in eos or c is None and len(res.token_ids) < max_new_tokens
-                row = []
-            elif fast_forward and c is not None:
-                forced = _forced_tokens(tokenizer, c, max_new_tokens - len(res.token_ids))
-            new_tokens.append(row)
-            runs.append(forced)
-        if fast_forward:
-            # Rows feed different numbers of tokens; the block is padded to the longest. Cap the
-            # forced run near the median so padding never costs more than the tokens it carries
-            # (a row's remaining forced text is simply forced again next step).
-            lens = sorted(len(f) for f in runs if f)
-            if lens:
-                cap = lens[len(lens) // 2] if len(active) > 1 else lens[-1]
-                for j, (i, f) in enumerate(zip(active, runs, strict=True)):
-                    for tok in f[:cap]:
-                        res = results[i]
-                        if reference is not None:
-                            pos = len(res.token_ids)
-                            if pos >= len(reference[i]) or reference[i][pos] != tok:
-                                break
-                        if not cons[i].try_advance(tok):  # type: ignore[union-attr]
-                            break
-                        res.token_ids.append(tok)
-                        res.logprobs.append(None)
-                        res.forced += 1
-                        new_tokens[j].append(tok)
-        keep = [j for j, r in enumerate(new_tokens) if r]
-        if not keep:
-            break
-        if len(keep) < len(active):
-            state.keep(keep)
-            active = [active[j] for j in keep]
-            new_tokens = [new_tokens[j] for j in keep]
-        t0 = time.perf_counter()
-        vocab = _next_masks(cons, bufs, active)
-        t_mask += time.perf_counter() - t0
-        last_logits = state.feed(new_tokens, vocab=vocab)
-        passes += 1
-
-    for r in results:
-        body = [t for t in r.token_ids if t not in eos]
-        r.text = tokenizer.decode(body, skip_special_tokens=True) if cons[0] is None else \
-            b"".join(cons[0].vocab.bytes_of[t] or b"" for t in body).decode("utf-8", "replace")
-        if cons[0] is None and stop_strings:
-            r.text = _cut(r.text, stop_strings)
-        r.forward_passes = passes
-        r.stats["mask_seconds"] = t_mask
-    return results
+    """Generate one completion per prompt (its text, or its token ids as they are).
+    ``constraint_factory(i)`` gives row i's constraint (None: unconstrained; an unconstrained row
+    also ends at any of ``stop_strings``). Greedy when ``temperature`` is 0; else sampling with
+    ``generator`` (by default a CPU generator seeded with ``seed``). ``head`` computes the logits
+    in place of the model's own head; ``observer`` watches the loop."""
+    cons = [constraint_factory(i) if constraint_factory else None for i in range(len(prompts))]
+    gen = generator if generator is not None else torch.Generator(device="cpu").manual_seed(seed)
+    loop = _Loop(model, tokenizer, cons, max_new_tokens=max_new_tokens, temperature=temperature, generator=gen,
+                 fast_forward=fast_forward, reference=reference, stop_strings=stop_strings,
+                 close_on_budget=close_on_budget, head=head, observer=observer or Observer())
+    return loop.run(list(prompts), prefix_cache)
 
 
 def _next_masks(cons: list[Constraint | None], bufs: list, rows: Iterable[int]) -> torch.Tensor | None:

@@ -77,7 +77,11 @@ class Recorder:
         if self.buf is None or len(self.buf) != con.compiled.words:
             self.buf = con.new_mask()
         con.fill_mask(self.buf)
-        ids = np.flatnonzero(np.unpackbits(self.buf.view(np.uint8), bitorder="little"))
+        return self.ids(self.buf)
+
+    def ids(self, mask: np.ndarray) -> np.ndarray:
+        """The token ids of a mask (packed bits, as ``Constraint.fill_mask`` writes them), sorted."""
+        ids = np.flatnonzero(np.unpackbits(mask.view(np.uint8), bitorder="little"))
         return ids[ids < self.vocab_size]
 
     def file(self, ids: np.ndarray, into: PositionMasks) -> np.ndarray:
