@@ -29,7 +29,7 @@ from .. import experts as registry
 from ..degenerate import PERCENT_IDENTITY, ROUNDING, integral_result, repeated
 from ..experts import Env, ExecError
 from ..experts.base import COMPUTE_OPS, OpSpec
-from ..experts.percentage import _PERCENT, rate_error
+from ..experts.percentage import PERCENT_OPS, rate_error
 from ..ir import ref_target
 from ..limits import DEFAULT_LIMITS, Limits
 from ..numbers import ZERO, Exact, render
@@ -452,7 +452,7 @@ class Guide:
                 max(r.numerator.bit_length(), r.denominator.bit_length()) + 64 < self.cfg.limits.max_value_digits * 3.3:
             return None, key
         try:
-            return _env(self.cfg.limits).bound(_PERCENT[op](b, r), None), key
+            return _env(self.cfg.limits).bound(PERCENT_OPS[op](b, r), None), key
         except ExecError:
             return None
 
@@ -460,7 +460,7 @@ class Guide:
         hit = self.memo.get("percent_ops")
         if hit is None:
             names = self._readable()
-            hit = [op for op in sorted(_PERCENT) if self._offers(op)
+            hit = [op for op in sorted(PERCENT_OPS) if self._offers(op)
                    and any(self._percent(op, b, r) is not None for b in names for r in names)]
             self.memo["percent_ops"] = hit
         return hit
@@ -578,7 +578,7 @@ class Guide:
             return ("allow", tuple(sorted(registry.experts()))) if lv.ops else ("name", None)
         if s.role == "op":
             if s.key == "op":
-                return "allow", tuple(self._percent_ops() if lv.ops or lv.values else sorted(_PERCENT))
+                return "allow", tuple(self._percent_ops() if lv.ops or lv.values else sorted(PERCENT_OPS))
             op = self.op or s.op
             table = self._table(op)  # type: ignore[arg-type]
             ops = [c for c in sorted(table) if not (lv.ops or lv.values) or self._empty_ok(op, c)]  # type: ignore[arg-type]
@@ -759,7 +759,7 @@ class Guide:
         elif op in ("compute", "compare"):
             res = self._compute(op, f["compute_op"], f["args"])
             self._define(b, f["var"], res, self._integral_of(f["compute_op"], f["args"]))
-        elif op in _PERCENT:
+        elif op in PERCENT_OPS:
             self._define(b, f["var"], self._percent(op, f["base"], f["rate"], evaluate=True))
         elif op == "query":
             b.has_query = True
