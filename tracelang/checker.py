@@ -281,6 +281,14 @@ class _BlockChecker:
                     self.emit("W201", f"`{var.name}` is never used", var, "remove the step or use its value")
 
 
+def block_scope(program: Program, index: int = 0, grounder: Grounder | None = None) -> Scope:
+    """The scope that checking block ``index`` leaves: its definitions and value numbers (the
+    decoder's guide advances the same model over the steps it writes)."""
+    checker = _BlockChecker(program.blocks[index], index, set(), grounder)
+    checker.run()
+    return checker.scope
+
+
 def check(program: Program, recovered: Iterable[str] = (), grounder: Grounder | None = None) -> list[Diagnostic]:
     """Every static diagnostic of a program, in source order."""
     recovered = set(recovered)

@@ -139,8 +139,7 @@ class Scope:
         if not (step.defines and step.reads):
             return None
         keys = [self.arg_key(a) for a in operands(step)]
-        return computation_key(step.op, step.__dict__.get("compute_op"), keys,
-                               spec is not None and spec.commutative)
+        return computation_key(step.op, step.__dict__.get("compute_op"), keys, spec is not None and spec.commutative)
 
     def advance(self, step: Step, key: tuple | None) -> None:
         """Define, number and change what ``step`` names. ``key``: ``computation(step)``. A name
