@@ -8,11 +8,11 @@ amounts, sizes).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 
 from . import experts as registry
-from .degenerate import PERCENT_IDENTITY, ROUNDING, integral_result, repeated
+from .degenerate import PERCENT_IDENTITY, ROUNDING, repeated
 from .diagnostics import Diagnostic
+from .experts.base import OpSpec
 from .ir import (
     AddEntityStep,
     Arg,
@@ -31,24 +31,13 @@ from .ir import (
     names_in,
 )
 from .numbers import Exact, render
+from .scope import Scope
 
 # A grounding hook: given an init value, say whether the question supports it (W701). A hook that
 # also has ``stated(value) -> bool`` (``data.quantities.grounder_for`` does) tells which values the
 # question itself states: an input holding one of those is a quantity of the problem, so the no-op
 # rules (E401) do not apply to it; a constant the hook merely allows (1, 100) is not exempt.
 Grounder = Callable[[Exact], bool]
-
-
-@dataclass
-class _Def:
-    kind: str  # input (init, or created by an entity op) | computed (compute, percent, compare)
-    line: int
-    # The literal an input holds while the no-op rules may rely on it: None once an entity op changed
-    # it, or when the question states it (then a 1 or a 0 is the problem's own quantity).
-    const: Exact | None
-    used: bool = False
-    changed: bool = False  # an entity op took from it, moved into it or added to what it held
-    integral: bool = False  # an integer for every value the block's inputs may hold (rounding it is E401)
 
 
 def _diag(code: str, message: str, node: Node | None, hint: str | None = None) -> Diagnostic:
@@ -62,12 +51,11 @@ class _BlockChecker:
     def __init__(self, block: Block, index: int, recovered: set[str], grounder: Grounder | None):
         self.block, self.index, self.recovered, self.grounder = block, index, recovered, grounder
         self.out: list[Diagnostic] = []
-        self.defs: dict[str, _Def] = {}
+        self.scope = Scope(getattr(grounder, "stated", None))
+        self.defs = self.scope.defs  # read here, written only by the scope
+        self.used: set[str] = set()
         self.expert = registry.get(block.expert)
-        self.values: dict[str, int] = {}  # value numbers, for repeated computation
-        self.numbers: dict[tuple, int] = {}
-        self.seen: dict[tuple, Step] = {}
-        self.counter = 0
+        self.first: dict[tuple, Step] = {}  # computation key -> the step that first computed it
 
     def emit(self, *args, **kw) -> None:
         self.out.append(_diag(*args, **kw))
@@ -84,11 +72,14 @@ class _BlockChecker:
                           "the query is the last step of its block")
             self.ops(step)
             self.reads(step)
-            earlier = self.number(step)
-            if earlier is not None:
-                repeats.append((step, earlier))
+            key = self.scope.computation(step, self.spec(step))
+            if key is not None:
+                earlier = self.first.setdefault(key, step)
+                if earlier is not step:
+                    repeats.append((step, earlier))
             self.no_op(step)
             self.defines(step)
+            self.scope.advance(step, key)
             if isinstance(step, QueryStep):
                 queries.append(step)
                 self.query(step, len(queries))
@@ -140,6 +131,10 @@ class _BlockChecker:
                 self.emit("W701", f"{render(arg.value)} is not a quantity of the question", arg,
                           "take literals from the question, or use an allowed constant")
 
+    def spec(self, step: Step) -> OpSpec | None:
+        compute_op = step.__dict__.get("compute_op")
+        return None if compute_op is None else self.table(step).get(compute_op)
+
     def table(self, step: Step) -> dict:
         if self.expert is not None and step.op in self.expert.tables:
             return self.expert.tables[step.op]
@@ -160,7 +155,7 @@ class _BlockChecker:
                         hint = "to use an earlier block's answer, `init` a variable with `source: prev.result`"
                     self.emit("E201", f"`{var.name}` is not defined", var, hint)
                 continue
-            d.used = True
+            self.used.add(var.name)
 
     def defines(self, step: Step) -> None:
         if isinstance(step, InitStep) and step.source is not None:
@@ -173,29 +168,6 @@ class _BlockChecker:
             if var.name in self.defs:
                 self.emit("E202", f"`{var.name}` is already defined on line {self.defs[var.name].line}",
                           var, "give every value its own name")
-                continue
-            const = None
-            if isinstance(step, InitStep) and step.value is not None:
-                const = step.value.value
-                stated = getattr(self.grounder, "stated", None)
-                if stated is not None and stated(const):
-                    const = None
-            kind = "input" if isinstance(step, InitStep) else "computed"
-            self.defs[var.name] = _Def(kind, var.span.line if var.span else 0, const, integral=self.integral_of(step))
-        for field in step.mutates:  # entity ops change a variable in place
-            for var in names_in(step, (field,)):
-                d = self.defs.get(var.name)
-                if d is None:
-                    if field not in step.creates:
-                        continue  # a missing source: E201, reported with the reads
-                    line = var.span.line if var.span else 0
-                    whole = self.integral(step.amount)  # type: ignore[attr-defined]
-                    if isinstance(step, AddEntityStep):  # created holding its amount: written in, as by init
-                        self.defs[var.name] = _Def("input", line, self.const(step.amount), integral=whole)
-                        continue
-                    d = self.defs[var.name] = _Def("input", line, None, integral=whole)
-                d.changed, d.const = True, None  # a transfer's new receiver too: 0 plus what it got
-                d.integral = d.integral and self.integral(step.amount)  # type: ignore[attr-defined]
 
     # ---------------------------------------------------------------- the query
 
@@ -211,25 +183,10 @@ class _BlockChecker:
     # ---------------------------------------------------------------- degenerate computation
 
     def const(self, arg: Arg) -> Exact | None:
-        if isinstance(arg, Num):
-            return arg.value
-        d = self.defs.get(arg.name)
-        return d.const if d is not None else None
+        return self.scope.const(arg)
 
     def integral(self, arg: Arg) -> bool:
-        if isinstance(arg, Num):
-            return arg.value.denominator == 1
-        d = self.defs.get(arg.name)
-        return d is not None and d.integral
-
-    def integral_of(self, step: Step) -> bool:
-        """Whether the value a step defines is an integer by construction (degenerate.integral_result)."""
-        if isinstance(step, InitStep):
-            return step.value is not None and step.value.value.denominator == 1
-        if isinstance(step, (ComputeStep, CompareStep)):
-            exponent = step.args[1].value if len(step.args) == 2 and isinstance(step.args[1], Num) else None
-            return integral_result(step.compute_op, [self.integral(a) for a in step.args], exponent)
-        return False  # percent ops: a fraction in general
+        return self.scope.integral(arg)
 
     def no_op(self, step: Step) -> None:
         if step.mutates:
@@ -296,41 +253,6 @@ class _BlockChecker:
             self.emit("E401", f"`{step.op}` of {shown} leaves `{name}` unchanged", amount,
                       "drop the step and use the variable as it is")
 
-    def number(self, step: Step) -> Step | None:
-        """Value numbering: each distinct computation gets a small integer, so keys stay flat however
-        deep the chain of steps. Returns the earlier step that computed the same thing, if any."""
-        if not isinstance(step, (ComputeStep, PercentStep, CompareStep)):
-            for var in names_in(step, step.defines) + names_in(step, step.mutates):
-                self.values[var.name] = self.fresh()  # an input, or an entity after a change
-            return None
-
-        def key(a: Var | Num) -> tuple:
-            if isinstance(a, Num):
-                return (0, a.value)
-            if a.name not in self.values:
-                self.values[a.name] = self.fresh()
-            return (1, self.values[a.name])
-
-        if isinstance(step, PercentStep):
-            k: tuple = (step.op, key(step.base), key(step.rate))
-        else:
-            spec = self.table(step).get(step.compute_op)
-            args = [key(a) for a in step.args]
-            if spec is not None and spec.commutative:
-                args.sort(key=repr)
-            k = (step.op, step.compute_op, *args)
-        earlier = self.seen.get(k)
-        if earlier is None:
-            self.seen[k] = step
-            self.numbers[k] = self.fresh()
-        for var in names_in(step, step.defines):
-            self.values[var.name] = self.numbers[k]
-        return earlier
-
-    def fresh(self) -> int:
-        self.counter += 1
-        return self.counter
-
     def report_repeats(self, repeats: list[tuple[Step, Step]]) -> None:
         # Group repeats that follow each other in the trace into one diagnostic per run.
         order = {id(s): i for i, s in enumerate(self.block.trace)}
@@ -354,9 +276,17 @@ class _BlockChecker:
         for step in self.block.trace:
             for var in names_in(step, step.defines + step.creates):
                 d = self.defs.get(var.name)
-                if d is not None and not d.used and not d.changed and var.name not in self.recovered \
+                if d is not None and var.name not in self.used and not d.changed and var.name not in self.recovered \
                         and d.line == (var.span.line if var.span else 0):
                     self.emit("W201", f"`{var.name}` is never used", var, "remove the step or use its value")
+
+
+def block_scope(program: Program, index: int = 0, grounder: Grounder | None = None) -> Scope:
+    """The scope that checking block ``index`` leaves: its definitions and value numbers (the
+    decoder's guide advances the same model over the steps it writes)."""
+    checker = _BlockChecker(program.blocks[index], index, set(), grounder)
+    checker.run()
+    return checker.scope
 
 
 def check(program: Program, recovered: Iterable[str] = (), grounder: Grounder | None = None) -> list[Diagnostic]:

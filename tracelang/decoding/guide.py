@@ -1,8 +1,8 @@
 """The semantic layer: what each slot and branch of the canonical grammar may hold *here*.
 
-A ``Guide`` is an immutable snapshot of a partly decoded trace: the blocks so far, the names the
-current block defines (with their kind, the literal an input holds, their exact runtime value),
-the checker's value numbering, and the step being written. The automaton asks it
+A ``Guide`` is an immutable snapshot of a partly decoded trace: the blocks so far, the current
+block's ``Scope`` (scope.py, the checker's own model: the names defined, their kind, the literal an
+input holds, value numbers), the exact runtime value of each name, and the step being written. The automaton asks it
 
 - ``allowed(decisions)``: which branches may be taken (another step, which op, another list item,
   closing a list, another block, the end);
@@ -12,7 +12,8 @@ the checker's value numbering, and the step being written. The automaton asks it
 Every answer keeps a completion possible: a branch or a value is allowed only when some valid
 trace continues from it. So a decoder never gets stuck, and what it emits passes ``tracelang
 check`` with no error. The checks mirror ``checker.py`` (scope, E303/E304, E401, E402) and run the
-experts' own op functions for runtime errors (E501-E503, E603).
+experts' own op functions for runtime errors (E501-E503, E603). A written step becomes an IR step:
+the scope advances on it as the checker's does, and the expert's handler runs it.
 
 Levels, each switchable: ``scope`` (defined names only, fresh names only; a ``target`` slot, what
 add_entity and transfer add to, takes either), ``ops`` (the declared
@@ -26,13 +27,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
 from .. import experts as registry
-from ..degenerate import PERCENT_IDENTITY, ROUNDING, integral_result, repeated
-from ..experts import Env, ExecError
+from ..build import field_kind
+from ..degenerate import PERCENT_IDENTITY, ROUNDING, repeated
+from ..experts import Env, ExecError, Handler
 from ..experts.base import COMPUTE_OPS, OpSpec
-from ..experts.percentage import _PERCENT, rate_error
-from ..ir import ref_target
+from ..experts.percentage import PERCENT_OPS, rate_error
+from ..ir import STEP_TYPES, Num, QueryStep, Ref, Step, Var, make, names_in
 from ..limits import DEFAULT_LIMITS, Limits
 from ..numbers import ZERO, Exact, render
+from ..scope import Scope, computation_key, literal_key
 from .automaton import Slot
 from .numslot import NumSpec, canonical_value
 
@@ -40,7 +43,6 @@ NAME_CAP = 64  # longest name the decoder writes (the checker's limit is limits.
 # Witnesses for "some literal completes this": small ones (an exponent must stay small), then
 # primes unlikely to be in any trace (a repeated computation needs the very same arguments).
 _FRESH = ((2, 1), (3, 1), (7919, 1), (7927, 1), (7933, 1), (1, 7))
-_DIVIDES = {"div", "mod", "ratio"}
 
 
 _FILLS = {k: (tuple(("num", p, 1) for p in (7919, 7927, 7933)[:k]), tuple(("num", p, 1) for p in (2, 3, 5)[:k]))
@@ -53,15 +55,7 @@ def _fills(k: int) -> tuple[tuple, ...]:
 _SMALL = {(0, 1): ZERO, (1, 1): Exact(1)}
 
 
-def _order(key: object) -> tuple:
-    """A total order on numbering keys (ints for values, tuples for literals and unknown names)."""
-    return (0, key) if isinstance(key, int) else (1, *key)  # type: ignore[misc]
 _ENVS: dict[Limits, Env] = {}
-
-
-def num_arg(value: Exact) -> tuple:
-    """A literal argument as the guide keeps it: ints hash fast, sympy's rationals do not."""
-    return ("num", int(value.numerator), int(value.denominator))
 
 
 def _env(limits: Limits) -> Env:
@@ -100,7 +94,7 @@ class Config:
     # The values the question states: an input holding one is exempt from the no-op rules (E401), as
     # in the checker with ``grounder_for``'s ``stated``.
     stated: frozenset[Exact] = frozenset()
-    # The grounded values as literal arguments (``num_arg``): what a literal in args or amount may be.
+    # The grounded values as literal arguments (``scope.literal_key``): what a literal in args or amount may be.
     grounded_args: tuple = ()
 
     @property
@@ -115,16 +109,8 @@ class Config:
         if levels.grounding and allowed_values is not None:
             values = sorted(set(allowed_values))
             grounded = frozenset(render(v) for v in values)
-            grounded_args = tuple(num_arg(v) for v in values)
+            grounded_args = tuple(literal_key(v) for v in values)
         return cls(levels, grounded, limits, frozenset(stated_values), grounded_args)
-
-
-@dataclass(frozen=True)
-class Def:
-    kind: str  # input (init, or created by an entity op) | computed (compute, percent, compare)
-    const: Exact | None  # the checker's: the literal an input holds, unless changed or stated
-    changed: bool = False  # an entity op changed it (then a query may return it)
-    integral: bool = False  # the checker's: an integer by construction (rounding it is E401)
 
 
 @dataclass
@@ -133,23 +119,15 @@ class BlockState:
     composed: bool
     expert: registry.Expert | None = None
     expert_name: str | None = None
-    defs: dict[str, Def] = field(default_factory=dict)
+    scope: Scope = field(default_factory=Scope)  # definitions and value numbers, as the checker's
     values: dict[str, Exact] = field(default_factory=dict)  # runtime values
-    numbers: dict[str, int] = field(default_factory=dict)  # value numbers, as the checker assigns them
-    seen: dict = field(default_factory=dict)  # computation key -> its value number
-    counter: int = 0
     has_query: bool = False
     steps: int = 0
     answer: Exact | None = None
     cache: dict = field(default_factory=dict)  # pure functions of this block state (shared by drafts)
 
     def copy(self) -> BlockState:
-        return replace(self, defs=dict(self.defs), values=dict(self.values), numbers=dict(self.numbers),
-                       seen=dict(self.seen), cache={})
-
-    def fresh(self) -> int:
-        self.counter += 1
-        return self.counter
+        return replace(self, scope=self.scope.copy(), values=dict(self.values), cache={})
 
 
 class Guide:
@@ -203,25 +181,20 @@ class Guide:
     # ---------------------------------------------------------------- value checks (the checker's)
 
     def _key(self, arg: tuple) -> object:
-        if arg[0] == "num":
-            return arg
-        return self.block.numbers.get(arg[1], ("?", arg[1]))  # type: ignore[union-attr]
+        """A draft argument's numbering key: a literal is kept as its key already."""
+        return arg if arg[0] == "num" else self.block.scope.name_key(arg[1])  # type: ignore[union-attr]
 
     def _const(self, arg: tuple) -> Exact | None:
         if arg[0] == "num":
             return _SMALL.get((arg[1], arg[2])) or Exact(arg[1], arg[2])
-        d = self.block.defs.get(arg[1])  # type: ignore[union-attr]
+        d = self.block.scope.defs.get(arg[1])  # type: ignore[union-attr]
         return d.const if d is not None else None
 
     def _integral(self, arg: tuple) -> bool:
         if arg[0] == "num":
             return arg[2] == 1
-        d = self.block.defs.get(arg[1])  # type: ignore[union-attr]
+        d = self.block.scope.defs.get(arg[1])  # type: ignore[union-attr]
         return d is not None and d.integral
-
-    def _integral_of(self, cop: str, args: tuple) -> bool:
-        exponent = Exact(args[1][1], args[1][2]) if len(args) == 2 and args[1][0] == "num" else None
-        return integral_result(cop, [self._integral(a) for a in args], exponent)
 
     def _degenerate(self, op: str, cop: str, args: tuple) -> bool:
         """The checker's shape rules (degenerate.py): an arg given twice, rounding an integer. A
@@ -260,11 +233,12 @@ class Guide:
         complete the list, is decided from the numbering keys alone; the rest goes to `_args_ok`."""
         spec = self._table(op).get(cop)
         n = len(args)
-        if spec is None or not (self.lv.ops and self.lv.values) or cop == "pow" or n + 1 > 3 \
+        if spec is None or not (self.lv.ops and self.lv.values) or spec.partial or n + 1 > 3 \
                 or (spec.max_args is not None and n + 1 > spec.max_args) or self.cfg.restricted:
             return [x for x in names if self._args_ok(op, cop, args + (("var", x),))]
         b = self.block
-        numbers, values, defs, seen = b.numbers, b.values, b.defs, b.seen  # type: ignore[union-attr]
+        scope, values = b.scope, b.values  # type: ignore[union-attr]
+        numbers, defs, seen = scope.numbers, scope.defs, scope.seen
         head = [self._key(a) for a in args]
         if any(not isinstance(k, (int, tuple)) for k in head):
             return [x for x in names if self._args_ok(op, cop, args + (("var", x),))]
@@ -284,15 +258,13 @@ class Guide:
                 d = defs.get(x)
                 if d is not None and d.const is not None and d.const == ident[0]:
                     continue  # E401 whatever follows
-            if cop in _DIVIDES and n == 1 and val.numerator == 0:
+            if spec.divides and n == 1 and val.numerator == 0:
                 continue  # E501
             grown = args + (("var", x),)
             if self._degenerate(op, cop, grown):
                 continue  # E401 whatever follows
-            keys = [*head, num, *fill]
-            if spec.commutative:
-                keys.sort(key=_order)
-            if missing and (op, cop, *keys) not in seen and not self._degenerate(op, cop, grown + fill) \
+            key = computation_key(op, cop, [*head, num, *fill], spec.commutative)
+            if missing and key not in seen and not self._degenerate(op, cop, grown + fill) \
                     or self._args_ok(op, cop, grown):
                 out.append(x)
         return out
@@ -300,19 +272,21 @@ class Guide:
     def _quick_valid(self, op: str, cop: str, args: tuple) -> bool | None:
         """The common case without arithmetic: arity, identities, repeats, and sizes far from the
         limit (then no runtime error is possible). None: not decided here."""
-        if not (self.lv.ops and self.lv.values) or cop == "pow":
+        if not (self.lv.ops and self.lv.values):
             return None
         spec = self._table(op).get(cop)
+        if spec is not None and spec.partial:
+            return None
         n = len(args)
         if spec is None or n < spec.min_args or (spec.max_args is not None and n > spec.max_args):
             return False
         if self._degenerate(op, cop, args):
             return False
         b = self.block
-        defs, numbers, values = b.defs, b.numbers, b.values  # type: ignore[union-attr]
+        defs, numbers, values = b.scope.defs, b.scope.numbers, b.values  # type: ignore[union-attr]
         ident = spec.identity if op == "compute" else None
         ip = int(ident[0].numerator) if ident is not None else None
-        divides = cop in _DIVIDES
+        divides = spec.divides
         keys = []
         bits = 0
         for i, a in enumerate(args):
@@ -340,9 +314,7 @@ class Guide:
                 bits += max(x.numerator.bit_length(), x.denominator.bit_length())
         if bits + 64 >= self.cfg.limits.max_value_digits * 3.3:
             return None
-        if spec.commutative:
-            keys.sort(key=_order)
-        return (op, cop, *keys) not in b.seen  # type: ignore[union-attr]
+        return computation_key(op, cop, keys, spec.commutative) not in b.scope.seen  # type: ignore[union-attr]
 
     def _compute_uncached(self, op: str, cop: str, args: tuple, evaluate: bool) -> tuple | None:
         spec = self._table(op).get(cop)
@@ -362,16 +334,13 @@ class Guide:
                 for a in (args if where == "any" else args[1:]):
                     if self._const(a) == identity:
                         return None
-        keys = [self._key(a) for a in args]
-        if spec.commutative:
-            keys.sort(key=_order)
-        key = (op, cop, *keys)
-        if key in self.block.seen:  # type: ignore[union-attr]
+        key = computation_key(op, cop, [self._key(a) for a in args], spec.commutative)
+        if key in self.block.scope.seen:  # type: ignore[union-attr]
             return None
         xs = [self._read(a) for a in args]
         if any(x is None for x in xs):
             return None, key  # a name the scope level did not check: no value to test
-        if not evaluate and cop != "pow" and not (cop in _DIVIDES and xs[1] == 0):
+        if not evaluate and not spec.partial and not (spec.divides and xs[1] == 0):
             bits = sum(max(x.numerator.bit_length(), x.denominator.bit_length()) for x in xs)
             if bits + 64 < self.cfg.limits.max_value_digits * 3.3:
                 return None, key  # no runtime error is possible: skip the arithmetic
@@ -409,8 +378,9 @@ class Guide:
         if spec is None:
             return False
         if self.lv.values and spec.min_args <= 3 and not self.cfg.restricted:
-            fill = _fills(spec.min_args)[cop == "pow"]  # 2 ** 3: small enough for any limit
-            if (op, cop, *fill) not in self.block.seen and not self._degenerate(op, cop, fill):  # type: ignore[union-attr]
+            fill = _fills(spec.min_args)[spec.partial]  # small literals: 2 ** 3 fits any limit
+            key = computation_key(op, cop, list(fill), spec.commutative)
+            if key not in self.block.scope.seen and not self._degenerate(op, cop, fill):  # type: ignore[union-attr]
                 return True
         return self._args_ok(op, cop, ())
 
@@ -424,7 +394,7 @@ class Guide:
         return hit
 
     def _readable(self) -> list[str]:
-        return sorted(self.block.defs) if self.block is not None else []
+        return sorted(self.block.scope.defs) if self.block is not None else []
 
     def _percent(self, op: str, base: str, rate: str, evaluate: bool = False) -> tuple | None:
         """(value or None, key) of a percent step, or None when the checker or runtime rejects it."""
@@ -440,8 +410,9 @@ class Guide:
             return None, None
         if self._const(("var", rate)) == PERCENT_IDENTITY[op]:
             return None  # E401
-        key = (op, self._key(("var", base)), self._key(("var", rate)))
-        if key in self.block.seen:  # type: ignore[union-attr]
+        scope = self.block.scope  # type: ignore[union-attr]
+        key = computation_key(op, None, [scope.name_key(base), scope.name_key(rate)], False)
+        if key in scope.seen:
             return None
         b, r = self.block.values.get(base), self.block.values.get(rate)  # type: ignore[union-attr]
         if b is None or r is None:
@@ -452,7 +423,7 @@ class Guide:
                 max(r.numerator.bit_length(), r.denominator.bit_length()) + 64 < self.cfg.limits.max_value_digits * 3.3:
             return None, key
         try:
-            return _env(self.cfg.limits).bound(_PERCENT[op](b, r), None), key
+            return _env(self.cfg.limits).bound(PERCENT_OPS[op](b, r), None), key
         except ExecError:
             return None
 
@@ -460,14 +431,14 @@ class Guide:
         hit = self.memo.get("percent_ops")
         if hit is None:
             names = self._readable()
-            hit = [op for op in sorted(_PERCENT) if self._offers(op)
+            hit = [op for op in sorted(PERCENT_OPS) if self._offers(op)
                    and any(self._percent(op, b, r) is not None for b in names for r in names)]
             self.memo["percent_ops"] = hit
         return hit
 
     def _known_zero(self, name: str) -> bool:
         """An amount the checker calls a no-op (E401): a name whose constant is 0."""
-        d = self.block.defs.get(name)  # type: ignore[union-attr]
+        d = self.block.scope.defs.get(name)  # type: ignore[union-attr]
         return d is not None and d.const == 0
 
     def _sources(self) -> list[str]:
@@ -560,7 +531,7 @@ class Guide:
         b = self.block
         if b is None:
             return []
-        return sorted(n for n, d in b.defs.items() if d.kind == "computed" or d.changed)
+        return sorted(n for n, d in b.scope.defs.items() if d.kind == "computed" or d.changed)
 
     # ---------------------------------------------------------------- slots
 
@@ -578,7 +549,7 @@ class Guide:
             return ("allow", tuple(sorted(registry.experts()))) if lv.ops else ("name", None)
         if s.role == "op":
             if s.key == "op":
-                return "allow", tuple(self._percent_ops() if lv.ops or lv.values else sorted(_PERCENT))
+                return "allow", tuple(self._percent_ops() if lv.ops or lv.values else sorted(PERCENT_OPS))
             op = self.op or s.op
             table = self._table(op)  # type: ignore[arg-type]
             ops = [c for c in sorted(table) if not (lv.ops or lv.values) or self._empty_ok(op, c)]  # type: ignore[arg-type]
@@ -587,7 +558,7 @@ class Guide:
             n = b.index if b is not None else 0
             return "allow", tuple(["prev.result"] * (n >= 1) + [f"sub{i}.result" for i in range(n)])
         if s.role == "def":
-            return ("deny", frozenset(b.defs) if b else frozenset()) if lv.scope else ("name", None)
+            return ("deny", frozenset(b.scope.defs) if b else frozenset()) if lv.scope else ("name", None)
         if s.role == "target":  # a defined name or a new one; a transfer to its own source is E401
             src = self.field("from_entity")
             return ("deny", frozenset((src,))) if lv.values and src is not None else ("name", None)
@@ -621,7 +592,7 @@ class Guide:
         if s.key == "amount":
             vals = self.block.values  # type: ignore[union-attr]
             if op == "add_entity":  # no negative amount (E503)
-                if self.field("entity") not in self.block.defs:  # type: ignore[union-attr]
+                if self.field("entity") not in self.block.scope.defs:  # type: ignore[union-attr]
                     return [n for n in names if n not in vals or vals[n] >= 0]  # creates it holding the amount
                 return [n for n in names if not self._known_zero(n)
                         and (n not in vals or (vals[n] >= 0 and self._amount_ok(vals[n])))]
@@ -660,14 +631,16 @@ class Guide:
             return NumSpec()
         if s.key == "args":
             cop, args = self.field("compute_op"), self.field("args", ())
-            finite = cop != "pow" and cop not in ROUNDING and all(  # refusals are finitely many values unless sizes
-                # are near the limit (rounding refuses every integer)
+            spec = self._table(op).get(cop)  # type: ignore[arg-type]
+            # refusals are finitely many values unless the op is partial, sizes are near the limit,
+            # or it rounds (rounding refuses every integer)
+            finite = (spec is None or not spec.partial) and cop not in ROUNDING and all(
                 (x := self._read(a)) is None or max(x.numerator.bit_length(), x.denominator.bit_length()) < 800
                 for a in args)  # type: ignore[union-attr]
-            return NumSpec(accept=lambda v: self._args_ok(op, cop, args + (num_arg(v),)),  # type: ignore[arg-type,operator]
+            return NumSpec(accept=lambda v: self._args_ok(op, cop, args + (literal_key(v),)),  # type: ignore[arg-type,operator]
                            finite=finite)
         if s.key == "amount":  # 0 changes nothing (E401), except where add_entity creates the variable
-            if op == "add_entity" and self.field("entity") not in self.block.defs:  # type: ignore[union-attr]
+            if op == "add_entity" and self.field("entity") not in self.block.scope.defs:  # type: ignore[union-attr]
                 return NumSpec(lo=ZERO)  # no negative amount (E503)
             accept = lambda v: v != 0 and self._amount_ok(v)  # noqa: E731
             if op == "add_entity":
@@ -703,18 +676,18 @@ class Guide:
                 return None
         if s.role == "expert":
             b = BlockState(len(self.results), self.block.composed if self.block else False,
-                           registry.get(text), text)
+                           registry.get(text), text, Scope(self.cfg.stated.__contains__))
             return self._with(block=b)
         op, fields = self.draft if self.draft else (s.op, ())
         if s.role == "op" and s.key == "op":
             return self._with(draft=(text, fields))
         if s.role in ("use", "num") and s.key == "args":
-            arg = ("var", text) if s.role == "use" else num_arg(value)  # type: ignore[arg-type]
+            arg = ("var", text) if s.role == "use" else literal_key(value)  # type: ignore[arg-type]
             args = dict(fields).get("args", ())
             fields = tuple((k, v) for k, v in fields if k != "args") + (("args", args + (arg,)),)  # type: ignore[operator]
             return self._with(draft=(op or s.op, fields))
         if s.key == "amount":
-            value = ("var", text) if s.role == "use" else num_arg(value)  # type: ignore[arg-type]
+            value = ("var", text) if s.role == "use" else literal_key(value)  # type: ignore[arg-type]
         return self._with(draft=(op or s.op, fields + ((s.key, value),)))
 
     def event(self, e: object) -> Guide:
@@ -737,77 +710,84 @@ class Guide:
         raise ValueError(f"unknown event {e}")
 
     def _commit(self) -> Guide:
-        """The step is written: define its names, number its value, run it."""
+        """The step is written: the scope defines, numbers and changes what it names, as in the
+        checker; the expert's handler runs it for the runtime values."""
         b = self.block.copy()  # type: ignore[union-attr]
-        op, fields = self.draft  # type: ignore[misc]
-        f = dict(fields)
+        step = self._draft_step()
         b.steps += 1
-        if op == "init":
-            name = f["var"]
-            if "value" in f:
-                b.defs[name] = Def("input", None if f["value"] in self.cfg.stated else f["value"],
-                                   integral=f["value"].denominator == 1)
-                b.values[name] = f["value"]
-            else:
-                ref = f["source"].split(".")[0]
-                idx = ref_target(ref, len(self.results))
-                idx = -1 if idx is None else idx
-                b.defs[name] = Def("input", None)
-                if 0 <= idx < len(self.results) and self.results[idx] is not None:
-                    b.values[name] = self.results[idx]
-            b.numbers[name] = b.fresh()
-        elif op in ("compute", "compare"):
-            res = self._compute(op, f["compute_op"], f["args"])
-            self._define(b, f["var"], res, self._integral_of(f["compute_op"], f["args"]))
-        elif op in _PERCENT:
-            self._define(b, f["var"], self._percent(op, f["base"], f["rate"], evaluate=True))
-        elif op == "query":
+        compute_op = step.__dict__.get("compute_op")
+        spec = None if compute_op is None else self._table(step.op).get(compute_op)
+        b.scope.advance(step, b.scope.computation(step, spec))
+        if type(step) is QueryStep:
             b.has_query = True
-            b.answer = b.values.get(f["var"])
-        elif op == "add_entity":
-            fresh = f["entity"] not in b.defs
-            whole = self._integral(f["amount"])
-            _change(b, f["entity"], self._read(f["amount"]), whole)
-            if fresh:  # created holding its amount: written in, as by init (the checker's constant too)
-                b.defs[f["entity"]] = Def("input", self._const(f["amount"]), integral=whole)
-        elif op == "transfer":
-            amount, whole = self._read(f["amount"]), self._integral(f["amount"])
-            _change(b, f["from_entity"], None if amount is None else -amount, whole)
-            _change(b, f["to_entity"], amount, whole)
-        elif op == "consume":
-            amount = self._read(f["amount"])
-            _change(b, f["entity"], None if amount is None else -amount, self._integral(f["amount"]))
+            b.answer = b.values.get(step.var.name)
+        elif self.lv.values:  # the only level that reads runtime values
+            self._run(b.values, step, spec)
         return self._with(block=b, draft=None)
 
-    @staticmethod
-    def _define(b: BlockState, name: str, res: tuple | None, integral: bool = False) -> None:
-        b.defs[name] = Def("computed", None, integral=integral)
-        if res is None:
-            return
-        value, key = res
-        if value is not None:
-            b.values[name] = value
-        if key is not None:
-            if key not in b.seen:
-                b.seen[key] = b.fresh()
-            b.numbers[name] = b.seen[key]
+    def _draft_step(self) -> Step:
+        """The written step as an IR step; each field converted by its kind, read off the step
+        class's annotations as the parser does (its values checked already by the slots)."""
+        op, fields = self.draft  # type: ignore[misc]
+        cls = STEP_TYPES[op]
+        values: dict[str, object] = {"op": op}
+        for key, value in fields:
+            kind = field_kind(cls, key)
+            if kind == "args":
+                value = [_arg(a) for a in value]
+            elif kind == "arg":
+                value = _arg(value)
+            elif kind == "num":
+                value = make(Num, value=value)
+            elif kind == "ref":
+                value = make(Ref, block=value.split(".")[0])
+            elif kind == "name":
+                value = make(Var, name=value)
+            values[key] = value  # op_name: as written
+        return make(cls, **values)
+
+    def _run(self, values: dict[str, Exact], step: Step, spec: OpSpec | None) -> None:
+        """Run ``step`` on the runtime values. What it defines or changes becomes unknown where a
+        value it reads is unknown (a name the scope level let through, an earlier answer unknown)
+        or where it cannot run: an arity the ops level did not check, a runtime error."""
+        written = names_in(step, step.defines + step.mutates)
+        args = step.__dict__.get("args")
+        fits = args is None or spec is not None and spec.min_args <= len(args) and (
+            spec.max_args is None or len(args) <= spec.max_args)
+        if fits and all(v.name in values for v in names_in(step, step.reads)):
+            env = Env(self.cfg.limits, values, list(self.results))
+            try:
+                _handler(step.op)(step, env)
+            except ExecError:
+                pass
+            else:
+                for var in written:
+                    if values.get(var.name, 0) is None:  # an init from an earlier block's unknown answer
+                        del values[var.name]
+                return
+        for var in written:
+            values.pop(var.name, None)
 
     def end_ok(self) -> bool:
         return self._allows(("end",))
 
 
-def _change(b: BlockState, name: str, delta: Exact | None, whole: bool) -> None:
-    """An entity op adds ``delta`` to ``name`` in place (None: unknown); a missing name starts at 0.
-    ``whole``: the amount is an integer by construction (then so stays an integral holder)."""
-    d = b.defs.get(name)
-    b.defs[name] = Def("input", None, True, whole) if d is None else \
-        replace(d, const=None, changed=True, integral=d.integral and whole)
-    held = b.values.get(name, ZERO if d is None else None)
-    if held is None or delta is None:
-        b.values.pop(name, None)
-    else:
-        b.values[name] = held + delta
-    b.numbers[name] = b.fresh()
+def _arg(arg: tuple) -> Var | Num:
+    """A draft argument, ``("var", name)`` or a literal key, as an IR arg."""
+    if arg[0] == "var":
+        return make(Var, name=arg[1])
+    return make(Num, value=_SMALL.get((arg[1], arg[2])) or Exact(arg[1], arg[2]))
+
+
+_HANDLERS: dict[str, Handler] = {}
+
+
+def _handler(op: str) -> Handler:
+    """The runtime function of an op; every expert that offers an op shares it (the core handlers)."""
+    hit = _HANDLERS.get(op)
+    if hit is None:
+        hit = _HANDLERS[op] = registry.get(registry.experts_offering(op)[0]).handlers[op]  # type: ignore[union-attr]
+    return hit
 
 
 _RULES: dict[str, tuple[str | None, str]] = {}

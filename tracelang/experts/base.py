@@ -49,6 +49,11 @@ class OpSpec:
     commutative: bool = False
     # The arg value that makes the op a no-op, by position ("any" or "rest" = all but the first).
     identity: tuple[Exact, str] | None = None
+    # What the decoder must know to refuse a runtime error without evaluating: ``divides``, the
+    # second arg divides (0 there is E501); ``partial``, it may fail in other ways too (pow's
+    # exponent), so the decoder evaluates it. An op with neither fails only on size (E603).
+    divides: bool = False
+    partial: bool = False
 
 
 def _div(a: Exact, b: Exact, node: object) -> Exact:
@@ -122,9 +127,9 @@ COMPUTE_OPS: dict[str, OpSpec] = {
                   (ZERO, "rest")),
     "mul": OpSpec(2, None, lambda xs, env, n: _product(xs, env, n), "product of all args", True, (ONE, "any")),
     "div": OpSpec(2, 2, lambda xs, env, n: _div(xs[0], xs[1], n), "first divided by second", False,
-                  (ONE, "rest")),
-    "mod": OpSpec(2, 2, _mod, "remainder of first divided by second (floored)"),
-    "pow": OpSpec(2, 2, _pow, "first to the power of second (an integer)", False, (ONE, "rest")),
+                  (ONE, "rest"), divides=True),
+    "mod": OpSpec(2, 2, _mod, "remainder of first divided by second (floored)", divides=True),
+    "pow": OpSpec(2, 2, _pow, "first to the power of second (an integer)", False, (ONE, "rest"), partial=True),
     "floor": OpSpec(1, 1, lambda xs, env, n: _floor(xs[0]), "largest integer not above the arg"),
     "ceil": OpSpec(1, 1, lambda xs, env, n: _ceil(xs[0]), "smallest integer not below the arg"),
     "min": OpSpec(2, None, lambda xs, env, n: min(xs), "smallest arg", True),

@@ -14,7 +14,7 @@ def _truth(flag: bool) -> Exact:
 
 COMPARE_OPS: dict[str, OpSpec] = {
     "diff": OpSpec(2, 2, lambda xs, env, n: abs(xs[0] - xs[1]), "absolute difference", True),
-    "ratio": OpSpec(2, 2, lambda xs, env, n: _div(xs[0], xs[1], n), "first divided by second"),
+    "ratio": OpSpec(2, 2, lambda xs, env, n: _div(xs[0], xs[1], n), "first divided by second", divides=True),
     "max": OpSpec(2, None, lambda xs, env, n: max(xs), "largest arg", True),
     "min": OpSpec(2, None, lambda xs, env, n: min(xs), "smallest arg", True),
     "gt": OpSpec(2, 2, lambda xs, env, n: _truth(xs[0] > xs[1]), "1 if first > second else 0"),
