@@ -3,7 +3,7 @@ variables, resample them, re-execute the trace, and write the new numbers into t
 
 For each imported train record (question + canonical trace) a ``LiftPlan`` is made once:
 
-* the question's quantities come from ``tracelang.data.quantities.extract`` (with spans);
+* the question's quantities come from ``tracelang.grounding.extract`` (with spans);
 * quantities are grouped by value ("value classes"); a class is lifted when every occurrence is
   plainly written (``48``, ``1,200``, ``$3.50``, ``25%``, ``three``), some ``init`` of the trace
   takes that value, and nothing else could mean the same number (a derived value such as 0.25
@@ -117,7 +117,7 @@ class LiftPlan:
         layer's quantity reader). True by construction: new numbers are written in the forms of
         the ones they replace, and whatever is not lifted stays as the importer grounded it. Tests
         and ``lint`` confirm it; generation does not pay for it per record."""
-        from ..data.quantities import grounder_for
+        from ..grounding import grounder_for
 
         for _ in range(tries):
             drawn = self.sample(rng)
@@ -269,7 +269,7 @@ def _ceil_to(x: Exact, grain: Exact) -> Exact:
 
 def plan(record: dict) -> LiftPlan | None:
     """The lifting plan of one imported train record, or None when nothing can be lifted safely."""
-    from ..data.quantities import constants_for, extract
+    from ..grounding import constants_for, extract
 
     question, trace = record.get("question"), record.get("trace")
     if not isinstance(question, str) or not isinstance(trace, str):

@@ -8,12 +8,12 @@ from pathlib import Path
 import typer
 
 from ..cli import corpus_app, gsm8k_app
+from ..grounding import constants_for, extract
 from ..numbers import render
 from ..records import InputError, atomic_write, refuse_same_files
 from . import gsm8k
 from .contamination import NGRAM, Guard, default_reference
 from .importer import import_problems
-from .quantities import constants_for, extract
 from .schema import dumps, read_jsonl, write_records
 from .splits import DEV_SEED, DEV_SIZE, dev_ids, split_of
 

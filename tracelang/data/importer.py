@@ -8,7 +8,7 @@ operand is resolved, in this order, to
      first so that "5 apples and 5 pears" stay two inputs,
   3. an earlier result already used, then a question quantity already used,
   4. a value derived from a quantity (0.25 for "25%", 4 for "a quarter") or a licensed constant
-     (60 minutes per hour, ...; see quantities.py),
+     (60 minutes per hour, ...; see tracelang/grounding.py),
   5. otherwise the operand is ungrounded and the problem fails with ``ungrounded_value``.
 Percent patterns (``x*25/100``, ``x*0.25`` with "25%" in the question) become ``percent_of``.
 Steps that recompute an earlier step are reused, identity operands (``*1``, ``+0``) dropped, and
@@ -28,6 +28,7 @@ from typing import Any, NamedTuple
 
 from ..degenerate import IDEMPOTENT, SELF_CONSTANT
 from ..formatter import format_program
+from ..grounding import Quantity, constants_for, extract, grounder_for
 from ..ir import Block, ComputeStep, InitStep, Num, PercentStep, Program, QueryStep, Var, make
 from ..numbers import ONE, ZERO, Exact, render
 from ..pipeline import analyze
@@ -35,7 +36,6 @@ from .calc import Annotation, Bin, CalcError, Expr, Lit, Neg, Pct, annotations, 
 from .contamination import Guard, Match
 from .gsm8k import Problem
 from .naming import Namer, base_name, context_words, derived_name, solution_name
-from .quantities import Quantity, constants_for, extract, grounder_for
 from .schema import make_record
 from .splits import split_of
 

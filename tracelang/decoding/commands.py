@@ -114,7 +114,7 @@ def fuzz_command(
         grounder = None
         if question is not None and lv.grounding:
             if question not in grounders:
-                from ..data.quantities import grounder_for
+                from ..grounding import grounder_for
 
                 grounders[question] = grounder_for(question)
             grounder = grounders[question]

@@ -116,7 +116,7 @@ def solve(
                    "trace, so it is not an answer", err=True)
         typer.echo("answer: none")
         raise typer.Exit(1)
-    from ..data.quantities import grounder_for
+    from ..grounding import grounder_for
 
     report = analyze(out.text, grounder=grounder_for(question))
     for d in report.diagnostics:

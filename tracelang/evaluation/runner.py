@@ -20,8 +20,8 @@ from typing import Any
 
 from ..data.gsm8k import Problem, load
 from ..data.importer import convert
-from ..data.quantities import grounder_for
 from ..data.splits import dev_ids
+from ..grounding import grounder_for
 from ..ir import Program
 from ..numbers import render
 from ..pipeline import analyze, parse

@@ -36,10 +36,10 @@ from .stage import Evaluate, Stage
 
 def _code_hash() -> str:
     """What the masks depend on besides their inputs: the decoder's and the grounding's code."""
-    from .. import data, decoding
+    from .. import decoding, grounding
 
     digest = hashlib.sha256()
-    files = sorted(Path(decoding.__file__).parent.glob("*.py")) + [Path(data.__file__).parent / "quantities.py"]
+    files = sorted(Path(decoding.__file__).parent.glob("*.py")) + [Path(grounding.__file__)]
     for file in files:
         digest.update(file.name.encode() + b"\0" + file.read_bytes())
     return digest.hexdigest()[:16]
