@@ -32,7 +32,7 @@ from .. import ir
 from ..checker import check
 from ..formatter import format_step
 from ..ir import CompareStep, ComputeStep, InitStep, Num, Program, Var
-from ..numbers import Exact, render
+from ..numbers import Exact, ceil, floor, render
 from ..pipeline import parse
 from ..runtime import Execution, execute
 from .numwords import to_words
@@ -207,7 +207,7 @@ def _write(v: Exact, occ: _Occurrence, places: int) -> str:
         return word.capitalize() if occ.text[:1].isupper() else word
     grouped = "," in occ.text
     scaled = v * 10**places
-    whole, frac = divmod(int(scaled.numerator // scaled.denominator), 10**places)
+    whole, frac = divmod(int(floor(scaled).numerator), 10**places)
     digits = f"{int(whole):,}" if grouped else str(int(whole))
     if places:
         digits += "." + str(int(frac)).rjust(places, "0")
@@ -263,8 +263,7 @@ def _range(value: Exact, kind: str, places: int) -> tuple[Exact, Exact, Exact]:
 
 
 def _ceil_to(x: Exact, grain: Exact) -> Exact:
-    q = x / grain
-    return grain * Exact(-((-q.numerator) // q.denominator))
+    return grain * ceil(x / grain)
 
 
 def plan(record: dict) -> LiftPlan | None:

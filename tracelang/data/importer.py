@@ -30,7 +30,7 @@ from ..degenerate import IDEMPOTENT, SELF_CONSTANT
 from ..formatter import format_program
 from ..grounding import Quantity, constants_for, extract, grounder_for
 from ..ir import Block, ComputeStep, InitStep, Num, PercentStep, Program, QueryStep, Var, make
-from ..numbers import ONE, ZERO, Exact, render
+from ..numbers import ONE, ZERO, Exact, ceil, floor, render
 from ..pipeline import analyze
 from .calc import Annotation, Bin, CalcError, Expr, Lit, Neg, Pct, annotations, evaluate
 from .contamination import Guard, Match
@@ -231,9 +231,9 @@ class _Builder:
         elif op == "pow":
             value = vals[0] ** int(vals[1].numerator)
         elif op == "floor":
-            value = Exact(vals[0].numerator // vals[0].denominator)
+            value = floor(vals[0])
         elif op == "ceil":
-            value = Exact(-(-vals[0].numerator // vals[0].denominator))
+            value = ceil(vals[0])
         elif op == "percent_of":
             value = vals[0] * vals[1] / 100
         elif op == "percent_off":
@@ -439,9 +439,9 @@ def _answer_var(builder: _Builder, problem: Problem) -> str:
     last = next((r for r in reversed(builder.results) if r.top), None)
     if last is not None and last.var not in builder.inputs:
         value = last.value
-        if Exact(value.numerator // value.denominator) == gold:
+        if floor(value) == gold:
             return builder.step("floor", [last.var])
-        if Exact(-(-value.numerator // value.denominator)) == gold:
+        if ceil(value) == gold:
             return builder.step("ceil", [last.var])
         if value * 100 == gold and re.search(r"percent|%", problem.question, re.I):
             return builder.step("mul", [last.var, builder.operand(Exact(100), {last.var})])
