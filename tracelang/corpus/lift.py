@@ -79,7 +79,7 @@ class LiftPlan:
     picks: list[object]  # per step: comparison outcome / min-max argument index / None
     answer_places: int
     lines: list[list[str]] = field(default_factory=list)  # canonical step lines per block
-    _last: list[Exact] = field(default_factory=list)  # the values of the latest sample
+    last: list[Exact] = field(default_factory=list)  # the values of the latest sample
 
     def sample(self, rng: Random) -> tuple[str, Program, Execution] | None:
         values: list[Exact] = []
@@ -104,7 +104,7 @@ class LiftPlan:
             return None
         if not nice(run.answer, self.answer_places):
             return None
-        self._last = values
+        self.last = values
         return self._question(values), program, run
 
     def samples(self, rng: Random, tries: int = 10) -> bool:
@@ -369,7 +369,7 @@ class LiftSource:
             if answer is None:
                 self.rejected[why] += 1
                 return None
-            trace = p.text(p._last)
+            trace = p.text(p.last)
             return {
                 "id": "lift-" + hashlib.blake2b((question + trace).encode(), digest_size=8).hexdigest(),
                 "question": question,

@@ -29,7 +29,8 @@ from .. import experts as registry
 from ..degenerate import PERCENT_IDENTITY, ROUNDING, integral_result, repeated
 from ..experts import Env, ExecError
 from ..experts.base import COMPUTE_OPS, OpSpec
-from ..experts.percentage import _PERCENT, rate_error
+from ..experts.percentage import PERCENT_OPS as _PERCENT
+from ..experts.percentage import rate_error
 from ..ir import ref_target
 from ..limits import DEFAULT_LIMITS, Limits
 from ..numbers import ZERO, Exact, render

@@ -9,7 +9,7 @@ from .base import COMPUTE_OPS, CORE_HANDLERS, Env, ExecError
 
 HUNDRED = Exact(100)
 
-_PERCENT = {
+PERCENT_OPS = {  # op -> its exact function of (base, rate)
     "percent_of": lambda base, rate: base * rate / HUNDRED,
     "percent_off": lambda base, rate: base * (ONE - rate / HUNDRED),
     "percent_increase": lambda base, rate: base * (ONE + rate / HUNDRED),
@@ -29,10 +29,10 @@ def op_percent(step: PercentStep, env: Env) -> Exact:
     why = rate_error(step.op, rate)
     if why is not None:
         raise ExecError("E503", why, step.rate, "a decrease is at most 100%")
-    value = env.bound(_PERCENT[step.op](env.values[step.base.name], rate), step)
+    value = env.bound(PERCENT_OPS[step.op](env.values[step.base.name], rate), step)
     env.values[step.var.name] = value
     return value
 
 
 EXPERT = register(Expert("percentage", "the arithmetic ops plus percent_of, percent_off, percent_increase",
-                         {**CORE_HANDLERS, **dict.fromkeys(_PERCENT, op_percent)}, {"compute": COMPUTE_OPS}))
+                         {**CORE_HANDLERS, **dict.fromkeys(PERCENT_OPS, op_percent)}, {"compute": COMPUTE_OPS}))
