@@ -56,7 +56,7 @@ def world():
     else:
         from transformers import Gemma3ForCausalLM, Gemma3TextConfig
 
-        from tracelang.decoding.tokenizer_store import embedded_tokenizer
+        from tracelang.models.tokenizer_store import embedded_tokenizer
 
         tok = embedded_tokenizer()
         config = Gemma3TextConfig(

@@ -14,9 +14,9 @@ import pytest
 from tracelang.decoding import constraint
 from tracelang.decoding.constraint import Constraint, compile_tokenizer, make_config, save
 from tracelang.decoding.guide import Levels
-from tracelang.decoding.tokenizer_store import tiny_bpe
 from tracelang.decoding.vocab import fingerprint
 from tracelang.grammar import grammar_hash
+from tracelang.models.tokenizer_store import tiny_bpe
 
 ROOT = Path(__file__).resolve().parent.parent
 

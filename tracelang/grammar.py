@@ -16,8 +16,9 @@ from pathlib import Path
 from lark import Lark
 from lark.grammar import NonTerminal, Terminal
 
-_HERE = Path(__file__).resolve().parent
-_CANDIDATES = (_HERE / "grammar" / "trace.lark", _HERE.parent / "grammar" / "trace.lark")
+from .paths import candidates
+
+_CANDIDATES = candidates("grammar", "trace.lark")
 
 
 class GrammarError(RuntimeError):

@@ -10,8 +10,9 @@ from pathlib import Path
 import typer
 
 from ..cli import corpus_app
+from ..paths import TEMPLATES
 from ..records import InputError
-from .library import DEFAULT_DIR, Library
+from .library import Library
 from .template import TemplateError
 
 
@@ -47,7 +48,7 @@ def generate_cmd(
     out: Path = typer.Option(..., "--out", help="Output JSONL (written atomically)."),
     gsm8k_train: Path | None = typer.Option(None, "--gsm8k-train",
                                             help="GSM-8K train (raw JSONL, or imported records) to lift numbers from."),
-    templates: Path = typer.Option(DEFAULT_DIR, "--templates", help="Template directory."),
+    templates: Path = typer.Option(TEMPLATES, "--templates", help="Template directory."),
     lifted_share: float = typer.Option(0.5, "--lifted-share", min=0.0, max=1.0,
                                        help="Share of records lifted from GSM-8K train (with --gsm8k-train)."),
     gsm8k_test: Path | None = typer.Option(None, "--gsm8k-test",
@@ -119,7 +120,7 @@ def generate_cmd(
 
 @corpus_app.command("lint")
 def lint_cmd(
-    templates: Path = typer.Option(DEFAULT_DIR, "--templates", help="Template directory."),
+    templates: Path = typer.Option(TEMPLATES, "--templates", help="Template directory."),
     seed: int = typer.Option(0, "--seed", help="Seed for the samples lint draws."),
     warnings: bool = typer.Option(True, "--warnings/--no-warnings", help="Show warnings too."),
 ) -> None:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..paths import CHECKOUT
 from .gsm8k import problem_id, split_of_path
 from .schema import read_jsonl, write_records
 
@@ -176,7 +177,7 @@ def default_reference(start: str | Path = ".") -> Path | None:
     """GSM-8K test beside the repository (``../shared/data/gsm8k/test.jsonl`` from the repo root or
     the working directory), the reference corpus writers guard against by default; None if absent."""
     here = Path(start).resolve()
-    for base in (here, *here.parents, Path(__file__).resolve().parents[2]):
+    for base in (here, *here.parents, CHECKOUT):
         candidate = base.parent / "shared" / "data" / "gsm8k" / "test.jsonl"
         if candidate.is_file():
             return candidate

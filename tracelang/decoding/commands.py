@@ -10,13 +10,12 @@ from pathlib import Path
 import typer
 
 from ..cli import bench_app, decode_app
+from ..paths import EXAMPLES
 from ..records import InputError, LineError, loads_line
-
-_EXAMPLES = Path(__file__).resolve().parents[2] / "corpora" / "examples"
 
 
 def _tokenizer(name: str):
-    from .tokenizer_store import load_tokenizer
+    from ..models.tokenizer_store import load_tokenizer
 
     try:
         return load_tokenizer(name)
@@ -184,7 +183,7 @@ def compile_command(
 def _traces(corpus: list[Path], limit: int | None):
     from .bench import load_traces
 
-    paths = [str(p) for p in corpus] or sorted(str(p) for p in _EXAMPLES.glob("*.yaml"))
+    paths = [str(p) for p in corpus] or sorted(str(p) for p in EXAMPLES.glob("*.yaml"))
     if not corpus:
         typer.echo(f"note: no --corpus; using the {len(paths)} example traces", err=True)
     try:

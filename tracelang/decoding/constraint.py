@@ -27,11 +27,11 @@ import numpy as np
 from .. import grounding
 from ..grammar import grammar_hash
 from ..numbers import Exact
+from ..paths import cache_dir
 from ..records import removed_on_signal
 from .automaton import Automaton, automaton
 from .engine import Compiled, Rejected
 from .guide import Config, Guide, Levels
-from .tokenizer_store import cache_dir
 from .vocab import Vocab, fingerprint
 
 _FORMAT = 4  # bump when the vocab.npz layout changes

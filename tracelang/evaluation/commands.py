@@ -11,8 +11,9 @@ from ..cli import app
 from ..diagnostics import render as render_diag
 from ..models import ModelError, Prompter, load_model
 from ..models.loading import ATTN_HELP, DEVICE_HELP, DTYPE_HELP, REVISION_HELP, resolve_device, resolve_dtype
-from ..models.prompt import SHOTS, load_shots
+from ..models.prompt import load_shots
 from ..numbers import render
+from ..paths import SHOTS
 from ..pipeline import analyze
 from ..records import InputError
 from .backends import Backend, FreeBackend

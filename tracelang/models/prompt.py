@@ -86,9 +86,6 @@ class Prompter:
         return ["\nQuestion:", "\n\n"]
 
 
-SHOTS = Path(__file__).resolve().parents[2] / "corpora" / "shots.jsonl"  # the default shots corpus
-
-
 def load_shots(path: str | Path, k: int, seed: int = 0) -> list[dict]:
     """``k`` records with a question and a trace, drawn deterministically, one per expert first."""
     from ..data.schema import read_jsonl  # the one JSON Lines reader: errors name file, line, column

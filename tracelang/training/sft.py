@@ -58,7 +58,7 @@ class MaskBuilder:
         """``subset``: the grammar subset's token ids, sorted (emittable.py)."""
         from ..decoding.vocab import fingerprint
         from ..grammar import grammar_hash
-        from ..models.loading import cache_dir
+        from ..paths import cache_dir
 
         tok = tokenizer
         self.compiled = compile_tokenizer(tok)
