@@ -91,7 +91,7 @@ def generate_cmd(
     elif not quiet:
         typer.echo("warning: no GSM-8K test file found; the contamination guard is off (--gsm8k-test)", err=True)
 
-    from ..data.schema import write_records
+    from ..record import write_records
 
     tally = Tally()
     bar = _progress(n, "generating", quiet)
@@ -152,7 +152,7 @@ def stats_cmd(
 ) -> None:
     """Words per question, number words, operations per trace, distinct shapes, names and experts,
     side by side with GSM-8K train."""
-    from ..data.schema import read_jsonl
+    from ..records import read_jsonl
     from .stats import corpus_stats, gsm8k_stats, side_by_side
 
     try:

@@ -10,11 +10,11 @@ import typer
 from ..cli import corpus_app, gsm8k_app
 from ..grounding import constants_for, extract
 from ..numbers import render
-from ..records import InputError, atomic_write, refuse_same_files
+from ..record import write_records
+from ..records import InputError, atomic_write, read_jsonl, refuse_same_files, write_jsonl
 from . import gsm8k
 from .contamination import NGRAM, Guard, default_reference
 from .importer import import_problems
-from .schema import dumps, read_jsonl, write_records
 from .splits import DEV_SEED, DEV_SIZE, dev_ids, split_of
 
 
@@ -147,9 +147,7 @@ def split_command(
     for name, path in (("dev", dev), ("train", train)):
         if path is not None:
             try:
-                with atomic_write(path) as fh:
-                    for record in parts[name]:
-                        fh.write(dumps(record) + "\n")
+                write_jsonl(path, parts[name])
             except OSError as err:
                 _fail(f"cannot write: {err}")
     typer.echo(f"dev {len(parts['dev'])}, train {len(parts['train'])}")

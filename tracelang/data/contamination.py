@@ -21,8 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from ..paths import CHECKOUT
+from ..record import write_records
+from ..records import read_jsonl
 from .gsm8k import problem_id, split_of_path
-from .schema import read_jsonl, write_records
 
 NGRAM = 13
 SKELETON_JACCARD = 0.5

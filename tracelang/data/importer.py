@@ -32,11 +32,11 @@ from ..grounding import Quantity, constants_for, extract, grounder_for
 from ..ir import Block, ComputeStep, InitStep, Num, PercentStep, Program, QueryStep, Var, make
 from ..numbers import ONE, ZERO, Exact, ceil, floor, render
 from ..pipeline import analyze
+from ..record import make_record
 from .calc import Annotation, Bin, CalcError, Expr, Lit, Neg, Pct, annotations, evaluate
 from .contamination import Guard, Match
 from .gsm8k import Problem
 from .naming import Namer, base_name, context_words, derived_name, solution_name
-from .schema import make_record
 from .splits import split_of
 
 # Failure categories, each explained in spec/quantities.md ("Importer failures").

@@ -11,7 +11,7 @@ import typer
 
 from ..cli import bench_app, decode_app
 from ..paths import EXAMPLES
-from ..records import InputError, LineError, loads_line
+from ..records import InputError, LineError, parse_lines
 
 
 def _tokenizer(name: str):
@@ -43,14 +43,10 @@ def _questions(path: Path | None) -> list[str | None] | None:
     except (OSError, UnicodeDecodeError) as err:
         typer.echo(f"error: {path}: {err}", err=True)
         raise typer.Exit(2) from None
-    for n, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            record = loads_line(line)
-        except LineError as err:
-            typer.echo(f"error: {path}:{n}:{err.column}: {err.message}", err=True)
-            raise typer.Exit(2) from None
+    for n, record in parse_lines(lines):
+        if isinstance(record, LineError):
+            typer.echo(f"error: {path}:{n}:{record.column}: {record.message}", err=True)
+            raise typer.Exit(2)
         if not isinstance(record, dict) or not isinstance(record.get("question"), str):
             typer.echo(f"error: {path}:{n}: the record has no `question` string", err=True)
             raise typer.Exit(2)
@@ -89,9 +85,9 @@ def fuzz_command(
     if clash:
         typer.echo(f"error: {clash}: it would be overwritten", err=True)
         raise typer.Exit(2)
-    from ..data.schema import dumps, make_record
     from ..pipeline import analyze
-    from ..records import atomic_write
+    from ..record import make_record
+    from ..records import write_jsonl
     from .constraint import compile_tokenizer
     from .fuzz import fuzz
 
@@ -134,9 +130,7 @@ def fuzz_command(
             meta["allowed_values"] = [render(v) for v in sample.allowed_values]
         records.append(make_record(f"fuzz-{seed}-{i:05d}", question, sample.text, report.answer, expert,
                                    "synthetic:decode-fuzz", meta))
-    with atomic_write(out) as fh:
-        for r in records:
-            fh.write(dumps(r) + "\n")
+    write_jsonl(out, records)
     dt = time.perf_counter() - t0
     typer.echo(f"{counts['sampled']} traces ({counts['tokens']} tokens) in {dt:.1f}s with {tokenizer}: "
                f"{counts['ok']} check with no error, {counts['with_errors']} with errors"
