@@ -11,9 +11,9 @@ import torch
 from tracelang.decoding.constraint import Constraint, compile_tokenizer, make_config
 from tracelang.decoding.generate import generate
 from tracelang.decoding.guide import Levels
-from tracelang.decoding.tiny_model import tiny_model
-from tracelang.decoding.tokenizer_store import tiny_spm
 from tracelang.formatter import format_program
+from tracelang.models.tiny_model import tiny_model
+from tracelang.models.tokenizer_store import tiny_spm
 from tracelang.pipeline import parse
 
 from .conftest import ROOT

@@ -22,16 +22,17 @@ import pytest
 
 from tracelang.corpus.compose import Part, TemplateSource
 from tracelang.corpus.generate import generate, question_key
-from tracelang.corpus.library import DEFAULT_DIR, Library
+from tracelang.corpus.library import Library
 from tracelang.corpus.skeleton import slot_value
 from tracelang.numbers import render
+from tracelang.paths import TEMPLATES
 from tracelang.pipeline import analyze
 
 from .conftest import GSM8K
 
 N = 2000
 GROUP = f"generate {N} verified records (one core)"
-LIBRARY = Library.load(DEFAULT_DIR)
+LIBRARY = Library.load(TEMPLATES)
 _SLOT = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(?:\.([A-Za-z_][A-Za-z0-9_]*))?\}")
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from tracelang.data.gsm8k import load
 from tracelang.data.importer import import_problems
-from tracelang.data.quantities import grounder_for
+from tracelang.grounding import grounder_for
 from tracelang.pipeline import analyze
 
 from .conftest import GSM8K

@@ -21,7 +21,6 @@ tokens; the ratio table is printed at the end (run with ``-s``):
 
 from __future__ import annotations
 
-import json
 import os
 from functools import cache
 
@@ -30,6 +29,8 @@ import torch
 
 from tracelang.decoding.constraint import Constraint, compile_tokenizer, make_config
 from tracelang.models import Prompter
+from tracelang.paths import SHOTS
+from tracelang.records import read_jsonl
 from tracelang.training.batching import make_batch
 from tracelang.training.data import Example, tokenize
 from tracelang.training.emittable import emittable_ids
@@ -56,7 +57,7 @@ def world():
     else:
         from transformers import Gemma3ForCausalLM, Gemma3TextConfig
 
-        from tracelang.decoding.tokenizer_store import embedded_tokenizer
+        from tracelang.models.tokenizer_store import embedded_tokenizer
 
         tok = embedded_tokenizer()
         config = Gemma3TextConfig(
@@ -70,7 +71,7 @@ def world():
         model = Gemma3ForCausalLM(config).eval()
     unfreeze = len(model.model.layers) // 3
     prompter = Prompter(tok)
-    records = [json.loads(x) for x in (ROOT / "corpora" / "shots.jsonl").read_text().splitlines()][:BATCH]
+    records = [r for _, r in read_jsonl(SHOTS)][:BATCH]
     subset = emittable_ids(tok)
     pm = PartialModel(model, unfreeze, "none", True, subset)
     table = MaskTable(len(pm.subset))
@@ -219,8 +220,8 @@ def lora_world(dtype: str, instructions: bool):
     peft_model = adapters.attach(model, 32, 64.0, 0.0, ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj",
                                                          "up_proj", "down_proj"], list(range(n - 9, n)))
     prompter = Prompter(tok, instructions=instructions)
-    source = TRAIN_DATA if TRAIN_DATA.is_file() else ROOT / "corpora" / "shots.jsonl"
-    records = [json.loads(x) for x in source.read_text().splitlines()]
+    source = TRAIN_DATA if TRAIN_DATA.is_file() else SHOTS
+    records = [r for _, r in read_jsonl(source)]
     tally = DataTally()
     examples = []
     for r in records:

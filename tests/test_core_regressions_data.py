@@ -8,7 +8,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from tracelang.cli import app
-from tracelang.data.schema import make_record, write_records
+from tracelang.record import make_record, write_records
 from tracelang.records import iter_items
 
 TRACE = """\

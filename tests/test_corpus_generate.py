@@ -12,9 +12,9 @@ from typer.testing import CliRunner
 from tracelang.cli import app
 from tracelang.corpus.generate import question_key
 from tracelang.corpus.stats import corpus_stats, measure
-from tracelang.data.quantities import grounder_for
-from tracelang.data.schema import validate
+from tracelang.grounding import grounder_for
 from tracelang.pipeline import analyze
+from tracelang.record import validate
 
 NO_GUARD = ["--gsm8k-test", ""]  # replaced per test with a reference file written by the test
 

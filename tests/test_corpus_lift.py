@@ -14,7 +14,7 @@ from random import Random
 import pytest
 
 from tracelang.corpus.lift import LiftSource, TrainError, plan, train_records
-from tracelang.data.quantities import grounder_for
+from tracelang.grounding import grounder_for
 from tracelang.pipeline import analyze
 
 GSM8K = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "gsm8k"

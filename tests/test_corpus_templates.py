@@ -8,11 +8,12 @@ from random import Random
 import pytest
 
 from tracelang.corpus.compose import Part, TemplateSource
-from tracelang.corpus.library import DEFAULT_DIR, Library
+from tracelang.corpus.library import Library
 from tracelang.corpus.lint import lint_library
 from tracelang.corpus.template import TemplateError
 from tracelang.corpus.verify import verify
 from tracelang.formatter import format_program
+from tracelang.paths import TEMPLATES
 from tracelang.pipeline import analyze
 
 POOLS = """
@@ -241,7 +242,7 @@ def test_lint_passes_on_the_demo_templates(library: Library) -> None:
 
 
 def test_shipped_templates_load_and_every_trace_compiles() -> None:
-    library = Library.load(DEFAULT_DIR)
+    library = Library.load(TEMPLATES)
     assert len(library.templates) >= 100
     families = {t.family for t in library.templates}
     assert {"relations", "rates", "money", "percent", "averages", "units", "boxes", "schedules", "comparisons",
@@ -254,7 +255,7 @@ def test_shipped_templates_load_and_every_trace_compiles() -> None:
 def test_shipped_templates_lint_without_errors() -> None:
     """Every shipped template and every chain of two: clean traces, satisfiable constraints,
     phrasings that state every slot, questions that ground every init value."""
-    errors = [str(f) for f in lint_library(Library.load(DEFAULT_DIR)) if f.severity == "error"]
+    errors = [str(f) for f in lint_library(Library.load(TEMPLATES)) if f.severity == "error"]
     assert errors == []
 
 

@@ -10,8 +10,8 @@ import pytest
 from typer.testing import CliRunner
 
 from tracelang.cli import app
-from tracelang.data.schema import make_record
 from tracelang.data.splits import dev_ids
+from tracelang.record import make_record
 
 PROBLEMS = [
     {"question": "A kite costs $3. How much do 4 kites cost?", "answer": "4 kites cost 4*3 = $<<4*3=12>>12.\n#### 12"},

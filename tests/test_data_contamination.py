@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from tracelang.cli import app
 from tracelang.data.contamination import Guard, load_guard, tokens, write_guarded
-from tracelang.data.schema import make_record
+from tracelang.record import make_record
 
 REFERENCE = [
     ("ref-0", "A farmer plants 120 rows of corn with 45 stalks in each row and sells the corn at the market on "

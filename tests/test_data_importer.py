@@ -7,7 +7,7 @@ import pytest
 from tracelang.data.contamination import Guard
 from tracelang.data.gsm8k import Problem, gold_answer
 from tracelang.data.importer import FAILURES, convert, import_problems
-from tracelang.data.quantities import grounder_for
+from tracelang.grounding import grounder_for
 from tracelang.pipeline import analyze
 
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from tracelang.data.gsm8k import gold_answer, problem_id, split_of_path
-from tracelang.data.schema import FIELDS, RecordError, make_record, read_records, validate, write_records
 from tracelang.data.splits import DEV_SIZE, dev_ids, is_evaluation_only, split_of
 from tracelang.numbers import Exact
+from tracelang.record import FIELDS, RecordError, make_record, read_records, validate, write_records
 from tracelang.records import InputError
 
 

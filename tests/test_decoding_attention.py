@@ -9,8 +9,8 @@ from transformers.integrations import sdpa_attention as sdpa_module
 
 from tracelang.decoding import attention
 from tracelang.decoding.attention import packed_attention
-from tracelang.decoding.tiny_model import tiny_model
-from tracelang.decoding.tokenizer_store import tiny_spm
+from tracelang.models.tiny_model import tiny_model
+from tracelang.models.tokenizer_store import tiny_spm
 
 
 @pytest.mark.parametrize("arch", ["llama", "gemma3"])

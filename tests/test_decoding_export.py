@@ -84,7 +84,7 @@ def test_cli_vllm_format_prints_the_ebnf_fragment(runner):
 
 @pytest.fixture(scope="module")
 def tokenizer():
-    from tracelang.decoding.tokenizer_store import tiny_bpe
+    from tracelang.models.tokenizer_store import tiny_bpe
 
     return tiny_bpe()
 

@@ -11,8 +11,8 @@ from tracelang.decoding.constraint import Constraint, compile_tokenizer, make_co
 from tracelang.decoding.generate import PrefixCache, generate
 from tracelang.decoding.guide import Levels
 from tracelang.decoding.hf import TraceLogitsProcessor
-from tracelang.decoding.tiny_model import tiny_model
-from tracelang.decoding.tokenizer_store import tiny_bpe, tiny_spm
+from tracelang.models.tiny_model import tiny_model
+from tracelang.models.tokenizer_store import tiny_bpe, tiny_spm
 from tracelang.pipeline import analyze
 
 LEVELS = Levels(grounding=False)

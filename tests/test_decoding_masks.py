@@ -6,13 +6,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tracelang.data.quantities import grounder_for
 from tracelang.decoding.constraint import Constraint, compile_tokenizer, make_config, save
 from tracelang.decoding.fuzz import fuzz, pick
 from tracelang.decoding.guide import NAME_CAP, Levels
-from tracelang.decoding.tokenizer_store import tiny_bpe, tiny_spm
 from tracelang.decoding.vocab import token_bytes, tokenizer_style
 from tracelang.formatter import format_program
+from tracelang.grounding import grounder_for
+from tracelang.models.tokenizer_store import tiny_bpe, tiny_spm
 from tracelang.numbers import Exact
 from tracelang.pipeline import analyze, parse
 

@@ -9,13 +9,13 @@ import random
 
 import pytest
 
-from tracelang.data.quantities import grounder_for
 from tracelang.decoding.constraint import Constraint, make_config
 from tracelang.decoding.engine import Compiled
 from tracelang.decoding.guide import Levels
 from tracelang.decoding.vocab import Vocab
 from tracelang.degenerate import IDEMPOTENT, SELF_CONSTANT
 from tracelang.experts.comparison import COMPARE_OPS
+from tracelang.grounding import grounder_for
 from tracelang.pipeline import analyze
 
 CMP = "expert: comparison\ntrace:\n- {op: init, var: a, value: 7}\n- {op: init, var: b, value: 2.5}\n"

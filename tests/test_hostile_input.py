@@ -14,9 +14,9 @@ import pytest
 from tracelang.decoding import constraint
 from tracelang.decoding.constraint import Constraint, compile_tokenizer, make_config, save
 from tracelang.decoding.guide import Levels
-from tracelang.decoding.tokenizer_store import tiny_bpe
 from tracelang.decoding.vocab import fingerprint
 from tracelang.grammar import grammar_hash
+from tracelang.models.tokenizer_store import tiny_bpe
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -161,7 +161,7 @@ def test_a_running_value_is_bounded_but_a_large_final_value_is_not_refused_early
 
 
 def test_quantities_of_a_five_million_digit_question_are_linear():
-    r = _run_within("from tracelang.data.quantities import allowed_values, extract, stated_values\n"
+    r = _run_within("from tracelang.grounding import allowed_values, extract, stated_values\n"
                     "for s in ['Tom has ' + '7' * 5_000_000 + ' apples.', '7' * 1_000_000 + '\u00bd',\n"
                     "          '1\u00bd' * 200_000, '1 ' * 500_000]:\n"
                     "    extract(s); allowed_values(s); stated_values(s)\n")

@@ -98,7 +98,7 @@ def test_revision_selects_the_hub_snapshot(tmp_path: Path) -> None:
 
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from tracelang.decoding.tokenizer_store import tiny_bpe
+    from tracelang.models.tokenizer_store import tiny_bpe
 
     repo = tmp_path / "hub" / "models--tracelang--tiny"
     tok = tiny_bpe()

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import math
 from fractions import Fraction
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from tracelang import canonical
@@ -28,7 +29,7 @@ from tracelang.ir import (
     TransferStep,
     Var,
 )
-from tracelang.numbers import Exact
+from tracelang.numbers import Exact, ceil, floor, mod, power_bits
 from tracelang.pipeline import analyze, parse
 from tracelang.syntax import parse_cst
 
@@ -147,3 +148,24 @@ def test_fraction_strategy_values_are_exact() -> None:
     # the strategy above builds Exact from Fraction; make sure the conversion is exact
     f = Fraction(-7, 3)
     assert Exact(f.numerator, f.denominator) * 3 == -7
+
+
+_FRACTIONS = st.fractions(min_value=-10**6, max_value=10**6, max_denominator=1000)
+
+
+@given(_FRACTIONS, _FRACTIONS)
+def test_exact_helpers_agree_with_fractions(x: Fraction, y: Fraction) -> None:
+    """floor, ceil and the floored remainder on exact values are Python's on Fraction."""
+    ex, ey = Exact(x.numerator, x.denominator), Exact(y.numerator, y.denominator)
+    assert floor(ex) == math.floor(x) and ceil(ex) == math.ceil(x)
+    if y:
+        r = x % y  # Fraction's % is floored, as the language's mod is
+        assert mod(ex, ey) == Exact(r.numerator, r.denominator)
+
+
+@given(_FRACTIONS, st.integers(min_value=-20, max_value=20))
+def test_power_bits_bounds_the_power(x: Fraction, e: int) -> None:
+    assume(e != 0 and (e > 0 or x != 0))  # x**0 is 1 whatever the bound; 0**-e is no number
+    ex = Exact(x.numerator, x.denominator)
+    p = ex**e
+    assert max(p.numerator.bit_length(), p.denominator.bit_length()) <= power_bits(ex, e)

@@ -175,7 +175,7 @@ RATE = ["- {op: init, var: speed, value: 40}", "- {op: init, var: hours, value: 
 
 
 def _codes(steps: list[str], question: str | None, expert: str = "rate_equation") -> list[str]:
-    from tracelang.data.quantities import grounder_for
+    from tracelang.grounding import grounder_for
 
     text = f"expert: {expert}\ntrace:\n" + "\n".join(steps) + "\n"
     return [d.code for d in analyze(text, grounder=grounder_for(question) if question else None).diagnostics]

@@ -8,12 +8,12 @@ import pytest
 
 from tracelang import experts
 from tracelang.checker import block_scope, check
-from tracelang.data.quantities import grounder_for
 from tracelang.decoding.constraint import Constraint, make_config
 from tracelang.decoding.engine import Compiled
 from tracelang.decoding.guide import Levels
 from tracelang.decoding.vocab import Vocab
 from tracelang.experts import Env
+from tracelang.grounding import grounder_for
 from tracelang.ir import Arg, Step, Var, names_in
 from tracelang.limits import DEFAULT_LIMITS
 from tracelang.numbers import Exact

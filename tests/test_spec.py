@@ -14,6 +14,7 @@ from tracelang.checker import Grounder
 from tracelang.cli import app
 from tracelang.diagnostics import CODES
 from tracelang.formatter import format_program
+from tracelang.grounding import grounder_for
 from tracelang.numbers import parse_answer
 from tracelang.pipeline import analyze, parse
 
@@ -51,8 +52,7 @@ def _grounder(body: str) -> Grounder | None:
     first = body.split("\n", 1)[0]
     if not first.startswith("# question:"):
         return None
-    quantities = pytest.importorskip("tracelang.data.quantities", reason="grounding needs the data layer")
-    return quantities.grounder_for(first.removeprefix("# question:").strip())
+    return grounder_for(first.removeprefix("# question:").strip())
 
 
 def _codes(ex: Example) -> list[str]:

@@ -10,7 +10,7 @@ from conftest import GSM8K
 from typer.testing import CliRunner
 
 from tracelang.cli import app
-from tracelang.data.schema import read_records
+from tracelang.record import read_records
 
 ROOT = Path(__file__).resolve().parents[1]
 SHOTS = ROOT / "corpora" / "shots.jsonl"

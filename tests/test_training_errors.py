@@ -98,8 +98,8 @@ def test_no_usable_examples(runner: CliRunner, tmp_path: Path) -> None:
 
 def test_grammar_loss_target_outside_the_subset(runner: CliRunner, tmp_path: Path,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    from tracelang.data.schema import read_records
     from tracelang.models import Prompter, load_model
+    from tracelang.record import read_records
     from tracelang.training import setup
     from tracelang.training.data import tokenize
     from tracelang.training.emittable import emittable_ids

@@ -215,8 +215,8 @@ def test_export_prompts_as_trained_in_plain_transformers(lora_run, tmp_path: Pat
 def test_the_exported_template_wraps_a_base_chat_template(instructions: bool) -> None:
     """A base with its own chat template (Gemma's turn markers): the exported template renders the
     base's rendering of the trained prompt."""
-    from tracelang.decoding.tokenizer_store import tiny_bpe
     from tracelang.models.prompt import Prompter
+    from tracelang.models.tokenizer_store import tiny_bpe
     from tracelang.training.model_card import chat_template
 
     # copies: tiny_bpe() is cached and shared by every test in the session

@@ -18,14 +18,14 @@ def _log(stage: Path) -> None:
     rows.append({"kind": "eval", "step": 8, "constrained_accuracy": 0.5, "constrained_n": 8,
                  "constrained_valid": 1.0})
     stage.mkdir(parents=True)
-    (stage / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows) + "{cut line\n")
+    (stage / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows) + "{cut line\n[1]\n")
 
 
 def test_summary_tabulates_epochs_and_evaluations(tmp_path: Path) -> None:
     stage = tmp_path / "run" / "sft"
     _log(stage)
     train, evals = read_metrics(stage)
-    assert len(train) == 8 and [e["step"] for e in evals] == [4, 8]  # the cut line is skipped
+    assert len(train) == 8 and [e["step"] for e in evals] == [4, 8]  # the cut line and the non-object are skipped
     text = write_summary(stage).read_text()
     assert "| 1 | 4 | 0.5208 | 0.50 | 50 |" in text  # epoch 1: steps 1-4, mean loss, 400 tokens / 8 s
     assert "| 8 | constrained | 8 | 50.0% | 21.5–78.5% | 100% |" in text  # Wilson interval of 4/8
@@ -52,3 +52,18 @@ def test_rows_without_a_loss_are_left_out(tmp_path: Path) -> None:
                                                                  "loss": 0.5, "epoch": 0.5, "seconds": 1.0}]
     (stage / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     assert "| 1 | 1 | 0.5000 |" in write_summary(stage).read_text()
+
+
+def test_resume_truncates_the_log_keeping_rows_as_written(tmp_path: Path) -> None:
+    """A diverged loss (NaN) stays in the log; a cut line and a line that is no object are dropped."""
+    from tracelang.training.runlog import RunLog, metric_rows
+
+    log = RunLog(tmp_path, echo=lambda _line: None)
+    for step in (1, 2, 3):
+        log.metrics(step, {"loss": float("nan") if step == 2 else 1.0})
+    with log.path.open("a", encoding="utf-8") as fh:
+        fh.write("[1, 2]\n{cut line\n")
+    before = log.path.read_text(encoding="utf-8").splitlines()
+    log.truncate_after(2)
+    assert log.path.read_text(encoding="utf-8").splitlines() == before[:2]
+    assert [r["step"] for r in metric_rows(log.path)] == [1, 2] and not list(tmp_path.glob(".*.part"))

@@ -34,7 +34,7 @@ from .numbers import Exact, render
 from .scope import Scope
 
 # A grounding hook: given an init value, say whether the question supports it (W701). A hook that
-# also has ``stated(value) -> bool`` (``data.quantities.grounder_for`` does) tells which values the
+# also has ``stated(value) -> bool`` (``grounding.grounder_for`` does) tells which values the
 # question itself states: an input holding one of those is a quantity of the problem, so the no-op
 # rules (E401) do not apply to it; a constant the hook merely allows (1, 100) is not exempt.
 Grounder = Callable[[Exact], bool]

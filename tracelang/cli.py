@@ -83,13 +83,11 @@ def _items(files: list[str], unreadable_as_records: bool = False) -> list[Item]:
 
 
 def _grounder(question: str | None) -> Grounder | None:
-    """Grounding (W701) for records that carry their question; from the data package when present."""
+    """Grounding (W701) for records that carry their question."""
     if not question:
         return None
-    try:
-        from .data.quantities import grounder_for
-    except ModuleNotFoundError:  # a build without the data package: no grounding
-        return None
+    from .grounding import grounder_for  # here, not at the top: most commands never ground
+
     return grounder_for(question)
 
 

@@ -17,9 +17,9 @@ from lark import Lark
 from lark.grammar import NonTerminal, Terminal
 
 from .errors import TracelangError
+from .paths import candidates
 
-_HERE = Path(__file__).resolve().parent
-_CANDIDATES = (_HERE / "grammar" / "trace.lark", _HERE.parent / "grammar" / "trace.lark")
+_CANDIDATES = candidates("grammar", "trace.lark")
 
 
 class GrammarError(TracelangError, RuntimeError):

@@ -111,7 +111,7 @@ class InitStep(Step):
     defines: ClassVar = ("var",)
 
 
-class _TableStep(Step):
+class TableStep(Step):
     """A step that applies a named operation of its op's table (``compute_op``) to ``args``."""
 
     compute_op: str
@@ -121,7 +121,7 @@ class _TableStep(Step):
     reads: ClassVar = ("args",)
 
 
-class ComputeStep(_TableStep):
+class ComputeStep(TableStep):
     op: Literal["compute"] = "compute"
 
 
@@ -167,7 +167,7 @@ class AddEntityStep(Step):
     creates: ClassVar = ("entity",)
 
 
-class CompareStep(_TableStep):
+class CompareStep(TableStep):
     op: Literal["compare"] = "compare"
 
 

@@ -31,6 +31,28 @@ class Literal:
     unreduced: bool  # a p/q that is not in lowest terms (48/2): an operation, not a literal
 
 
+def floor(x: Exact) -> Exact:
+    """The largest integer not above ``x``."""
+    return Exact(x.numerator // x.denominator)
+
+
+def ceil(x: Exact) -> Exact:
+    """The smallest integer not below ``x``."""
+    return Exact(-((-x.numerator) // x.denominator))
+
+
+def mod(a: Exact, b: Exact) -> Exact:
+    """The floored remainder of ``a / b`` (it takes the sign of ``b``). ``b`` must not be zero: each
+    caller refuses a zero divisor with its own error."""
+    return a - b * floor(a / b)
+
+
+def power_bits(base: Exact, exponent: int) -> int:
+    """An upper bound on the bits of ``base ** exponent``'s numerator and denominator, to refuse a
+    power too large before computing it."""
+    return max(base.numerator.bit_length(), base.denominator.bit_length()) * abs(exponent)
+
+
 def _decimal(text: str) -> Exact:
     whole, _, frac = text.partition(".")
     num = int((whole or "0") + frac)

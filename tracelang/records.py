@@ -1,5 +1,6 @@
-"""Reading traces from files: ``.yaml`` trace files, ``.jsonl`` corpora, ``-`` for stdin; and
-writing files atomically so that an interrupted run never leaves a half-written output."""
+"""Reading and writing files: traces from ``.yaml`` trace files, ``.jsonl`` corpora or ``-`` for
+stdin; the one JSON Lines reader (``read_jsonl``, on ``parse_lines``) and writer (``write_jsonl``);
+and writing files atomically so that an interrupted run never leaves a half-written output."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import stat
 import sys
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,6 +63,54 @@ def loads_line(line: str) -> object:
         raise
     except ValueError as err:  # int('9' * 5000): Python's limit on integer digits
         raise LineError(f"a number too long to read ({str(err).split(';')[0]})") from None
+
+
+def dumps_line(value: object) -> str:
+    """One JSON line, UTF-8 as is except U+2028/U+2029, which are escaped: tools that split lines
+    with str.splitlines (or JavaScript) would break a record there."""
+    return json.dumps(value, ensure_ascii=False).replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+
+
+def parse_lines(lines: Iterable[str]) -> Iterator[tuple[int, object]]:
+    """(line number from 1, value) for each non-blank line of a JSON Lines text; a line that is not
+    acceptable JSON gives its ``LineError`` as the value, for the caller to report or skip."""
+    for n, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            yield n, loads_line(line)
+        except LineError as err:
+            yield n, err
+
+
+def read_jsonl(path: str | Path) -> Iterator[tuple[int, dict]]:
+    """(line number, object) for each non-blank line of a JSON Lines file; ``InputError`` naming
+    file, line and column for anything that is not a JSON object (malformed, nested too deep, an
+    integer too long to read, NaN/Infinity: see ``loads_line``)."""
+    try:
+        fh = open(path, encoding="utf-8")  # noqa: SIM115 - closed below, generator
+    except OSError as err:
+        raise InputError(f"{path}: {err.strerror or err}") from None
+    with fh:
+        try:
+            for n, value in parse_lines(fh):
+                if isinstance(value, LineError):
+                    raise InputError(f"{path}:{n}:{value.column}: {value.message}")
+                if not isinstance(value, dict):
+                    raise InputError(f"{path}:{n}:1: not a JSON object")
+                yield n, value
+        except UnicodeDecodeError as err:
+            raise InputError(f"{path}: not UTF-8 text (byte {err.start})") from None
+
+
+def write_jsonl(path: str | Path, rows: Iterable[object]) -> int:
+    """Write one JSON line per row atomically (all or nothing); returns how many were written."""
+    count = 0
+    with atomic_write(path) as fh:
+        for row in rows:
+            fh.write(dumps_line(row) + "\n")
+            count += 1
+    return count
 
 
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")  # only an escape can put a surrogate in a str here
@@ -154,15 +203,11 @@ def iter_items(source: str) -> Iterator[Item]:
         return
     index = 0
     # JSON Lines break at "\n" only: str.splitlines would also split inside a string at U+2028
-    for n, line in enumerate(text.split("\n"), start=1):
-        if not line.strip():
-            continue
+    for n, record in parse_lines(text.split("\n")):
         item = Item(source, index, "", file_line=n)
         index += 1
-        try:
-            record = loads_line(line)
-        except LineError as err:
-            item.error = Diagnostic("E002", err.message, n, err.column)
+        if isinstance(record, LineError):
+            item.error = Diagnostic("E002", record.message, n, record.column)
             yield item
             continue
         if not isinstance(record, dict) or not isinstance(record.get("trace"), str):

@@ -11,8 +11,9 @@ from pathlib import Path
 import typer
 
 from ..data.commands import contamination_command
+from ..paths import TEMPLATES
 from ..training.commands import filter_command
-from .library import DEFAULT_DIR, Library
+from .library import Library
 
 
 def register(app: typer.Typer) -> None:
@@ -49,7 +50,7 @@ def generate_cmd(
     out: Path = typer.Option(..., "--out", help="Output JSONL (written atomically)."),
     gsm8k_train: Path | None = typer.Option(None, "--gsm8k-train",
                                             help="GSM-8K train (raw JSONL, or imported records) to lift numbers from."),
-    templates: Path = typer.Option(DEFAULT_DIR, "--templates", help="Template directory."),
+    templates: Path = typer.Option(TEMPLATES, "--templates", help="Template directory."),
     lifted_share: float = typer.Option(0.5, "--lifted-share", min=0.0, max=1.0,
                                        help="Share of records lifted from GSM-8K train (with --gsm8k-train)."),
     gsm8k_test: Path | None = typer.Option(None, "--gsm8k-test",
@@ -85,7 +86,7 @@ def generate_cmd(
     elif not quiet:
         typer.echo("warning: no GSM-8K test file found; the contamination guard is off (--gsm8k-test)", err=True)
 
-    from ..data.schema import write_records
+    from ..record import write_records
 
     tally = Tally()
     bar = _progress(n, "generating", quiet)
@@ -113,7 +114,7 @@ def generate_cmd(
 
 
 def lint_cmd(
-    templates: Path = typer.Option(DEFAULT_DIR, "--templates", help="Template directory."),
+    templates: Path = typer.Option(TEMPLATES, "--templates", help="Template directory."),
     seed: int = typer.Option(0, "--seed", help="Seed for the samples lint draws."),
     warnings: bool = typer.Option(True, "--warnings/--no-warnings", help="Show warnings too."),
 ) -> None:
@@ -144,7 +145,7 @@ def stats_cmd(
 ) -> None:
     """Words per question, number words, operations per trace, distinct shapes, names and experts,
     side by side with GSM-8K train."""
-    from ..data.schema import read_jsonl
+    from ..records import read_jsonl
     from .stats import corpus_stats, gsm8k_stats, side_by_side
 
     records = [obj for _, obj in read_jsonl(str(file))]

@@ -14,8 +14,7 @@ from dataclasses import dataclass, field
 from itertools import accumulate
 from random import Random
 
-from .. import ir
-from ..ir import Program
+from ..ir import Program, make
 from ..numbers import Exact, render
 from .library import Library
 from .pools import PoolEntry
@@ -24,7 +23,6 @@ from .template import Template
 from .text import Renderer, Text
 from .verify import nice, verify
 
-_make = getattr(ir, "make", None) or (lambda cls, **kw: cls.model_construct(**kw))
 # Variables a later template takes over from an earlier one (same pool): the main person always; the
 # item when the fed value counts items ("count.*" kinds: 48 muffins baked are the muffins boxed).
 SHARED = ("name", "item")
@@ -201,7 +199,7 @@ class TemplateSource:
 
     def program(self, parts: list[Part]) -> Program:
         blocks = [p.template.skeleton.build(p.env, p.fed) for p in parts]
-        return _make(Program, composed=len(blocks) > 1, blocks=blocks)
+        return make(Program, composed=len(blocks) > 1, blocks=blocks)
 
     def make(self, rng: Random) -> dict | None:
         parts = self.chain(rng)

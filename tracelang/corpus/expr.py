@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import TracelangError
-from ..numbers import Exact
+from ..numbers import Exact, ceil, floor, mod, power_bits
 
 MAX_CHARS = 1_000
 MAX_DEPTH = 60
@@ -66,14 +66,6 @@ class Compiled:
         return self.fn(env)
 
 
-def _floor(x: Exact) -> Exact:
-    return Exact(x.numerator // x.denominator)
-
-
-def _ceil(x: Exact) -> Exact:
-    return Exact(-((-x.numerator) // x.denominator))
-
-
 def _bounded(x: Any) -> Any:
     """Refuse a value too large to be a template quantity (and too slow to carry on)."""
     if isinstance(x, Exact) and (x.numerator.bit_length() > _VALUE_BITS or x.denominator.bit_length() > _VALUE_BITS):
@@ -81,14 +73,18 @@ def _bounded(x: Any) -> Any:
     return x
 
 
-def _div(a: Exact, b: Exact) -> Exact:
+def _divisor(b: Exact) -> Exact:
     if b == 0:
         raise Undefined("division by zero")
-    return a / b
+    return b
+
+
+def _div(a: Exact, b: Exact) -> Exact:
+    return a / _divisor(b)
 
 
 def _mod(a: Exact, b: Exact) -> Exact:
-    return a - b * _floor(_div(a, b))
+    return mod(a, _divisor(b))
 
 
 def _distinct(*xs: Exact) -> bool:
@@ -99,7 +95,7 @@ def _pow(base: Exact, exp: Exact) -> Exact:
     if exp.denominator != 1 or not 0 <= exp <= 64:
         raise Undefined("pow takes a whole exponent from 0 to 64")
     e = int(exp.numerator)
-    if max(base.numerator.bit_length(), base.denominator.bit_length()) * e > _VALUE_BITS:
+    if power_bits(base, e) > _VALUE_BITS:
         raise Undefined(f"a value of more than {MAX_VALUE_DIGITS} digits")
     return base**e
 
@@ -107,8 +103,8 @@ def _pow(base: Exact, exp: Exact) -> Exact:
 # name -> (min args, max args or None, arg kind, result kind, function)
 _FUNCTIONS: dict[str, tuple[int, int | None, str, str, Callable[..., Any]]] = {
     "int": (1, 1, "num", "bool", lambda x: x.denominator == 1),
-    "floor": (1, 1, "num", "num", _floor),
-    "ceil": (1, 1, "num", "num", _ceil),
+    "floor": (1, 1, "num", "num", floor),
+    "ceil": (1, 1, "num", "num", ceil),
     "abs": (1, 1, "num", "num", abs),
     "min": (2, None, "num", "num", min),
     "max": (2, None, "num", "num", max),

@@ -11,11 +11,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from random import Random
 
+from ..paths import TEMPLATES
 from .pools import Pool, PoolEntry, PoolError, load_pools
 from .template import Template, TemplateError, VarSpec, check_slots, compile_template, phrases, var_spec
 from .text import Format, Text
-
-DEFAULT_DIR = Path(__file__).resolve().parents[2] / "corpora" / "templates"
 
 
 @dataclass
@@ -64,7 +63,7 @@ class Library:
         self.starters = [t for t in self.templates if t.output in self.consumers]
 
     @classmethod
-    def load(cls, root: str | Path = DEFAULT_DIR, errors: list[str] | None = None) -> Library:
+    def load(cls, root: str | Path = TEMPLATES, errors: list[str] | None = None) -> Library:
         """Load a template directory. With ``errors`` given, a template that does not compile is
         reported there and skipped (lint goes on to the others); without, the first one raises."""
         root = Path(root)

@@ -3,7 +3,7 @@ variables, resample them, re-execute the trace, and write the new numbers into t
 
 For each imported train record (question + canonical trace) a ``LiftPlan`` is made once:
 
-* the question's quantities come from ``tracelang.data.quantities.extract`` (with spans);
+* the question's quantities come from ``tracelang.grounding.extract`` (with spans);
 * quantities are grouped by value ("value classes"); a class is lifted when every occurrence is
   plainly written (``48``, ``1,200``, ``$3.50``, ``25%``, ``three``), some ``init`` of the trace
   takes that value, and nothing else could mean the same number (a derived value such as 0.25
@@ -33,7 +33,7 @@ from ..checker import check
 from ..errors import UsageError
 from ..formatter import format_step
 from ..ir import CompareStep, ComputeStep, InitStep, Num, Program, Var
-from ..numbers import Exact, render
+from ..numbers import Exact, ceil, floor, render
 from ..pipeline import parse
 from ..runtime import Execution, execute
 from .numwords import to_words
@@ -80,7 +80,7 @@ class LiftPlan:
     picks: list[object]  # per step: comparison outcome / min-max argument index / None
     answer_places: int
     lines: list[list[str]] = field(default_factory=list)  # canonical step lines per block
-    _last: list[Exact] = field(default_factory=list)  # the values of the latest sample
+    last: list[Exact] = field(default_factory=list)  # the values of the latest sample
 
     def sample(self, rng: Random) -> tuple[str, Program, Execution] | None:
         values: list[Exact] = []
@@ -105,7 +105,7 @@ class LiftPlan:
             return None
         if not nice(run.answer, self.answer_places):
             return None
-        self._last = values
+        self.last = values
         return self._question(values), program, run
 
     def samples(self, rng: Random, tries: int = 10) -> bool:
@@ -118,7 +118,7 @@ class LiftPlan:
         layer's quantity reader). True by construction: new numbers are written in the forms of
         the ones they replace, and whatever is not lifted stays as the importer grounded it. Tests
         and ``lint`` confirm it; generation does not pay for it per record."""
-        from ..data.quantities import grounder_for
+        from ..grounding import grounder_for
 
         for _ in range(tries):
             drawn = self.sample(rng)
@@ -208,7 +208,7 @@ def _write(v: Exact, occ: _Occurrence, places: int) -> str:
         return word.capitalize() if occ.text[:1].isupper() else word
     grouped = "," in occ.text
     scaled = v * 10**places
-    whole, frac = divmod(int(scaled.numerator // scaled.denominator), 10**places)
+    whole, frac = divmod(int(floor(scaled).numerator), 10**places)
     digits = f"{int(whole):,}" if grouped else str(int(whole))
     if places:
         digits += "." + str(int(frac)).rjust(places, "0")
@@ -264,13 +264,12 @@ def _range(value: Exact, kind: str, places: int) -> tuple[Exact, Exact, Exact]:
 
 
 def _ceil_to(x: Exact, grain: Exact) -> Exact:
-    q = x / grain
-    return grain * Exact(-((-q.numerator) // q.denominator))
+    return grain * ceil(x / grain)
 
 
 def plan(record: dict) -> LiftPlan | None:
     """The lifting plan of one imported train record, or None when nothing can be lifted safely."""
-    from ..data.quantities import constants_for, extract
+    from ..grounding import constants_for, extract
 
     question, trace = record.get("question"), record.get("trace")
     if not isinstance(question, str) or not isinstance(trace, str):
@@ -371,7 +370,7 @@ class LiftSource:
             if answer is None:
                 self.rejected[why] += 1
                 return None
-            trace = p.text(p._last)
+            trace = p.text(p.last)
             return {
                 "id": "lift-" + hashlib.blake2b((question + trace).encode(), digest_size=8).hexdigest(),
                 "question": question,
@@ -394,8 +393,7 @@ def train_records(path: str, progress=None) -> list[dict]:
     ``tracelang gsm8k import`` writes) or the raw GSM-8K file, imported here. Refuses test."""
     from ..data.gsm8k import load, split_of_path
     from ..data.importer import convert
-    from ..data.schema import read_jsonl
-    from ..records import InputError
+    from ..records import InputError, read_jsonl
 
     if split_of_path(path) == "test" or "test" in path.rsplit("/", 1)[-1].lower():
         raise TrainError(f"{path}: GSM-8K test is for evaluation only; lift from train")

@@ -160,7 +160,7 @@ def _values(env: dict) -> dict[str, str]:
 def _grounded(source: TemplateSource, parts: list[Part], program, rng: Random, out: list[Finding], where: str,
               reported: set[str]) -> None:
     """The question must state every init value (the checker's W701 with the data layer's reader)."""
-    from ..data.quantities import grounder_for
+    from ..grounding import grounder_for
 
     question, _ = source.question(parts, rng)
     diags = check(program, grounder=grounder_for(question))

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import re
 
-_ONES = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven",
-         "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen"]
-_TENS = ["", "", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"]
+from ..grounding import TENS, UNITS
+
+# The words grounding reads, by value: _ONES[n] for n < 20, _TENS[n] for n tens.
+_ONES = sorted(UNITS, key=UNITS.__getitem__)
+_TENS = ["", "", *sorted(TENS, key=TENS.__getitem__)]
 
 NUMBER_WORDS = frozenset(
     _ONES + _TENS[2:]

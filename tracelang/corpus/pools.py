@@ -87,7 +87,7 @@ class Pool:
     has_text: bool = True  # whether `{var}` alone renders (tables need a `text` key)
 
 
-def _number(value: object, where: str) -> Exact:
+def exact_number(value: object, where: str) -> Exact:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise PoolError(f"{where}: expected a number, got {value!r}")
     text = repr(value) if isinstance(value, float) else str(value)
@@ -142,7 +142,7 @@ def _table(name: str, values: list, where: str) -> Pool:
                 attrs[key] = value
                 kind = "text"
             else:
-                attrs[key] = _number(value, f"{at}, `{key}`")
+                attrs[key] = exact_number(value, f"{at}, `{key}`")
                 kind = "num"
             if kinds.setdefault(key, kind) != kind:
                 raise PoolError(f"{at}: `{key}` is a {kind} here but not in earlier entries")

@@ -12,20 +12,18 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from .. import ir
 from ..diagnostics import has_errors
 from ..errors import TracelangError
 from ..formatter import format_step
-from ..ir import Block, InitStep, Num, Ref, Step, Var, step_fields
+from ..ir import Block, InitStep, Num, Ref, Step, Var, make, step_fields
 from ..numbers import render
 from ..pipeline import parse
 from .pools import PoolEntry
 
-_make: Callable[..., object] = getattr(ir, "make", None) or (lambda cls, **kw: cls.model_construct(**kw))
 _SLOT = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(?:\.([A-Za-z_][A-Za-z0-9_]*))?\}")
 _NUM_SENTINEL = 97_531_000_000
 _NAME_SENTINEL = "zz_slot_"
-PREV = _make(Ref, block="prev", field="result")
+PREV = make(Ref, block="prev", field="result")
 
 
 class SkeletonError(TracelangError, ValueError):
@@ -74,7 +72,7 @@ class Skeleton:
                 steps.append(plan.step)
                 continue
             if fed is not None and plan.init_of == fed:
-                steps.append(_make(InitStep, op="init", var=plan.step.var, value=None, source=PREV))
+                steps.append(make(InitStep, op="init", var=plan.step.var, value=None, source=PREV))
                 continue
             fields = dict(plan.fields)
             for fname, index, slot in plan.slots:
@@ -86,8 +84,8 @@ class Skeleton:
                     if items is plan.fields[fname]:
                         items = fields[fname] = list(items)  # type: ignore[arg-type]
                     items[index] = node  # type: ignore[index]
-            steps.append(_make(type(plan.step), **fields))
-        return _make(Block, expert=self.expert, trace=steps)
+            steps.append(make(type(plan.step), **fields))
+        return make(Block, expert=self.expert, trace=steps)
 
     def lines(self, values: dict[str, object], fed: str | None = None) -> list[str]:
         """The block's steps as canonical text, straight from the sample (what ``format_program``
@@ -129,8 +127,8 @@ def slot_value(slot: TraceSlot, values: dict[str, object]) -> object:
 def _node(slot: TraceSlot, values: dict[str, object]) -> object:
     value = slot_value(slot, values)
     if slot.kind == "name":
-        return _make(Var, kind="var", name=value)
-    return _make(Num, kind="num", value=value)
+        return make(Var, kind="var", name=value)
+    return make(Num, kind="num", value=value)
 
 
 def compile_trace(text: str, kind_of: Callable[[str, str | None], str]) -> Skeleton:
@@ -212,14 +210,14 @@ def _strip(value: object) -> object:
     if isinstance(value, list):
         return [_strip(v) for v in value]
     if isinstance(value, Var):
-        return _make(Var, kind="var", name=value.name)
+        return make(Var, kind="var", name=value.name)
     if isinstance(value, Num):
-        return _make(Num, kind="num", value=value.value)
+        return make(Num, kind="num", value=value.value)
     if isinstance(value, Ref):
-        return _make(Ref, block=value.block, field=value.field)
+        return make(Ref, block=value.block, field=value.field)
     return value
 
 
 def _strip_step(step: Step) -> Step:
     fields = {"op": step.op} | {f: _strip(getattr(step, f)) for f in step_fields(type(step))}
-    return _make(type(step), **fields)
+    return make(type(step), **fields)

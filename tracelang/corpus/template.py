@@ -17,7 +17,7 @@ from typing import Any
 from ..errors import UsageError
 from ..numbers import Exact
 from .expr import Compiled, ExprError, Undefined, compile_expr
-from .pools import Pool, PoolEntry, PoolError, _number, identifier
+from .pools import Pool, PoolEntry, PoolError, exact_number, identifier
 from .skeleton import Skeleton, SkeletonError, compile_trace
 from .text import FORMATS, NUMBER_ATTRS, Format, Text, TextError, compile_text
 
@@ -204,8 +204,8 @@ def var_spec(name: str, raw: object, pools: dict[str, Pool], where: str) -> VarS
             bounds = raw["range"]
             if not isinstance(bounds, list) or len(bounds) != 2:
                 raise _fail(at, "`range` is [low, high]")
-            lo, hi = (_number(b, f"{at}: range") for b in bounds)
-            step = _number(raw.get("step", 1), f"{at}: step")
+            lo, hi = (exact_number(b, f"{at}: range") for b in bounds)
+            step = exact_number(raw.get("step", 1), f"{at}: step")
             if step <= 0 or hi < lo:
                 raise _fail(at, "a range needs low <= high and a positive step")
             count = (hi - lo) / step
@@ -221,9 +221,9 @@ def var_spec(name: str, raw: object, pools: dict[str, Pool], where: str) -> VarS
             if all(isinstance(o, str) for o in options):
                 spec.choices = [PoolEntry(o, {"id": identifier(o)}) for o in options]
             else:
-                spec.choices = [_number(o, f"{at}: choice") for o in options]
+                spec.choices = [exact_number(o, f"{at}: choice") for o in options]
         elif kind == "const":
-            spec.lo = _number(raw["const"], f"{at}: const")
+            spec.lo = exact_number(raw["const"], f"{at}: const")
             cue = raw.get("cue", [])
             if isinstance(cue, str):
                 cue = [cue]

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 
 from ..errors import TracelangError
-from ..numbers import Exact
+from ..numbers import Exact, floor
 
 MAX_CHARS = 400
 MAX_DEPTH = 40
@@ -182,7 +182,7 @@ def evaluate(node: Expr) -> Exact:
     if node.op in ("/", "//"):
         if b == 0:
             raise CalcError("division by zero")
-        return a / b if node.op == "/" else Exact((a / b).numerator // (a / b).denominator)
+        return a / b if node.op == "/" else floor(a / b)
     if b.denominator != 1 or abs(b.numerator) > MAX_EXPONENT or (a == 0 and b < 0):
         raise CalcError(f"the power {b} is out of range")
     return a ** int(b.numerator)

@@ -9,13 +9,13 @@ from pathlib import Path
 import typer
 
 from ..errors import UsageError
+from ..grounding import constants_for, extract
 from ..numbers import render
-from ..records import atomic_write, refuse_same_files
+from ..record import write_records
+from ..records import atomic_write, read_jsonl, refuse_same_files, write_jsonl
 from . import gsm8k
 from .contamination import NGRAM, Guard, default_reference
 from .importer import import_problems
-from .quantities import constants_for, extract
-from .schema import dumps, read_jsonl, write_records
 from .splits import DEV_SEED, DEV_SIZE, dev_ids, split_of
 
 SPLIT_HELP = f"""The fixed dev split: {DEV_SIZE} GSM-8K train problems drawn with seed {DEV_SEED}.
@@ -139,9 +139,7 @@ def split_command(
     for name, path in (("dev", dev), ("train", train)):
         if path is not None:
             try:
-                with atomic_write(path) as fh:
-                    for record in parts[name]:
-                        fh.write(dumps(record) + "\n")
+                write_jsonl(path, parts[name])
             except OSError as err:
                 raise UsageError(f"cannot write: {err}") from None
     typer.echo(f"dev {len(parts['dev'])}, train {len(parts['train'])}")

@@ -21,8 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
+from ..paths import CHECKOUT
+from ..record import write_records
+from ..records import read_jsonl
 from .gsm8k import problem_id, split_of_path
-from .schema import read_jsonl, write_records
 
 NGRAM = 13
 SKELETON_JACCARD = 0.5
@@ -177,7 +179,7 @@ def default_reference(start: str | Path = ".") -> Path | None:
     """GSM-8K test beside the repository (``../shared/data/gsm8k/test.jsonl`` from the repo root or
     the working directory), the reference corpus writers guard against by default; None if absent."""
     here = Path(start).resolve()
-    for base in (here, *here.parents, Path(__file__).resolve().parents[2]):
+    for base in (here, *here.parents, CHECKOUT):
         candidate = base.parent / "shared" / "data" / "gsm8k" / "test.jsonl"
         if candidate.is_file():
             return candidate

@@ -13,8 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..numbers import Exact, parse_answer
-from ..records import InputError
-from .schema import read_jsonl
+from ..records import InputError, read_jsonl
 
 TRAIN_SIZE = 7473
 TEST_SIZE = 1319

@@ -8,7 +8,7 @@ operand is resolved, in this order, to
      first so that "5 apples and 5 pears" stay two inputs,
   3. an earlier result already used, then a question quantity already used,
   4. a value derived from a quantity (0.25 for "25%", 4 for "a quarter") or a licensed constant
-     (60 minutes per hour, ...; see quantities.py),
+     (60 minutes per hour, ...; see tracelang/grounding.py),
   5. otherwise the operand is ungrounded and the problem fails with ``ungrounded_value``.
 Percent patterns (``x*25/100``, ``x*0.25`` with "25%" in the question) become ``percent_of``.
 Steps that recompute an earlier step are reused, identity operands (``*1``, ``+0``) dropped, and
@@ -29,15 +29,15 @@ from typing import Any, NamedTuple
 from ..degenerate import IDEMPOTENT, SELF_CONSTANT
 from ..errors import TracelangError
 from ..formatter import format_program
+from ..grounding import Quantity, constants_for, extract, grounder_for
 from ..ir import Block, ComputeStep, InitStep, Num, PercentStep, Program, QueryStep, Var, make
-from ..numbers import ONE, ZERO, Exact, render
+from ..numbers import ONE, ZERO, Exact, ceil, floor, render
 from ..pipeline import analyze
+from ..record import make_record
 from .calc import Annotation, Bin, CalcError, Expr, Lit, Neg, Pct, annotations, evaluate
 from .contamination import Guard, Match
 from .gsm8k import Problem
 from .naming import Namer, base_name, context_words, derived_name, solution_name
-from .quantities import Quantity, constants_for, extract, grounder_for
-from .schema import make_record
 from .splits import split_of
 
 # Failure categories, each explained in spec/quantities.md ("Importer failures").
@@ -232,9 +232,9 @@ class _Builder:
         elif op == "pow":
             value = vals[0] ** int(vals[1].numerator)
         elif op == "floor":
-            value = Exact(vals[0].numerator // vals[0].denominator)
+            value = floor(vals[0])
         elif op == "ceil":
-            value = Exact(-(-vals[0].numerator // vals[0].denominator))
+            value = ceil(vals[0])
         elif op == "percent_of":
             value = vals[0] * vals[1] / 100
         elif op == "percent_off":
@@ -440,9 +440,9 @@ def _answer_var(builder: _Builder, problem: Problem) -> str:
     last = next((r for r in reversed(builder.results) if r.top), None)
     if last is not None and last.var not in builder.inputs:
         value = last.value
-        if Exact(value.numerator // value.denominator) == gold:
+        if floor(value) == gold:
             return builder.step("floor", [last.var])
-        if Exact(-(-value.numerator // value.denominator)) == gold:
+        if ceil(value) == gold:
             return builder.step("ceil", [last.var])
         if value * 100 == gold and re.search(r"percent|%", problem.question, re.I):
             return builder.step("mul", [last.var, builder.operand(Exact(100), {last.var})])

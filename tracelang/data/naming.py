@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import re
 
+from ..grounding import Quantity
 from ..numbers import Exact, render
-from .quantities import Quantity
 
 
 def _wordset(text: str) -> frozenset[str]:

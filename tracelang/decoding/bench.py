@@ -227,8 +227,8 @@ def generation_benchmark(tokenizer, traces: list[Trace], batch: int = 8, layers:
     """Tokens of trace per second writing the same traces three ways (teacher-forced)."""
     import torch
 
+    from ..models.tiny_model import tiny_model
     from .generate import generate
-    from .tiny_model import tiny_model
 
     torch.manual_seed(seed)
     model = tiny_model(tokenizer, seed=seed, layers=layers, hidden=hidden)

@@ -10,9 +10,8 @@ from pathlib import Path
 import typer
 
 from ..errors import UsageError
-from ..records import LineError, loads_line
-
-_EXAMPLES = Path(__file__).resolve().parents[2] / "corpora" / "examples"
+from ..paths import EXAMPLES
+from ..records import LineError, parse_lines
 
 
 def register(app: typer.Typer) -> None:
@@ -29,7 +28,7 @@ def register(app: typer.Typer) -> None:
 
 
 def _tokenizer(name: str):
-    from .tokenizer_store import load_tokenizer
+    from ..models.tokenizer_store import load_tokenizer
 
     try:
         return load_tokenizer(name)
@@ -54,13 +53,9 @@ def _questions(path: Path | None) -> list[str | None] | None:
         lines = path.read_text(encoding="utf-8").split("\n")  # not splitlines: U+2028 is inside a string
     except (OSError, UnicodeDecodeError) as err:
         raise UsageError(f"{path}: {err}") from None
-    for n, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            record = loads_line(line)
-        except LineError as err:
-            raise UsageError(f"{path}:{n}:{err.column}: {err.message}") from None
+    for n, record in parse_lines(lines):
+        if isinstance(record, LineError):
+            raise UsageError(f"{path}:{n}:{record.column}: {record.message}")
         if not isinstance(record, dict) or not isinstance(record.get("question"), str):
             raise UsageError(f"{path}:{n}: the record has no `question` string")
         out.append(record["question"])
@@ -94,9 +89,9 @@ def fuzz_command(
     clash = refuse_same_files(question_file=question_file, out=out)
     if clash:
         raise UsageError(f"{clash}: it would be overwritten")
-    from ..data.schema import dumps, make_record
     from ..pipeline import analyze
-    from ..records import atomic_write
+    from ..record import make_record
+    from ..records import write_jsonl
     from .constraint import compile_tokenizer
     from .fuzz import fuzz
 
@@ -118,7 +113,7 @@ def fuzz_command(
         grounder = None
         if question is not None and lv.grounding:
             if question not in grounders:
-                from ..data.quantities import grounder_for
+                from ..grounding import grounder_for
 
                 grounders[question] = grounder_for(question)
             grounder = grounders[question]
@@ -139,9 +134,7 @@ def fuzz_command(
             meta["allowed_values"] = [render(v) for v in sample.allowed_values]
         records.append(make_record(f"fuzz-{seed}-{i:05d}", question, sample.text, report.answer, expert,
                                    "synthetic:decode-fuzz", meta))
-    with atomic_write(out) as fh:
-        for r in records:
-            fh.write(dumps(r) + "\n")
+    write_jsonl(out, records)
     dt = time.perf_counter() - t0
     typer.echo(f"{counts['sampled']} traces ({counts['tokens']} tokens) in {dt:.1f}s with {tokenizer}: "
                f"{counts['ok']} check with no error, {counts['with_errors']} with errors"
@@ -185,7 +178,7 @@ def compile_command(
 def _traces(corpus: list[Path], limit: int | None):
     from .bench import load_traces
 
-    paths = [str(p) for p in corpus] or sorted(str(p) for p in _EXAMPLES.glob("*.yaml"))
+    paths = [str(p) for p in corpus] or sorted(str(p) for p in EXAMPLES.glob("*.yaml"))
     if not corpus:
         typer.echo(f"note: no --corpus; using the {len(paths)} example traces", err=True)
     traces = load_traces(paths, limit)

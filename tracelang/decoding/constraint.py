@@ -24,13 +24,14 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import grounding
 from ..grammar import grammar_hash
 from ..numbers import Exact
+from ..paths import cache_dir
 from ..records import removed_on_signal
 from .automaton import Automaton, automaton
 from .engine import Compiled, Rejected
 from .guide import Config, Guide, Levels
-from .tokenizer_store import cache_dir
 from .vocab import Vocab, fingerprint
 
 _FORMAT = 4  # bump when the vocab.npz layout changes
@@ -141,30 +142,19 @@ def _load_vocab(path: Path, fingerprint_: str) -> Vocab | None:
 
 
 def question_values(question: str) -> set[Exact]:
-    """The values a question grounds: the GSM-8K data layer's quantity extractor."""
-    try:
-        from ..data.quantities import allowed_values
-    except ImportError as err:
-        raise RuntimeError("grounding by question needs tracelang.data.quantities (the GSM-8K data layer), "
-                           "which this build does not have; pass allowed values explicitly or turn "
-                           "grounding off") from err
-    return set(allowed_values(question))
+    """The values a question grounds (``tracelang.grounding``)."""
+    return set(grounding.allowed_values(question))
 
 
 def make_config(levels: Levels = Levels(), question: str | None = None,
                 allowed_values: Iterable[Exact] | None = None, stated_values: Iterable[Exact] | None = None) -> Config:
     """Grounding uses ``allowed_values`` if given, else the question's quantities, else nothing. The
-    values the question states (``stated_values``, else read from the question when the data layer is
-    there) are exempt from the no-op rules at every level, as the checker exempts them."""
+    values the question states (``stated_values``, else read from the question) are exempt from the
+    no-op rules at every level, as the checker exempts them."""
     if allowed_values is None and question is not None and levels.grounding:
         allowed_values = question_values(question)
     if stated_values is None and question is not None:
-        try:
-            from ..data.quantities import stated_values as stated
-        except ImportError:  # no data layer: nothing is exempt (the checker has no grounder either)
-            stated_values = ()
-        else:
-            stated_values = stated(question)
+        stated_values = grounding.stated_values(question)
     return Config.make(levels, allowed_values, stated_values=stated_values or ())
 
 

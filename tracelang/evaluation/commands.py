@@ -11,8 +11,9 @@ from ..diagnostics import render as render_diag
 from ..errors import UsageError
 from ..models import ModelError, Prompter, load_model
 from ..models.loading import ATTN_HELP, DEVICE_HELP, DTYPE_HELP, REVISION_HELP, resolve_device, resolve_dtype
-from ..models.prompt import SHOTS, load_shots
+from ..models.prompt import load_shots
 from ..numbers import render
+from ..paths import SHOTS
 from ..pipeline import analyze
 from ..records import InputError
 from .backends import Backend, FreeBackend
@@ -114,7 +115,7 @@ def solve(
                    "trace, so it is not an answer", err=True)
         typer.echo("answer: none")
         raise typer.Exit(1)
-    from ..data.quantities import grounder_for
+    from ..grounding import grounder_for
 
     report = analyze(out.text, grounder=grounder_for(question))
     for d in report.diagnostics:

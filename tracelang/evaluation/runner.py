@@ -20,13 +20,13 @@ from typing import Any
 
 from ..data.gsm8k import Problem, load
 from ..data.importer import convert
-from ..data.quantities import grounder_for
 from ..data.splits import dev_ids
 from ..errors import UsageError
+from ..grounding import grounder_for
 from ..ir import Program
 from ..numbers import render
 from ..pipeline import analyze, parse
-from ..records import InputError, LineError, atomic_write, loads_line
+from ..records import InputError, LineError, atomic_write, loads_line, parse_lines
 from .backends import Backend
 from .datasets import is_file_source, load_file
 from .lm_eval_shape import results as lm_eval_results
@@ -178,12 +178,8 @@ def _read_predictions(path: Path, todo: dict[str, Problem]) -> tuple[dict[str, d
         text = path.read_text(encoding="utf-8", errors="replace")
     except OSError as err:
         raise EvalError(f"{path}: {err.strerror or err}") from None
-    for line in text.split("\n"):
-        if not line.strip():
-            continue
-        try:
-            row = loads_line(line)
-        except LineError:
+    for _, row in parse_lines(text.split("\n")):
+        if isinstance(row, LineError):
             dropped += 1
             continue
         problem = todo.get(row.get("id")) if isinstance(row, dict) and isinstance(row.get("id"), str) else None

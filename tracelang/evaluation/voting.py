@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from ..data.quantities import grounder_for
+from ..grounding import grounder_for
 from ..pipeline import analyze
 from .backends import Backend, Generated
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from ..errors import TracelangError
 from ..ir import ComputeStep, InitStep, Num, QueryStep, Var
 from ..limits import Limits
-from ..numbers import ONE, ZERO, Exact, render
+from ..numbers import ONE, ZERO, Exact, ceil, floor, mod, power_bits, render
 
 
 class ExecError(TracelangError):
@@ -56,23 +56,20 @@ class OpSpec:
     partial: bool = False
 
 
-def _div(a: Exact, b: Exact, node: object) -> Exact:
+def divisor(b: Exact, node: object) -> Exact:
+    """``b``, refused (E501) when it is zero."""
     if b == ZERO:
         raise ExecError("E501", "division by zero", node)
-    return a / b
+    return b
 
 
-def _floor(x: Exact) -> Exact:
-    return Exact(x.numerator // x.denominator)
-
-
-def _ceil(x: Exact) -> Exact:
-    return Exact(-((-x.numerator) // x.denominator))
+def div(a: Exact, b: Exact, node: object) -> Exact:
+    return a / divisor(b, node)
 
 
 def _mod(xs: list[Exact], env: Env, node: object) -> Exact:
     a, b = xs
-    return a - b * _floor(_div(a, b, node))
+    return mod(a, divisor(b, node))
 
 
 def _pow(xs: list[Exact], env: Env, node: object) -> Exact:
@@ -82,8 +79,7 @@ def _pow(xs: list[Exact], env: Env, node: object) -> Exact:
     e = int(exp.numerator)
     if abs(e) > env.limits.max_exponent:
         raise ExecError("E603", f"the exponent {e} exceeds the limit {env.limits.max_exponent}", node)
-    bits = max(base.numerator.bit_length(), base.denominator.bit_length())
-    if bits * abs(e) > env.limits.max_value_digits * 3.33:
+    if power_bits(base, e) > env.limits.max_value_digits * 3.33:
         raise ExecError("E603", f"a value of more than {env.limits.max_value_digits} digits", node)
     if e < 0 and base == ZERO:
         raise ExecError("E501", "division by zero (zero to a negative power)", node)
@@ -126,12 +122,12 @@ COMPUTE_OPS: dict[str, OpSpec] = {
     "sub": OpSpec(2, None, lambda xs, env, n: xs[0] - _sum(xs[1:], env, n), "first minus the rest", False,
                   (ZERO, "rest")),
     "mul": OpSpec(2, None, lambda xs, env, n: _product(xs, env, n), "product of all args", True, (ONE, "any")),
-    "div": OpSpec(2, 2, lambda xs, env, n: _div(xs[0], xs[1], n), "first divided by second", False,
+    "div": OpSpec(2, 2, lambda xs, env, n: div(xs[0], xs[1], n), "first divided by second", False,
                   (ONE, "rest"), divides=True),
     "mod": OpSpec(2, 2, _mod, "remainder of first divided by second (floored)", divides=True),
     "pow": OpSpec(2, 2, _pow, "first to the power of second (an integer)", False, (ONE, "rest"), partial=True),
-    "floor": OpSpec(1, 1, lambda xs, env, n: _floor(xs[0]), "largest integer not above the arg"),
-    "ceil": OpSpec(1, 1, lambda xs, env, n: _ceil(xs[0]), "smallest integer not below the arg"),
+    "floor": OpSpec(1, 1, lambda xs, env, n: floor(xs[0]), "largest integer not above the arg"),
+    "ceil": OpSpec(1, 1, lambda xs, env, n: ceil(xs[0]), "smallest integer not below the arg"),
     "min": OpSpec(2, None, lambda xs, env, n: min(xs), "smallest arg", True),
     "max": OpSpec(2, None, lambda xs, env, n: max(xs), "largest arg", True),
 }

@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..ir import CompareStep
 from ..numbers import ONE, ZERO, Exact
 from . import Expert, register
-from .base import COMPUTE_OPS, CORE_HANDLERS, Env, OpSpec, _div, apply_table
+from .base import COMPUTE_OPS, CORE_HANDLERS, Env, OpSpec, apply_table, div
 
 
 def _truth(flag: bool) -> Exact:
@@ -14,7 +14,7 @@ def _truth(flag: bool) -> Exact:
 
 COMPARE_OPS: dict[str, OpSpec] = {
     "diff": OpSpec(2, 2, lambda xs, env, n: abs(xs[0] - xs[1]), "absolute difference", True),
-    "ratio": OpSpec(2, 2, lambda xs, env, n: _div(xs[0], xs[1], n), "first divided by second", divides=True),
+    "ratio": OpSpec(2, 2, lambda xs, env, n: div(xs[0], xs[1], n), "first divided by second", divides=True),
     "max": OpSpec(2, None, lambda xs, env, n: max(xs), "largest arg", True),
     "min": OpSpec(2, None, lambda xs, env, n: min(xs), "smallest arg", True),
     "gt": OpSpec(2, 2, lambda xs, env, n: _truth(xs[0] > xs[1]), "1 if first > second else 0"),

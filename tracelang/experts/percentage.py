@@ -9,7 +9,7 @@ from .base import COMPUTE_OPS, CORE_HANDLERS, Env, ExecError
 
 HUNDRED = Exact(100)
 
-# Each percent op's value from its base and rate (in percent), public: the decoder's guide evaluates them too.
+# Each percent op's exact value from its base and rate (in percent); the decoder's guide evaluates them too.
 PERCENT_OPS = {
     "percent_of": lambda base, rate: base * rate / HUNDRED,
     "percent_off": lambda base, rate: base * (ONE - rate / HUNDRED),

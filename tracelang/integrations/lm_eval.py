@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..data.quantities import grounder_for
+from ..grounding import grounder_for
 from ..numbers import parse_answer
 from ..pipeline import analyze
 

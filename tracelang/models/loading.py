@@ -16,13 +16,13 @@ small model mostly streams weights and KV cache from memory, so half the bytes i
 
 from __future__ import annotations
 
-import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
+from ..paths import cache_dir, shipped
 
 EMBEDDED = "embedded"
 TINY = "tiny"
@@ -49,20 +49,9 @@ class LoadedModel:
         return sum(p.numel() for p in self.model.parameters())
 
 
-def cache_dir() -> Path:
-    root = os.environ.get("TRACELANG_CACHE")
-    path = Path(root) if root else Path.home() / ".cache" / "tracelang"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
 def shipped_dir() -> Path:
-    """The shipped adapter: in the checkout, or inside an installed wheel."""
-    here = Path(__file__).resolve().parents[1]
-    for candidate in (here.parent / "weights" / "shipped", here / "weights" / "shipped"):
-        if (candidate / "training.json").is_file():
-            return candidate
-    return here.parent / "weights" / "shipped"
+    """The shipped adapter: inside an installed wheel, or in the checkout."""
+    return shipped("weights", "shipped", "training.json").parent
 
 
 def embedded_dir() -> Path:
@@ -154,7 +143,7 @@ def _tiny(seed: int, attn_implementation: str | None = None) -> LoadedModel:
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from ..decoding.tokenizer_store import tiny_bpe
+    from .tokenizer_store import tiny_bpe
 
     tokenizer = tiny_bpe()
     config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
@@ -225,7 +214,7 @@ def load_model(name: str = EMBEDDED, *, seed: int = 0, device: str | None = None
 def load_tokenizer(name: str = EMBEDDED) -> Any:
     """The tokenizer ``load_model(name)`` would come with, without loading the weights."""
     if name == TINY:
-        from ..decoding.tokenizer_store import tiny_bpe
+        from .tokenizer_store import tiny_bpe
 
         tokenizer = tiny_bpe()
     elif name == SHIPPED or _is_adapter_dir(name):

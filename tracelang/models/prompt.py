@@ -86,12 +86,9 @@ class Prompter:
         return ["\nQuestion:", "\n\n"]
 
 
-SHOTS = Path(__file__).resolve().parents[2] / "corpora" / "shots.jsonl"  # the default shots corpus
-
-
 def load_shots(path: str | Path, k: int, seed: int = 0) -> list[dict]:
     """``k`` records with a question and a trace, drawn deterministically, one per expert first."""
-    from ..data.schema import read_jsonl  # the one JSON Lines reader: errors name file, line, column
+    from ..records import read_jsonl  # the one JSON Lines reader: errors name file, line, column
 
     records = [obj for _, obj in read_jsonl(path)]
     records = [r for r in records if isinstance(r.get("question"), str) and isinstance(r.get("trace"), str)]

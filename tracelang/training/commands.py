@@ -363,9 +363,9 @@ def filter_command(
     verifies against the gold answer (clean check, exact run); write them as a corpus."""
     from tqdm import tqdm
 
-    from ..data.schema import write_records
     from ..decoding.guide import Levels
     from ..models import load_model
+    from ..record import write_records
     from .checkpoint import load_trained
     from .config import RLConfig, checked
     from .data import DataTally

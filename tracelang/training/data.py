@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..data.schema import read_records
 from ..data.splits import dev_ids, split_of
 from ..errors import UsageError
 from ..formatter import format_program
 from ..pipeline import analyze
+from ..record import read_records
 from ..records import InputError
 from .config import DataSource
 from .masks import PositionMasks

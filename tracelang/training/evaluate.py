@@ -22,7 +22,8 @@ import torch
 from ..evaluation.backends import FreeBackend
 from ..evaluation.runner import EvalConfig, run
 from ..models import LoadedModel, Prompter
-from ..models.prompt import SHOTS, load_shots
+from ..models.prompt import load_shots
+from ..paths import SHOTS
 from .config import ConfigError, EvalSettings
 from .setup import Setup
 

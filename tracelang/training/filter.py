@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ..data.quantities import grounder_for
-from ..data.schema import make_record
 from ..decoding.guide import Levels
 from ..formatter import format_program
+from ..grounding import grounder_for
 from ..pipeline import analyze
+from ..record import make_record
 from .emittable import emittable_ids
 from .masks import MaskTable
 from .partial import PartialModel

@@ -10,7 +10,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..models.prompt import SHOTS, TEMPLATE_MARKER, Prompter, load_shots
+from ..models.prompt import TEMPLATE_MARKER, Prompter, load_shots
+from ..paths import SHOTS
 
 _QUESTION = "\x00question\x00"  # cannot occur in a prompt; marks where the question goes
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ..data.quantities import grounder_for
+from ..grounding import grounder_for
 from ..pipeline import analyze
 
 

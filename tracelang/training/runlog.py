@@ -8,6 +8,23 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ..records import atomic_write
+
+
+def metric_rows(path: Path) -> list[dict[str, Any]]:
+    """The rows of a metrics log, skipping a line cut by an interrupt (or one that is not an object).
+    Python's JSON, not ``records.loads_line``: a row may hold NaN (a diverged loss) as ``metrics``
+    wrote it."""
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines() if path.is_file() else []:
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(row, dict):
+            rows.append(row)
+    return rows
+
 
 class RunLog:
     def __init__(self, run_dir: Path, echo: Callable[[str], None] = print, enabled: bool = True,
@@ -25,15 +42,9 @@ class RunLog:
         """On resume: drop lines logged after the checkpoint (they will be logged again)."""
         if not self.enabled or not self.path.exists():
             return
-        keep = []
-        for line in self.path.read_text(encoding="utf-8").splitlines():
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if row.get("step", 0) <= step:
-                keep.append(line)
-        self.path.write_text("".join(k + "\n" for k in keep), encoding="utf-8")
+        keep = [row for row in metric_rows(self.path) if row.get("step", 0) <= step]
+        with atomic_write(self.path) as fh:
+            fh.writelines(json.dumps(row) + "\n" for row in keep)  # as `metrics` writes them
 
     def metrics(self, step: int, row: dict[str, Any], kind: str = "train") -> None:
         if not self.enabled:

@@ -12,7 +12,8 @@ import torch
 
 from ..models import LoadedModel, Prompter, adapters, load_model
 from ..models.loading import resolve_dtype
-from ..models.prompt import SHOTS, load_shots
+from ..models.prompt import load_shots
+from ..paths import SHOTS
 from .checkpoint import chain, fingerprint, materialize, read_meta
 from .config import ConfigError, TrainConfig
 from .emittable import emittable_ids

@@ -35,11 +35,13 @@ from .stage import Evaluate, Stage
 
 
 def _code_hash() -> str:
-    """What the masks depend on besides their inputs: the decoder's and the grounding's code."""
-    from .. import data, decoding
+    """What the masks depend on besides their inputs: the decoder's code, the grounding, and the
+    scope model and experts' ops that the decoder's guide advances and evaluates."""
+    from .. import decoding, experts, grounding, scope
 
     digest = hashlib.sha256()
-    files = sorted(Path(decoding.__file__).parent.glob("*.py")) + [Path(data.__file__).parent / "quantities.py"]
+    files = [*sorted(Path(decoding.__file__).parent.glob("*.py")), Path(grounding.__file__), Path(scope.__file__),
+             *sorted(Path(experts.__file__).parent.glob("*.py"))]
     for file in files:
         digest.update(file.name.encode() + b"\0" + file.read_bytes())
     return digest.hexdigest()[:16]
@@ -58,7 +60,7 @@ class MaskBuilder:
         """``subset``: the grammar subset's token ids, sorted (emittable.py)."""
         from ..decoding.vocab import fingerprint
         from ..grammar import grammar_hash
-        from ..models.loading import cache_dir
+        from ..paths import cache_dir
 
         tok = tokenizer
         self.compiled = compile_tokenizer(tok)

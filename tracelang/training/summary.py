@@ -8,23 +8,18 @@ extra, part of ``dev``): without it the page says so and has no picture.
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any
 
 from ..evaluation.metrics import wilson
+from .runlog import metric_rows
 
 
 def read_metrics(stage_dir: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """(train rows, eval rows) of a stage's log; unreadable lines are skipped."""
     train, evals = [], []
-    path = Path(stage_dir) / "metrics.jsonl"
-    for line in path.read_text(encoding="utf-8").splitlines() if path.is_file() else []:
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
-            continue
+    for row in metric_rows(Path(stage_dir) / "metrics.jsonl"):
         (evals if row.get("kind") == "eval" else train).append(row)
     return train, evals
 

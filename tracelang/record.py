@@ -1,4 +1,4 @@
-"""The one record schema every tool reads and writes, one JSON object per line:
+"""The one record every tool reads and writes, one JSON object per line:
 
     {"id", "question", "trace", "answer", "expert", "source", "meta"}
 
@@ -7,20 +7,33 @@
 gold answer as canonical number text; ``expert`` the trace's expert (the first block's for a composed
 trace); ``source`` where the record came from (``gsm8k-train``, ``synthetic:<generator>``); ``meta``
 a free-form object (split, counts, provenance).
+
+A record stays a plain dict (``Record`` types it), so it is written and read as JSON unchanged.
+Corpus files go through ``records.read_jsonl`` and ``records.write_jsonl``.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict, cast
 
-from ..errors import UsageError
-from ..numbers import Exact, render
-from ..records import InputError, LineError, atomic_write, loads_line
+from .errors import UsageError
+from .numbers import Exact, render
+from .records import InputError, read_jsonl, write_jsonl
 
-FIELDS = ("id", "question", "trace", "answer", "expert", "source", "meta")
+
+class Record(TypedDict):
+    id: str
+    question: str | None
+    trace: str
+    answer: str | None
+    expert: str
+    source: str
+    meta: dict[str, Any]
+
+
+FIELDS = tuple(Record.__annotations__)  # in schema order
 
 
 class RecordError(UsageError, ValueError):
@@ -28,7 +41,7 @@ class RecordError(UsageError, ValueError):
 
 
 def make_record(id: str, question: str | None, trace: str, answer: Exact | str | int | None, expert: str,
-                source: str, meta: dict[str, Any] | None = None) -> dict[str, Any]:
+                source: str, meta: dict[str, Any] | None = None) -> Record:
     """A record with the fields in schema order; an exact answer is rendered canonically."""
     if isinstance(answer, Exact):
         answer = render(answer)
@@ -44,7 +57,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
 }
 
 
-def validate(record: object, where: str = "record") -> dict[str, Any]:
+def validate(record: object, where: str = "record") -> Record:
     """Return the record if it follows the schema; ``RecordError`` naming the first problem."""
     if not isinstance(record, dict):
         raise RecordError(f"{where}: not a JSON object")
@@ -57,40 +70,10 @@ def validate(record: object, where: str = "record") -> dict[str, Any]:
     extra = sorted(set(record) - set(FIELDS))
     if extra:
         raise RecordError(f"{where}: unknown field `{extra[0]}`")
-    return record
+    return cast(Record, record)
 
 
-def dumps(record: dict[str, Any]) -> str:
-    """One JSON line, UTF-8 as is except U+2028/U+2029, which are escaped: tools that split lines
-    with str.splitlines (or JavaScript) would break a record there."""
-    return json.dumps(record, ensure_ascii=False).replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
-
-
-def read_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(line number, object) for each non-blank line of a JSON Lines file; ``InputError`` naming
-    file, line and column for anything that is not a JSON object (malformed, nested too deep, an
-    integer too long to read, NaN/Infinity: see ``records.loads_line``)."""
-    try:
-        fh = open(path, encoding="utf-8")  # noqa: SIM115 - closed below, generator
-    except OSError as err:
-        raise InputError(f"{path}: {err.strerror or err}") from None
-    with fh:
-        try:
-            for n, line in enumerate(fh, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    obj = loads_line(line)
-                except LineError as err:
-                    raise InputError(f"{path}:{n}:{err.column}: {err.message}") from None
-                if not isinstance(obj, dict):
-                    raise InputError(f"{path}:{n}:1: not a JSON object")
-                yield n, obj
-        except UnicodeDecodeError as err:
-            raise InputError(f"{path}: not UTF-8 text (byte {err.start})") from None
-
-
-def read_records(path: str | Path) -> Iterator[dict[str, Any]]:
+def read_records(path: str | Path) -> Iterator[Record]:
     """Records of a corpus file, each validated against the schema."""
     for n, obj in read_jsonl(path):
         try:
@@ -100,11 +83,5 @@ def read_records(path: str | Path) -> Iterator[dict[str, Any]]:
 
 
 def write_records(path: str | Path, records: Iterable[dict[str, Any]]) -> int:
-    """Write records atomically (all or nothing); returns how many were written."""
-    count = 0
-    with atomic_write(path) as fh:
-        for record in records:
-            validate(record, f"record {count}")
-            fh.write(dumps(record) + "\n")
-            count += 1
-    return count
+    """Write records atomically (all or nothing), each validated first; returns how many."""
+    return write_jsonl(path, (validate(record, f"record {n}") for n, record in enumerate(records)))

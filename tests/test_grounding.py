@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tracelang.data.quantities import Quantity, allowed_values, constants_for, extract, grounder_for, stated_values
+from tracelang.grounding import Quantity, allowed_values, constants_for, extract, grounder_for, stated_values
 from tracelang.numbers import Exact
 
 
@@ -115,7 +115,7 @@ def test_hostile_text_is_fast_and_safe() -> None:
 def test_spec_shows_the_constants_table() -> None:
     from pathlib import Path
 
-    from tracelang.data.quantities import constants_markdown
+    from tracelang.grounding import constants_markdown
 
     spec = (Path(__file__).resolve().parents[1] / "spec" / "quantities.md").read_text(encoding="utf-8")
     assert constants_markdown() in spec

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from ..numbers import Exact, render
+from .numbers import Exact, render
 
 # ---------------------------------------------------------------- the result type
 

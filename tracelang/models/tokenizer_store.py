@@ -14,23 +14,17 @@
 from __future__ import annotations
 
 import io
-import os
 import random
 from functools import cache
 from pathlib import Path
+
+from ..paths import cache_dir
 
 _NAMES = ("total", "price", "cost", "count", "rate", "hours", "days", "width", "length", "share", "left",
           "extra", "step1", "step2", "step3", "result", "sum_all", "per_box", "boxes", "weight", "speed",
           "a", "b", "x", "y", "n", "k2", "alpha", "beta_2", "gamma")
 _NUMBERS = ("0", "1", "2", "3", "5", "7", "10", "12", "24", "60", "100", "0.5", "2.5", "1/3", "2/7", "-4", "150",
             "1000", "0.25", "7.75", "9", "36", "48", "15")
-
-
-def cache_dir() -> Path:
-    root = os.environ.get("TRACELANG_CACHE")
-    path = Path(root) if root else Path.home() / ".cache" / "tracelang"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 def synthetic_traces(n: int, seed: int = 0) -> list[str]:
