@@ -85,8 +85,8 @@ def test_commands_register_explicitly_and_the_corpus_group_is_one() -> None:
     for path in sorted(PACKAGE.glob("*/commands.py")):
         module = importlib.import_module(f"tracelang.{path.parent.name}.commands")
         assert callable(module.register), path
-        assert "import app" not in path.read_text(encoding="utf-8") and ".cli import" not in path.read_text(
-            encoding="utf-8"), path
+        text = path.read_text(encoding="utf-8")
+        assert "import app" not in text and ".cli import" not in text, path
     root = get_command(app)
     ctx = root.make_context("tracelang", ["--help"], resilient_parsing=True)
     assert root.list_commands(ctx) == ["check", "run", "fmt", "schema", "solve", "eval", "gsm8k", "corpus", "decode",

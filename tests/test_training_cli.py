@@ -10,10 +10,10 @@ from conftest import GSM8K
 from typer.testing import CliRunner
 
 from tracelang.cli import app
+from tracelang.paths import SHOTS
 from tracelang.record import read_records
 
 ROOT = Path(__file__).resolve().parents[1]
-SHOTS = ROOT / "corpora" / "shots.jsonl"
 
 
 def _recipe(tmp_path: Path) -> Path:

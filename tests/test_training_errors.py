@@ -9,9 +9,9 @@ import pytest
 from typer.testing import CliRunner
 
 from tracelang.cli import app
+from tracelang.paths import SHOTS
 
 ROOT = Path(__file__).resolve().parents[1]
-SHOTS = ROOT / "corpora" / "shots.jsonl"
 
 
 def _recipe(tmp_path: Path, data: Path = SHOTS) -> Path:

@@ -8,15 +8,15 @@ from dataclasses import asdict
 from pathlib import Path
 
 import pytest
-from conftest import GSM8K, ROOT
+from conftest import GSM8K
 from typer.testing import CliRunner
 
 from tracelang.cli import app
 from tracelang.evaluation.backends import Generated
 from tracelang.evaluation.runner import EvalConfig, EvalError, run
+from tracelang.paths import SHOTS
 
 pytestmark = pytest.mark.skipif(not (GSM8K / "train.jsonl").exists(), reason="GSM-8K not present")
-SHOTS = ROOT / "corpora" / "shots.jsonl"
 
 
 class Fixed:

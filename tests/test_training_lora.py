@@ -13,13 +13,13 @@ import torch
 
 from tracelang.models import load_model
 from tracelang.models.prompt import BARE_PROMPT_VERSION
+from tracelang.paths import SHOTS
 from tracelang.training import checkpoint as ckpt
 from tracelang.training.batching import make_batch
 from tracelang.training.config import ConfigError, DataSource, PeftSettings, SFTConfig, checked
 from tracelang.training.sft import SFTTrainer
 
 ROOT = Path(__file__).resolve().parents[1]
-SHOTS = ROOT / "corpora" / "shots.jsonl"
 IDS = torch.tensor([[5, 17, 40, 3, 99, 12]])
 
 

@@ -12,6 +12,7 @@ import torch
 from tracelang.data.splits import dev_ids
 from tracelang.models import load_model
 from tracelang.models.prompt import PROMPT_VERSION
+from tracelang.paths import SHOTS
 from tracelang.training import checkpoint as ckpt
 from tracelang.training.batching import make_batch
 from tracelang.training.config import DataSource, SFTConfig
@@ -20,7 +21,6 @@ from tracelang.training.partial import PartialModel
 from tracelang.training.sft import SFTTrainer
 
 ROOT = Path(__file__).resolve().parents[1]
-SHOTS = ROOT / "corpora" / "shots.jsonl"
 
 
 def _cfg(out: Path, steps: int, **kw) -> SFTConfig:

@@ -8,10 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from tracelang.paths import SHOTS
 from tracelang.training.config import ConfigError, SFTConfig, checked
 from tracelang.training.sft import SFTTrainer
-
-SHOTS = Path(__file__).resolve().parents[1] / "corpora" / "shots.jsonl"
 
 
 def _cfg(out: Path, **kw) -> SFTConfig:

@@ -298,11 +298,10 @@ class TrainConfig(Settings):
 
     @model_validator(mode="after")
     def _trackers(self) -> TrainConfig:
-        from .trackers import check, installed
+        from .trackers import check
 
         try:
-            self.report_to = check([*self.report_to, *(["tensorboard"] if self.tensorboard and installed("tensorboard")
-                                                       else [])])
+            self.report_to = check(self.report_to, optional=("tensorboard",) if self.tensorboard else ())
         except ValueError as err:
             raise Invalid("report_to", str(err).removeprefix("report_to: ")) from None
         return self

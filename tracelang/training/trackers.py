@@ -10,11 +10,13 @@ from typing import Any
 _PACKAGES = {"comet_ml": "comet-ml"}
 
 
-def check(names: list[str]) -> list[str]:
-    """The tracker names, each known to accelerate and installed; else a ValueError in one line."""
+def check(names: list[str], optional: tuple[str, ...] = ()) -> list[str]:
+    """The tracker names, each known to accelerate and installed, then those of ``optional`` that are
+    installed; else a ValueError in one line."""
     from accelerate.tracking import LOGGER_TYPE_TO_CLASS
 
     available = _available()
+    names = [*names, *(name for name in optional if name in available)]
     for name in names:
         if name not in LOGGER_TYPE_TO_CLASS:
             raise ValueError(f"report_to: unknown tracker {name!r} (accelerate has {', '.join(LOGGER_TYPE_TO_CLASS)})")
@@ -28,10 +30,6 @@ def _available() -> set[str]:
     from accelerate.tracking import get_available_trackers
 
     return {getattr(t, "value", str(t)) for t in get_available_trackers()}
-
-
-def installed(name: str) -> bool:
-    return name in _available()
 
 
 def hparams(config: dict[str, Any]) -> dict[str, Any]:
