@@ -208,15 +208,6 @@ class Guide:
             return Exact(arg[1], arg[2])
         return self.block.values.get(arg[1])  # type: ignore[union-attr]
 
-    def _compute(self, op: str, cop: str, args: tuple) -> tuple[Exact | None, object] | None:
-        """Value and numbering key of a compute/compare, or None when the checker or runtime rejects it."""
-        cache = self.block.cache  # type: ignore[union-attr]
-        key = ("compute", op, cop, args)
-        hit = cache.get(key, False)
-        if hit is False:
-            hit = cache[key] = self._compute_uncached(op, cop, args, evaluate=True)
-        return hit  # type: ignore[return-value]
-
     def _valid(self, op: str, cop: str, args: tuple) -> bool:
         cache = self.block.cache  # type: ignore[union-attr]
         key = ("valid", op, cop, args)
@@ -224,7 +215,7 @@ class Guide:
         if hit is None:
             hit = self._quick_valid(op, cop, args)
             if hit is None:
-                hit = self._compute_uncached(op, cop, args, evaluate=False) is not None
+                hit = self._compute_uncached(op, cop, args) is not None
             cache[key] = hit
         return hit
 
@@ -316,7 +307,7 @@ class Guide:
             return None
         return computation_key(op, cop, keys, spec.commutative) not in b.scope.seen  # type: ignore[union-attr]
 
-    def _compute_uncached(self, op: str, cop: str, args: tuple, evaluate: bool) -> tuple | None:
+    def _compute_uncached(self, op: str, cop: str, args: tuple) -> tuple | None:
         spec = self._table(op).get(cop)
         if spec is None:
             return None
@@ -340,7 +331,7 @@ class Guide:
         xs = [self._read(a) for a in args]
         if any(x is None for x in xs):
             return None, key  # a name the scope level did not check: no value to test
-        if not evaluate and not spec.partial and not (spec.divides and xs[1] == 0):
+        if not spec.partial and not (spec.divides and xs[1] == 0):
             bits = sum(max(x.numerator.bit_length(), x.denominator.bit_length()) for x in xs)
             if bits + 64 < self.cfg.limits.max_value_digits * 3.3:
                 return None, key  # no runtime error is possible: skip the arithmetic
@@ -396,16 +387,16 @@ class Guide:
     def _readable(self) -> list[str]:
         return sorted(self.block.scope.defs) if self.block is not None else []
 
-    def _percent(self, op: str, base: str, rate: str, evaluate: bool = False) -> tuple | None:
+    def _percent(self, op: str, base: str, rate: str) -> tuple | None:
         """(value or None, key) of a percent step, or None when the checker or runtime rejects it."""
         cache = self.block.cache  # type: ignore[union-attr]
-        ck = ("percent", op, base, rate, evaluate)
+        ck = ("percent", op, base, rate)
         hit = cache.get(ck, False)
         if hit is False:
-            hit = cache[ck] = self._percent_uncached(op, base, rate, evaluate)
+            hit = cache[ck] = self._percent_uncached(op, base, rate)
         return hit  # type: ignore[return-value]
 
-    def _percent_uncached(self, op: str, base: str, rate: str, evaluate: bool) -> tuple | None:
+    def _percent_uncached(self, op: str, base: str, rate: str) -> tuple | None:
         if not self.lv.values:
             return None, None
         if self._const(("var", rate)) == PERCENT_IDENTITY[op]:
@@ -419,7 +410,7 @@ class Guide:
             return None, key
         if rate_error(op, r) is not None:
             return None  # E503
-        if not evaluate and max(b.numerator.bit_length(), b.denominator.bit_length()) + \
+        if max(b.numerator.bit_length(), b.denominator.bit_length()) + \
                 max(r.numerator.bit_length(), r.denominator.bit_length()) + 64 < self.cfg.limits.max_value_digits * 3.3:
             return None, key
         try:
