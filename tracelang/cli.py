@@ -18,6 +18,7 @@ from .decoding import commands as decoding_commands
 from .errors import TracelangError, UsageError
 from .evaluation import commands as evaluation_commands
 from .formatter import format_program
+from .grounding import grounder_for
 from .ir import Program
 from .numbers import answer_value, render
 from .pipeline import analyze, parse
@@ -86,8 +87,6 @@ def _grounder(question: str | None) -> Grounder | None:
     """Grounding (W701) for records that carry their question."""
     if not question:
         return None
-    from .grounding import grounder_for  # here, not at the top: most commands never ground
-
     return grounder_for(question)
 
 
