@@ -5,7 +5,7 @@ PY ?= python3
 setup:
 	@bash scripts/setup.sh
 
-demo: setup  ## the main job on the embedded default
+demo: setup  ## the main job: the shipped model on a seeded sample of GSM-8K test
 	@bash scripts/demo.sh
 
 test: setup  ## what CI runs

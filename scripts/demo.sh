@@ -3,13 +3,13 @@
 # the runtime executes every trace; the report gives the accuracy with its Wilson interval (charts
 # beside it), and the first traces are replayed step by step.
 # N (default 20) sets the sample size; OUT (default runs/demo) the output directory; MODEL the
-# model: `embedded` (the default: the untrained Gemma 3 270M, 3-shot) or `shipped` (it with the
-# adapter in weights/shipped, 0-shot; not yet better than the base: weights/shipped/README.md).
+# model: `shipped` (the default: Gemma 3 270M with the trained adapter in weights/shipped, 0-shot;
+# its model card is weights/shipped/README.md) or `embedded` (the untrained base, 3-shot).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-runs/demo}
 N=${N:-20}
-MODEL=${MODEL:-embedded}
+MODEL=${MODEL:-shipped}
 mkdir -p "$OUT"
 echo "== the language: example traces"
 tracelang check corpora/examples/*.yaml

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tracelang.training.summary import learning_curve, read_metrics, write_summary
+from tracelang.cli import app
+from tracelang.training.summary import chain_metrics, learning_curve, read_metrics, write_summary
 
 
 def _log(stage: Path) -> None:
@@ -39,6 +40,30 @@ def test_learning_curve_is_a_png(tmp_path: Path) -> None:
     png = learning_curve(stage)
     assert png is not None and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
     assert "![learning curve](learning_curve.png)" in write_summary(stage).read_text()
+
+
+def test_continued_stages_are_laid_end_to_end(tmp_path: Path) -> None:
+    first, second = tmp_path / "stage1" / "sft", tmp_path / "stage2" / "sft"
+    _log(first)
+    _log(second)
+    train, evals, starts = chain_metrics([first, second])
+    assert [r["step"] for r in train] == list(range(1, 17))
+    assert [r["loss"] for r in train[8:]] == [r["loss"] for r in train[:8]]  # the rows themselves, moved
+    assert [e["step"] for e in evals] == [4, 8, 12, 16] and starts == [(0, "stage1"), (8, "stage2")]
+
+
+def test_summary_draws_continued_stages_as_one_curve(runner, tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    first, second = tmp_path / "stage1" / "sft", tmp_path / "stage2" / "sft"
+    _log(first)
+    _log(second)
+    result = runner.invoke(app, ["train", "summary", str(first), str(second)])
+    assert result.exit_code == 2 and "--out" in result.output and "Traceback" not in result.output
+    png = tmp_path / "chain.png"
+    result = runner.invoke(app, ["train", "summary", str(first), str(second), "--out", str(png)])
+    assert result.exit_code == 0, result.output
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and not list(tmp_path.glob("*.part*"))
+    assert not (first / "summary.md").exists()  # only the file named was written
 
 
 def test_nothing_to_draw_without_a_log(tmp_path: Path) -> None:

@@ -41,7 +41,7 @@ class EvalError(UsageError, RuntimeError):
 
 @dataclass(frozen=True)
 class EvalConfig:
-    model: str = "embedded"
+    model: str = "shipped"
     split: str = "test"  # test | dev
     n: int | None = None  # a seeded sample of n problems; None = the whole split
     seed: int = 42

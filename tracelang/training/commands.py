@@ -314,14 +314,30 @@ def export_command(
 
 
 def summary_command(
-    stage_dir: Path = typer.Argument(..., help="A stage directory (e.g. runs/embedded/sft) with metrics.jsonl."),
+    stage_dirs: list[Path] = typer.Argument(..., help="A stage directory (e.g. runs/embedded/sft) with metrics.jsonl; "
+                                            "several, each continuing the one before, for one curve (--out)."),
+    out: Path | None = typer.Option(None, "--out", help="With several stage directories: the PNG to write."),
 ) -> None:
-    """Redraw a stage's learning curve (PNG) and summary.md from its metrics log, finished or not."""
-    from .summary import write_summary
+    """Redraw a stage's learning curve (PNG) and summary.md from its metrics log, finished or not;
+    or, given the stages of a continued run in order, one curve over all their steps."""
+    from .summary import chain_curve, write_summary
 
-    if not (stage_dir / "metrics.jsonl").is_file():
-        raise UsageError(f"{stage_dir}: no metrics.jsonl")
-    typer.echo(f"wrote {write_summary(stage_dir)}")
+    for stage_dir in stage_dirs:
+        if not (stage_dir / "metrics.jsonl").is_file():
+            raise UsageError(f"{stage_dir}: no metrics.jsonl")
+    if len(stage_dirs) == 1 and out is None:
+        typer.echo(f"wrote {write_summary(stage_dirs[0])}")
+        return
+    if out is None:
+        raise UsageError("several stage directories draw one curve: name the PNG with --out")
+    if out.suffix.lower() != ".png":
+        raise UsageError(f"--out {out}: a .png file")
+    if not out.parent.is_dir():
+        raise UsageError(f"--out {out}: no directory {out.parent}")
+    path = chain_curve(stage_dirs, out)
+    if path is None:
+        raise UsageError("nothing to draw (no logged loss), or matplotlib is missing: pip install 'tracelang[charts]'")
+    typer.echo(f"wrote {path}")
 
 
 def ship_command(

@@ -2,8 +2,9 @@
 with its Wilson interval, against the optimiser step) and a markdown page that links it.
 
 Read from the stage's ``metrics.jsonl`` only, so it can be redrawn for any run, finished or not
-(``tracelang train summary RUN_DIR``). matplotlib is an optional dependency (the ``charts``
-extra, part of ``dev``): without it the page says so and has no picture.
+(``tracelang train summary RUN_DIR``); stages that continue each other can be drawn as one curve
+(``tracelang train summary STAGE_DIR STAGE_DIR ... --out curve.png``). matplotlib is an optional
+dependency (the ``charts`` extra, part of ``dev``): without it the page says so and has no picture.
 """
 
 from __future__ import annotations
@@ -46,7 +47,37 @@ def _accuracy_points(evals: list[dict[str, Any]], mode: str) -> list[tuple[int, 
 
 
 def learning_curve(stage_dir: Path, out: Path | None = None) -> Path | None:
-    """Draw the curve; None when matplotlib is missing or there is nothing to draw."""
+    """Draw one stage's curve; None when matplotlib is missing or there is nothing to draw."""
+    train, evals = read_metrics(stage_dir)
+    title = f"{Path(stage_dir).resolve().parent.name}/{Path(stage_dir).name}: learning curve"
+    return _draw(train, evals, Path(out) if out else Path(stage_dir) / "learning_curve.png", title)
+
+
+def chain_metrics(stage_dirs: list[Path]) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[tuple[int, str]]]:
+    """(train rows, eval rows, (first step, run name) of each stage) of stages that continue each
+    other (``--init`` from the one before), their steps laid end to end."""
+    train: list[dict[str, Any]] = []
+    evals: list[dict[str, Any]] = []
+    starts: list[tuple[int, str]] = []
+    offset = 0
+    for stage_dir in stage_dirs:
+        t, e = read_metrics(stage_dir)
+        starts.append((offset, Path(stage_dir).resolve().parent.name))
+        train += [{**r, "step": r["step"] + offset} for r in t if "step" in r]
+        evals += [{**r, "step": r["step"] + offset} for r in e if "step" in r]
+        offset += max((r["step"] for r in t + e if "step" in r), default=0)
+    return train, evals, starts
+
+
+def chain_curve(stage_dirs: list[Path], out: Path) -> Path | None:
+    """One curve for a continued run's stages, a dashed line where each later stage starts."""
+    train, evals, starts = chain_metrics(stage_dirs)
+    names = " \u2192 ".join(name for _, name in starts)
+    return _draw(train, evals, Path(out), f"{names}: learning curve", starts)
+
+
+def _draw(train: list[dict[str, Any]], evals: list[dict[str, Any]], out: Path, title: str,
+          starts: list[tuple[int, str]] | None = None) -> Path | None:
     try:
         import matplotlib
 
@@ -54,11 +85,9 @@ def learning_curve(stage_dir: Path, out: Path | None = None) -> Path | None:
         import matplotlib.pyplot as plt
     except ImportError:
         return None
-    train, evals = read_metrics(stage_dir)
     train = [r for r in train if r.get("loss") is not None]  # RL logs a loss only on steps that updated
     if not train:
         return None
-    out = Path(out) if out else Path(stage_dir) / "learning_curve.png"
     steps = [r["step"] for r in train]
     loss = [r["loss"] for r in train]
     window = max(1, len(loss) // 40)
@@ -82,13 +111,18 @@ def learning_curve(stage_dir: Path, out: Path | None = None) -> Path | None:
             ax_acc.errorbar(xs, ys, yerr=err, marker="o", capsize=3, color=colour,
                             label=f"dev accuracy, {mode} (Wilson 95%)")
             drawn = True
+    for step, name in (starts or [])[1:]:  # where a continued stage begins (a fresh optimiser and data order)
+        for ax in (ax_loss, ax_acc):
+            ax.axvline(step, color="0.5", linestyle="--", linewidth=0.8)
+        ax_acc.text(step, 1.0, f" {name}", transform=ax_acc.get_xaxis_transform(), va="top", fontsize=8,
+                    color="0.35")
     ax_acc.set_ylabel("dev accuracy (%)")
     ax_acc.set_xlabel("optimiser step")
     if drawn:
         ax_acc.legend(loc="upper left")
     else:
         ax_acc.text(0.5, 0.5, "no dev evaluation yet", ha="center", va="center", transform=ax_acc.transAxes)
-    fig.suptitle(f"{Path(stage_dir).resolve().parent.name}/{Path(stage_dir).name}: learning curve")
+    fig.suptitle(title)
     fig.tight_layout()
     tmp = out.with_name(out.name + ".part.png")
     fig.savefig(tmp, dpi=110)
