@@ -153,8 +153,11 @@ with atomic_write(sys.argv[1]) as fh:
 def test_a_signal_during_an_atomic_write_leaves_no_part_file(tmp_path, signum):
     target = tmp_path / "out.jsonl"
     target.write_text("old\n")
+    # the signal's default action in the writer, whatever this run inherited (under `nohup` SIGHUP
+    # is ignored, and a writer that ignores it rightly lives on)
     proc = subprocess.Popen([sys.executable, "-c", _WRITER, str(target)], stdout=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+                            env={**os.environ, "PYTHONPATH": str(ROOT)},
+                            preexec_fn=lambda: signal.signal(signum, signal.SIG_DFL))
     try:
         assert proc.stdout.readline().strip() == "ready"  # type: ignore[union-attr]
         assert any(p.name.endswith(".part") for p in tmp_path.iterdir())
