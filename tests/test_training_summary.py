@@ -46,6 +46,8 @@ def test_continued_stages_are_laid_end_to_end(tmp_path: Path) -> None:
     first, second = tmp_path / "stage1" / "sft", tmp_path / "stage2" / "sft"
     _log(first)
     _log(second)
+    with (first / "metrics.jsonl").open("a") as f:  # a hand-edited row without a usable step is left out
+        f.write(json.dumps({"kind": "train", "step": "9", "loss": 0.1}) + "\n")
     train, evals, starts = chain_metrics([first, second])
     assert [r["step"] for r in train] == list(range(1, 17))
     assert [r["loss"] for r in train[8:]] == [r["loss"] for r in train[:8]]  # the rows themselves, moved

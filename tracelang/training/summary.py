@@ -61,11 +61,11 @@ def chain_metrics(stage_dirs: list[Path]) -> tuple[list[dict[str, Any]], list[di
     starts: list[tuple[int, str]] = []
     offset = 0
     for stage_dir in stage_dirs:
-        t, e = read_metrics(stage_dir)
+        t, e = ([r for r in rows if isinstance(r.get("step"), int)] for rows in read_metrics(stage_dir))
         starts.append((offset, Path(stage_dir).resolve().parent.name))
-        train += [{**r, "step": r["step"] + offset} for r in t if "step" in r]
-        evals += [{**r, "step": r["step"] + offset} for r in e if "step" in r]
-        offset += max((r["step"] for r in t + e if "step" in r), default=0)
+        train += [{**r, "step": r["step"] + offset} for r in t]
+        evals += [{**r, "step": r["step"] + offset} for r in e]
+        offset += max((r["step"] for r in t + e), default=0)
     return train, evals, starts
 
 
