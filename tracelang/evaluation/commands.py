@@ -94,7 +94,7 @@ def make_backend(model: str, constrain: bool, shots: int | None, shots_from: str
 
 def solve(
     question: str = typer.Argument(..., help="The problem, in words."),
-    model: str = typer.Option("shipped", help=MODEL_HELP),
+    model: str = typer.Option(EvalConfig.model, help=MODEL_HELP),
     constrain: bool = typer.Option(True, "--constrain/--no-constrain", help="Decode under the grammar."),
     shots: int | None = typer.Option(None, min=0, help=SHOTS_HELP),
     shots_from: str | None = typer.Option(None, help="Corpus (.jsonl) to draw the examples from."),
@@ -125,7 +125,7 @@ def solve(
 
 
 def evaluate(
-    model: str = typer.Option("shipped", help=MODEL_HELP),
+    model: str = typer.Option(EvalConfig.model, help=MODEL_HELP),
     split: str = typer.Option("test", help="`test` (evaluation only) or `dev` (500 of train, for model selection)."),
     n: int | None = typer.Option(None, min=1, help="A seeded sample of N problems; the whole split if omitted."),
     seed: int = typer.Option(42, help="Seed of the sample (`--n 30 --seed 42` is the study's protocol)."),

@@ -24,6 +24,7 @@ from ..data.splits import dev_ids
 from ..errors import UsageError
 from ..grounding import grounder_for
 from ..ir import Program
+from ..models.loading import SHIPPED
 from ..numbers import render
 from ..pipeline import analyze, parse
 from ..records import InputError, LineError, atomic_write, loads_line, parse_lines
@@ -41,7 +42,7 @@ class EvalError(UsageError, RuntimeError):
 
 @dataclass(frozen=True)
 class EvalConfig:
-    model: str = "shipped"
+    model: str = SHIPPED  # the default of `solve` and `eval` too
     split: str = "test"  # test | dev
     n: int | None = None  # a seeded sample of n problems; None = the whole split
     seed: int = 42
