@@ -60,9 +60,9 @@ def test_later_steps_reference_earlier_results() -> None:
     record = converted(
         "Ivy picks 14 apples and gives half to Sam. Then she picks 9 more. How many apples does she have?",
         "She gives away 14/2 = <<14/2=7>>7.\nShe keeps 14-7 = <<14-7=7>>7.\nNow she has 7+9 = <<7+9=16>>16.\n#### 16")
-    assert "- {op: compute, compute_op: div, args: [apples, halves], var: step1}" in record["trace"]
-    assert "- {op: compute, compute_op: sub, args: [apples, step1], var: step2}" in record["trace"]
-    assert "- {op: compute, compute_op: add, args: [step2, more], var: result}" in record["trace"]
+    assert "- {op: compute, compute_op: div, args: [apples, halves], var: gives_away}" in record["trace"]
+    assert "- {op: compute, compute_op: sub, args: [apples, gives_away], var: keeps}" in record["trace"]
+    assert "- {op: compute, compute_op: add, args: [keeps, more], var: result}" in record["trace"]
 
 
 def test_percent_patterns_become_percent_ops() -> None:
@@ -72,9 +72,9 @@ def test_percent_patterns_become_percent_ops() -> None:
         "With tax, 180*1.1 = <<180*1.1=198>>198.\n#### 198")
     assert record["expert"] == "percentage"
     assert record["trace"].splitlines()[5:8] == [
-        "- {op: percent_of, base: bike_cost, rate: discount_percent, var: step1}",
-        "- {op: compute, compute_op: sub, args: [bike_cost, step1], var: step2}",
-        "- {op: percent_increase, base: step2, rate: sales_tax_percent, var: result}",
+        "- {op: percent_of, base: bike_cost, rate: discount_percent, var: discount}",
+        "- {op: compute, compute_op: sub, args: [bike_cost, discount], var: step1}",
+        "- {op: percent_increase, base: step1, rate: sales_tax_percent, var: result}",
     ]
 
 
@@ -94,7 +94,7 @@ def test_percent_off_from_a_complement() -> None:
 def test_the_same_number_twice_in_the_question_gives_two_inputs() -> None:
     record = converted("Lena has 5 red pens and 5 blue pens. Each pen costs $2. How much did she pay?",
                        "She has 5+5 = <<5+5=10>>10 pens.\nThey cost 10*2 = $<<10*2=20>>20.\n#### 20")
-    assert "- {op: compute, compute_op: add, args: [red_pens, blue_pens], var: step1}" in record["trace"]
+    assert "- {op: compute, compute_op: add, args: [red_pens, blue_pens], var: pens}" in record["trace"]
 
 
 def test_solution_words_pick_which_occurrence() -> None:
@@ -106,9 +106,9 @@ def test_solution_words_pick_which_occurrence() -> None:
         "In all 40+9 = <<40+9=49>>49 hours.\n#### 49")
     lines = record["trace"].splitlines()
     assert "- {op: compute, compute_op: mul, args: [runners_run, hours], var: step1}" in lines
-    assert "- {op: compute, compute_op: sub, args: [runners, runners_run], var: step2}" in lines
+    assert "- {op: compute, compute_op: sub, args: [runners, runners_run], var: others}" in lines
     # the computed 3 and the stated "3 hours" are kept apart
-    assert "- {op: compute, compute_op: mul, args: [step2, hours_2], var: step3}" in lines
+    assert "- {op: compute, compute_op: mul, args: [others, hours_2], var: step2}" in lines
 
 
 def test_repeated_computation_is_reused_and_identities_dropped() -> None:
@@ -146,7 +146,7 @@ def test_floor_and_percent_answers() -> None:
 def test_prose_equations_fill_gaps_between_annotations() -> None:
     record = converted("Ana has 12 shells and finds 7 more. She gives 5 away. How many are left?",
                        "She has 12 + 7 = 19 shells.\nThen 19-5 = <<19-5=14>>14.\n#### 14")
-    assert "- {op: compute, compute_op: add, args: [shells, more], var: step1}" in record["trace"]
+    assert "- {op: compute, compute_op: add, args: [shells, more_finds], var: step1}" in record["trace"]
 
 
 def test_ungrounded_values_warn_or_fail_in_strict_mode() -> None:

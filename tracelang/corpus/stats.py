@@ -13,6 +13,8 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from ..data.naming import relation_words
+from ..ir import Program, Var
 from ..pipeline import parse
 from .numwords import has_number_word
 from .shapes import program_shape, text_shape
@@ -51,6 +53,8 @@ class Stats:
     names_per_question: int = 0
     experts: Counter = field(default_factory=Counter)
     sources: Counter = field(default_factory=Counter)
+    steps: int = 0  # compute steps (every step that reads and defines: compute, percent, compare)
+    relation_steps: int = 0  # ... whose names carry a relation word the question says
     note: str = ""
 
     def table(self) -> dict[str, object]:
@@ -69,6 +73,7 @@ class Stats:
             "distinct names": len(self.names),
             "names per question": round(self.names_per_question / q, 2),
             "experts": ", ".join(f"{k} {_pct(v / t)}" for k, v in self.experts.most_common()),
+            "steps whose names carry relation words": _pct(self.relation_steps / max(self.steps, 1)),
         }
 
 
@@ -84,9 +89,29 @@ def _shape(trace: str) -> tuple[str, ...] | None:
     return program_shape(report.program) if report.program is not None else None
 
 
+def relation_steps(question: str, program: Program) -> tuple[int, int]:
+    """(compute steps, those whose argument or result names carry a relation word of the question):
+    the share the names keep of the words that decide an operation (``naming.relation_words``)."""
+    steps = carrying = 0
+    for block in program.blocks:
+        for step in block.trace:
+            if not step.defines or not step.reads:
+                continue
+            names = [v.name for f in (*step.reads, *step.defines) for v in _vars(getattr(step, f))]
+            steps += 1
+            carrying += bool(relation_words(question, names))
+    return steps, carrying
+
+
+def _vars(value: object) -> list[Var]:
+    items = value if isinstance(value, list) else [value]
+    return [v for v in items if isinstance(v, Var)]
+
+
 def measure(questions: Iterable[str | None], traces: Iterable[tuple[str, str | None]] = (),
-            sources: Iterable[str] = ()) -> Stats:
-    """Stats of questions and of (trace, expert) pairs; either may be empty."""
+            sources: Iterable[str] = (), asked: Iterable[str | None] = ()) -> Stats:
+    """Stats of questions and of (trace, expert) pairs; either may be empty. ``asked``: each trace's
+    question, for the relation-word rate (traces without one are left out of it)."""
     s = Stats()
     seen: set[str] = set()
     questions = list(questions)
@@ -103,7 +128,15 @@ def measure(questions: Iterable[str | None], traces: Iterable[tuple[str, str | N
         s.names.update(names)
         s.names_per_question += len(names)
     s.distinct_questions = len(seen)
-    for trace, expert in traces:
+    asked = list(asked)
+    for n, (trace, expert) in enumerate(traces):
+        question = asked[n] if n < len(asked) else None
+        if isinstance(question, str):
+            report = parse(trace)
+            if report.program is not None:
+                total, carrying = relation_steps(question, report.program)
+                s.steps += total
+                s.relation_steps += carrying
         shape = _shape(trace)
         if shape is None:
             continue
@@ -120,9 +153,9 @@ def measure(questions: Iterable[str | None], traces: Iterable[tuple[str, str | N
 
 
 def corpus_stats(records: list[dict]) -> Stats:
-    return measure((r.get("question") for r in records),
-                   ((r["trace"], r.get("expert")) for r in records if isinstance(r.get("trace"), str)),
-                   (str(r.get("source")) for r in records))
+    traced = [r for r in records if isinstance(r.get("trace"), str)]
+    return measure((r.get("question") for r in records), ((r["trace"], r.get("expert")) for r in traced),
+                   (str(r.get("source")) for r in records), (r.get("question") for r in traced))
 
 
 def gsm8k_stats(path: str) -> Stats:
@@ -132,11 +165,13 @@ def gsm8k_stats(path: str) -> Stats:
 
     problems = list(load(path))
     traces: list[tuple[str, str | None]] = []
+    asked: list[str] = []
     for p in problems:
         conversion = convert(p)
         if conversion.record is not None:
             traces.append((conversion.record["trace"], conversion.record["expert"]))
-    s = measure((p.question for p in problems), traces)
+            asked.append(p.question)
+    s = measure((p.question for p in problems), traces, asked=asked)
     s.note = f"traces: the {len(traces)} of {len(problems)} problems the importer converts"
     return s
 

@@ -12,7 +12,8 @@ operand is resolved, in this order, to
   5. otherwise the operand is ungrounded and the problem fails with ``ungrounded_value``.
 Percent patterns (``x*25/100``, ``x*0.25`` with "25%" in the question) become ``percent_of``.
 Steps that recompute an earlier step are reused, identity operands (``*1``, ``+0``) dropped, and
-steps that do not lead to the answer removed; the answer's step is ``result``, the others
+steps that do not lead to the answer removed; the answer's step is ``result``, the others are
+named from the solution line that computes them (``clips_in_may``, ``naming.step_name``), else
 ``step1..n``. The trace is then checked (with grounding) and executed through the pipeline, and
 kept only if it has no errors, no warnings and the gold answer.
 """
@@ -37,7 +38,7 @@ from ..record import make_record
 from .calc import Annotation, Bin, CalcError, Expr, Lit, Neg, Pct, annotations, evaluate
 from .contamination import Guard, Match
 from .gsm8k import Problem
-from .naming import Namer, base_name, context_words, derived_name, solution_name
+from .naming import Namer, base_name, context_words, derived_name, solution_name, step_name
 from .splits import split_of
 
 # Failure categories, each explained in spec/quantities.md ("Importer failures").
@@ -118,6 +119,7 @@ class _Builder:
         self.memo: dict[object, str] = {}
         self.results: list[_Result] = []
         self.used: set[str] = set()
+        self.labels: dict[str, str] = {}  # step variable -> the name its solution line gives it
         self.counter = 0
 
     # ---------------------------------------------------------------- operands
@@ -353,6 +355,8 @@ class _Builder:
         self.line_text = line_text
         var = self.expression(ann.expr)
         self.results.append(_Result(var, self.values[var], ann.stated, True))
+        if var not in self.inputs and var not in self.labels:
+            self.labels[var] = step_name(line_text, self.values[var])
 
     # ---------------------------------------------------------------- the program
 
@@ -366,8 +370,16 @@ class _Builder:
                 needed.update(st.args)
         kept.reverse()
         rename: dict[str, str] = {}
-        for n, st in enumerate(kept, start=1):
-            rename[st.var] = "result" if st.var == answer_var else f"step{n}"
+        unnamed = 0
+        for st in kept:
+            label = self.labels.get(st.var)
+            if st.var == answer_var:
+                rename[st.var] = "result"
+            elif label and label not in self.namer.taken:  # "pet_beds_3" would read as another input
+                rename[st.var] = self.namer.fresh(label)
+            else:
+                unnamed += 1
+                rename[st.var] = f"step{unnamed}"
         inputs = sorted((self.inputs[n] for n in needed if n in self.inputs), key=lambda i: i.order)
         trace: list = [make(InitStep, op="init", var=make(Var, name=i.name), value=make(Num, value=i.value),
                             source=None) for i in inputs]

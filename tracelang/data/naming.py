@@ -1,9 +1,19 @@
-"""Variable names for a question's quantities, from the words around them.
+"""Variable names for a question's quantities and a solution's results, from the words around them.
 
-"sold clips to 48 of her friends" -> ``friends``; "earns $12 an hour" -> ``dollars_per_hour``;
-"a 25% discount" -> ``discount_percent``; "a game that costs $60" -> ``game_cost``; "half that
-amount" -> ``half_amount``. Names are snake_case ASCII, valid trace NAMEs, never ``result`` or
-``stepN`` (those belong to computed values), and deduplicated by ``Namer``.
+"sold clips to 48 of her friends in April" -> ``friends_in_april``; "earns $12 an hour" ->
+``dollars_per_hour``; "a 25% discount" -> ``discount_percent``; "a game that costs $60" ->
+``game_cost``; "half that amount" -> ``half_amount``.
+
+A name keeps the words that relate its quantity to the others, because those are the words that
+decide the operation and a model learns the operation from them: comparatives ("15 more girls than
+boys" -> ``more_girls_than_boys``), direction ("5 children got off" -> ``children_got_off``, "gave
+away 3 marbles" -> ``marbles_gave_away``), rate ("pages_per_day") and time ("12 marbles at first" ->
+``marbles_at_first``, "3 left" -> ``left``). ``step_name`` names a computed value from the solution
+line that computes it ("sold 48/2 = <<48/2=24>>24 clips in May" -> ``clips_in_may``).
+``relation_words`` measures how often a trace's names carry such words.
+
+Names are snake_case ASCII, valid trace NAMEs, never ``result`` or ``stepN``, and deduplicated by
+``Namer``.
 """
 
 from __future__ import annotations
@@ -49,7 +59,34 @@ PLURAL_DENOMINATORS = {2: "halves", 3: "thirds", 4: "quarters", 5: "fifths", 6: 
 _TOKEN = re.compile(r"[A-Za-z]+(?:'s)?|[0-9]+(?:[.,/][0-9]+)*|[^\sA-Za-z0-9]")
 _BREAK = frozenset(".,;:?!()\"")
 MAX_WORDS = 3
-MAX_CHARS = 32
+MAX_CHARS = 40
+COMPARATIVES = _wordset("more fewer less extra")
+MULTIPLIER_WORDS = _wordset("twice double triple thrice half times quarter third")
+# Verbs that say which way a quantity moves: "gave away 5", "5 got off", "lost 3", "received 6".
+DIRECTION_VERBS = _wordset("""
+give gives gave given donate donates donated lose loses lost eat eats ate eaten spend spends spent sell sells sold
+use uses used break breaks broke broken throw throws threw drop drops dropped take takes took taken remove removes
+removed receive receives received get gets got find finds found buy buys bought win wins won earn earns earned
+borrow borrows borrowed add adds added return returns returned save saves saved lend lends lent
+""")
+PARTICLES = _wordset("away back off on out")
+# "at first", "in all", "left over": when, or over what, a quantity holds
+TIME_TAILS: tuple[tuple[str, ...], ...] = (
+    ("at", "first"), ("at", "the", "start"), ("at", "the", "beginning"), ("at", "the", "end"), ("in", "all"),
+    ("in", "total"), ("left", "over"), ("left",), ("remaining",), ("now",), ("altogether",), ("together",),
+    ("initially",), ("originally",), ("in", "the", "end"),
+)
+CALENDAR = _wordset("""
+monday tuesday wednesday thursday friday saturday sunday january february march april may june july august
+september october november december morning afternoon evening yesterday today tomorrow
+""")
+_BREAK_WORDS = _wordset("and or but than if when while because so")
+_AUXILIARY = _wordset("is are was were be been has have had will would")
+_OBJECTS = _wordset("her him them it me us you")
+# The words that decide an operation, for the rate ``relation_words`` measures.
+RELATION_WORDS = COMPARATIVES | MULTIPLIER_WORDS | DIRECTION_VERBS | _wordset(
+    "than away off on back each per every first start beginning end left remaining now all total altogether "
+    "together initially originally over")
 RESERVED = re.compile(r"result|step[0-9]+|prev|sub[0-9]+")
 
 
@@ -91,7 +128,7 @@ def _noun_after(words: list[str]) -> list[str]:
     for w in words:
         if not out and w in LEAD_WORDS:
             continue
-        if w in STOP or len(w) < 2:
+        if w in STOP or len(w) < 2 or w in PARTICLES:  # "gives 5 away": no noun
             break
         out.append(w)
         if len(out) == MAX_WORDS:
@@ -125,13 +162,68 @@ def _rate(words: list[str]) -> str | None:
     return None
 
 
+def _tail(words: list[str]) -> list[str]:
+    """The relation words at the start of ``words``, the text after a quantity's noun: "than boys",
+    "got off", "were left", "at first", "in April"; [] when there are none."""
+    k = 0
+    while k < len(words) and k < 2 and words[k] in _AUXILIARY:  # "5 apples were left"
+        k += 1
+    rest = words[k:]
+    if not rest:
+        return []
+    if rest[0] == "than":
+        other = [w for w in rest[1:4] if w not in LEAD_WORDS and w not in _FUNCTION_WORDS][:1]
+        return ["than", *other] if other else []
+    if rest[0] in DIRECTION_VERBS and k == 0:
+        return rest[:2] if rest[1:2] and rest[1] in PARTICLES else rest[:1]
+    for at in range(min(len(rest), 4)):  # "20 children on the bus at first"
+        for tail in TIME_TAILS:
+            if tuple(rest[at:at + len(tail)]) == tail:
+                return [w for w in tail if w != "the"]
+        if rest[at] in _BREAK_WORDS:
+            break
+    if k == 0 and len(rest) >= 2 and rest[0] in ("in", "on") and rest[1] in CALENDAR:
+        return rest[:2]
+    if k == 0 and rest[0] in CALENDAR:
+        return rest[:1]
+    return []
+
+
+def _direction_before(words: list[str]) -> list[str]:
+    """A direction verb right before a number: "gave away 5" -> [gave, away], "ate 4" -> [ate],
+    "gave her 5" -> [gave]."""
+    tail = words[-3:]
+    while tail and (tail[-1] in _OBJECTS or tail[-1] in ("a", "an", "the", "another")):
+        tail = tail[:-1]
+    if len(tail) >= 2 and tail[-1] in PARTICLES and tail[-2] in DIRECTION_VERBS:
+        return tail[-2:]
+    if tail and tail[-1] in DIRECTION_VERBS:
+        return tail[-1:]
+    return []
+
+
+def phrase(words: list[str]) -> list[str]:
+    """The noun phrase at the start of ``words`` with the relation words around it: a comparative
+    before the noun ("more girls than boys") and a tail after it ("children got off")."""
+    head, tail = _phrase(words)
+    return head + tail
+
+
+def _phrase(words: list[str]) -> tuple[list[str], list[str]]:
+    comparative = words[:1] if words[:1] and words[0] in COMPARATIVES else []
+    noun = _noun_after(words[len(comparative):])
+    if not noun:
+        return comparative, _tail(words[len(comparative):])
+    return comparative + noun, _tail(words[words.index(noun[-1], len(comparative)) + 1:])
+
+
 def base_name(question: str, q: Quantity) -> str:
     """A name for quantity ``q`` of ``question`` (not yet deduplicated)."""
     after = _words_after(question, q.end)
     unit = _rate(after)
-    noun = [] if unit is not None else _noun_after(after)  # "$12 an hour": no noun of its own
+    noun, tail = ([], []) if unit is not None else _phrase(after)  # "$12 an hour": no noun of its own
     if noun and unit is None:
-        unit = _rate(after[after.index(noun[-1]) + 1:])
+        unit = _rate(after[after.index(noun[-1]) + 1:]) if noun[-1] in after else None
     text = q.text.lower()
     if q.kind == "multiplier":
         parts = [text]
@@ -142,10 +234,10 @@ def base_name(question: str, q: Quantity) -> str:
         parts = [text] + noun[:1]
     elif after[:1] == ["times"]:
         parts = ["times"]
-    elif noun:
-        parts = noun
     elif q.kind == "percent" and after[:1] == ["off"]:  # "30% off"
         parts = ["discount"]
+    elif noun or tail:
+        parts = noun
     elif after[:1] and after[0] in ("more", "extra", "additional", "less", "fewer"):  # "9 more."
         parts = after[:1]
     elif q.kind == "percent" and _first_content(after[:4]):  # "40% are girls"
@@ -157,6 +249,11 @@ def base_name(question: str, q: Quantity) -> str:
                 ["cents" if "cent" in text or "¢" in text else "dollars"]
         else:
             parts = before
+    if q.kind not in ("multiplier", "count"):
+        moved = [] if set(parts) & DIRECTION_VERBS else _direction_before(_words_before(question, q.start))
+        parts = parts + moved + tail  # "sold 48 clips in April": clips_sold_in_april
+        if set(parts) & DIRECTION_VERBS and after[:1] and after[0] in PARTICLES and after[0] not in parts:
+            parts.append(after[0])  # "gives 5 away"
     if unit and unit not in parts:
         parts += ["per", unit]
     if q.kind == "percent":
@@ -196,6 +293,41 @@ def solution_name(line: str, value: Exact) -> str:
         if noun:
             return to_name(noun)
     return ""
+
+
+_ANNOTATION = re.compile(r"<<[^<>]*>>")
+_EXPRESSION_CHARS = frozenset("0123456789.,+-*/x()$%= ")
+
+
+def step_name(line: str, value: Exact) -> str:
+    """A name for the value a solution line computes, from the words after its result ("48/2 =
+    <<48/2=24>>24 clips in May" -> ``clips_in_may``), else from the words before its expression
+    ("The total cost is 5*3 = <<5*3=15>>15" -> ``total_cost``); "" when the line names nothing."""
+    text = re.sub(r"(?<=[0-9]),(?=[0-9]{3})", "", _ANNOTATION.sub(" ", line))
+    found = [m for m in re.finditer(rf"(?<![0-9.]){re.escape(render(value))}(?![0-9]|\.[0-9])", text)]
+    for m in sorted(found, key=lambda m: "=" not in text[max(0, m.start() - 4):m.start()]):
+        words = phrase(_words_after(text, m.end()))
+        if words:
+            return to_name(words)
+        if "=" not in text[max(0, m.start() - 4):m.start()]:
+            continue
+        start = m.start()
+        while start > 0 and text[start - 1] in _EXPRESSION_CHARS:
+            start -= 1
+        before = [w for w in _words_before(text, start)
+                  if len(w) > 1 and (w not in STOP or w in RELATION_WORDS or w in ("cost", "price"))]
+        before = before[-MAX_WORDS:]
+        if before:
+            return to_name(before)
+    return ""
+
+
+def relation_words(question: str, names: list[str]) -> set[str]:
+    """The relation words (``RELATION_WORDS``: comparatives, direction, rate, time) that ``names``
+    carry and the question says; ``per`` stands for any rate the question states ("an hour")."""
+    said = set(_clean(w) for w in re.findall(r"[A-Za-z]+(?:'s)?", question))
+    carried = {w for name in names for w in name.split("_")} & RELATION_WORDS
+    return {w for w in carried if w in said or w == "per"}
 
 
 def to_name(parts: list[str]) -> str:
