@@ -1,4 +1,5 @@
-"""A directory of templates: pools (``pools/*.toml``), templates and distractors (``*.toml``).
+"""A directory of templates: pools (``pools/*.toml``, else the parent directory's), templates and
+distractors (``*.toml``; subdirectories are other libraries, such as ``heldout/``).
 
 Files are read in sorted order, so a library (and everything sampled from it) is the same on
 every machine. Chaining is indexed here: which templates can take an earlier answer of a kind.
@@ -69,8 +70,11 @@ class Library:
         root = Path(root)
         if not root.is_dir():
             raise TemplateError(f"{root}: not a directory of templates")
+        # A directory without pools of its own uses its parent's: corpora/templates/heldout, the
+        # generalisation set's templates, draws from the same people and things as training.
+        pool_dir = root / "pools" if (root / "pools").is_dir() else root.parent / "pools"
         try:
-            pools = load_pools(sorted((root / "pools").glob("*.toml")))
+            pools = load_pools(sorted(pool_dir.glob("*.toml")))
         except PoolError as err:
             raise TemplateError(str(err)) from None
         templates: list[Template] = []
