@@ -101,6 +101,7 @@ def test_maj_at_k_votes_on_exact_answers(tmp_path: Path, runner) -> None:
 
     (out,) = VotingBackend(Samples(), 4).generate(["p"], ["Tom has 3 apples and 2 or 3 more. How many?"])
     assert out.text == traces[1] and out.new_tokens == 40  # 6 wins 2-1; the first trace that gives it
+    assert out.sample_answers == ("5", "6", None, "6")  # every sample's answer, for pass@k
 
 
 def test_samples_need_constrained_sampling(tmp_path: Path, runner) -> None:
@@ -114,3 +115,26 @@ def test_a_hostile_shots_corpus_is_one_line(tmp_path: Path, runner) -> None:
     bad.write_text('{"question": "q", "trace": "t"}\n' + "[" * 5000 + "\n", encoding="utf-8")
     result = runner.invoke(app, ["solve", "x?", "--model", "tiny", "--shots", "1", "--shots-from", str(bad)])
     assert result.exit_code == 2 and f"{bad}:2:" in result.output and "Traceback" not in result.output
+
+
+def test_pass_at_k_is_reported_beside_maj_at_k(tmp_path: Path) -> None:
+    from tracelang.data.gsm8k import Problem
+    from tracelang.evaluation.metrics import summarize
+    from tracelang.evaluation.report import write_report
+    from tracelang.evaluation.runner import predict
+    from tracelang.numbers import Exact
+
+    trace = ("expert: arithmetic\ntrace:\n- {op: init, var: a, value: 3}\n- {op: init, var: b, value: 2}\n"
+             "- {op: compute, compute_op: mul, args: [a, b], var: result}\n- {op: query, var: result}\n")
+    question = "Tom has 3 bags of 2 apples. How many?"
+    rows = [predict(Problem(f"p-{i}", i, "x", question, "", Exact(gold)), trace, 10, 0.1, False, samples)
+            for i, (gold, samples) in enumerate([(5, ["6", "5", None]), (6, ["6", "6", "6"]), (7, [None, "6", "6"])])]
+    assert [r["correct"] for r in rows] == [False, True, False]  # the vote's trace runs to 6
+    assert [r["pass"] for r in rows] == [True, True, False]  # 5 was among the first problem's samples
+    metrics = summarize(rows)
+    assert metrics["correct"] == 1 and metrics["pass_at_k"] == 2
+    metrics["config"] = {"samples": 3, "temperature": 0.7, "constrain": True}
+    write_report(tmp_path / "report.md", metrics, rows)
+    assert "| pass@3 (a right answer among the samples) | 2/3 = 66.7%" in (tmp_path / "report.md").read_text()
+    assert "pass_at_k" not in summarize([{k: v for k, v in r.items() if k not in ("pass", "sample_answers")}
+                                         for r in rows])  # greedy runs have none

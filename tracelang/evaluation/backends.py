@@ -20,6 +20,9 @@ class Generated:
     new_tokens: int
     seconds: float  # this row's share of its batch's wall time
     budget_closed: bool = False  # the decoder ended the trace when the token budget ran out: not an answer
+    # maj@k only: the exact answer (rendered) of each of the k samples, None where a sample gave none;
+    # pass@k is whether the gold answer is among them
+    sample_answers: tuple[str | None, ...] | None = None
 
 
 class Backend(Protocol):

@@ -34,6 +34,8 @@ def summarize(predictions: list[dict[str, Any]]) -> dict[str, Any]:
     failures = Counter(code for p in predictions for code in p["codes"])
     kinds = Counter(p["failure"] for p in predictions if p.get("failure"))
     lo, hi = wilson(correct, n)
+    sampled = [p for p in predictions if "pass" in p]
+    passed = sum(bool(p["pass"]) for p in sampled)
     seconds = sum(p.get("seconds", 0.0) for p in predictions)
     tokens = sum(p.get("new_tokens", 0) for p in predictions)
     return {
@@ -50,6 +52,8 @@ def summarize(predictions: list[dict[str, Any]]) -> dict[str, Any]:
         "by_expert": dict(sorted(by_expert.items())),
         "failures": dict(failures.most_common()),
         "taxonomy": dict(kinds.most_common()),
+        # maj@k runs: a right answer among a problem's k samples (pass@k), beside the vote (accuracy)
+        **({"pass_at_k": passed, "pass_ci95": list(wilson(passed, n))} if sampled and len(sampled) == n else {}),
         "generated_tokens": tokens,
         "generation_seconds": round(seconds, 3),
     }

@@ -77,6 +77,9 @@ def write_report(path: Path, metrics: dict[str, Any], rows: list[dict[str, Any]]
         "| --- | --- |",
         f"| accuracy | {metrics['correct']}/{n} = {_pct(metrics['correct'], n)} "
         f"(95% CI {100 * lo:.1f}–{100 * hi:.1f}%) |",
+        *([f"| pass@{cfg.get('samples')} (a right answer among the samples) | {metrics['pass_at_k']}/{n} = "
+           f"{_pct(metrics['pass_at_k'], n)} (95% CI {100 * metrics['pass_ci95'][0]:.1f}–"
+           f"{100 * metrics['pass_ci95'][1]:.1f}%) |"] if "pass_at_k" in metrics else []),
         f"| parsed | {_pct(metrics['parsed'], n)} |",
         f"| valid trace (checks and runs) | {_pct(metrics['valid'], n)} |",
         f"| wrong answer (valid trace) | {_pct(metrics['wrong_answer'], n)} |",

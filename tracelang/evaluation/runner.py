@@ -115,7 +115,7 @@ BUDGET_CLOSED = "budget_closed"  # the failure class of a trace the decoder ende
 
 
 def predict(problem: Problem, text: str, new_tokens: int, seconds: float,
-            budget_closed: bool = False) -> dict[str, Any]:
+            budget_closed: bool = False, sample_answers: list[str | None] | None = None) -> dict[str, Any]:
     """One prediction row. A budget-closed trace is never valid nor correct: its end is the
     decoder's, so whatever it runs to is not the model's answer."""
     report = analyze(text, expected=problem.gold, grounder=grounder_for(problem.question))
@@ -140,6 +140,9 @@ def predict(problem: Problem, text: str, new_tokens: int, seconds: float,
     }
     if budget_closed:
         row.update(answer=None, correct=False, valid=False, failure=BUDGET_CLOSED, budget_closed=True)
+    if sample_answers is not None:  # maj@k: pass@k is a right answer among the samples (both rendered exactly)
+        row["sample_answers"] = list(sample_answers)
+        row["pass"] = row["gold"] is not None and row["gold"] in sample_answers
     return row
 
 
@@ -187,8 +190,11 @@ def _read_predictions(path: Path, todo: dict[str, Problem]) -> tuple[dict[str, d
         if problem is None or not isinstance(row.get("trace"), str):  # type: ignore[union-attr]
             dropped += 1
             continue
+        samples = row.get("sample_answers")  # type: ignore[union-attr]
+        samples = [a if isinstance(a, str) else None for a in samples] if isinstance(samples, list) else None
         done[problem.id] = predict(problem, row["trace"], int(_number(row.get("new_tokens"))),  # type: ignore[index]
-                                   _number(row.get("seconds")), row.get("budget_closed") is True)  # type: ignore[union-attr]
+                                   _number(row.get("seconds")), row.get("budget_closed") is True,  # type: ignore[union-attr]
+                                   samples)
     return done, dropped
 
 
@@ -233,7 +239,8 @@ def run(config: EvalConfig, out: Path, backend: Backend, prompt: Callable[[str],
         for batch in _batches(todo, config.batch_size):
             outputs = backend.generate([prompt(p.question) for p in batch], [p.question for p in batch])
             for problem, gen in zip(batch, outputs, strict=True):
-                row = predict(problem, gen.text, gen.new_tokens, gen.seconds, gen.budget_closed)
+                row = predict(problem, gen.text, gen.new_tokens, gen.seconds, gen.budget_closed,
+                              None if gen.sample_answers is None else list(gen.sample_answers))
                 done[problem.id] = row
                 fh.write(json.dumps(row) + "\n")
             fh.flush()

@@ -2,7 +2,8 @@
 the answer most of the valid traces agree on wins, and one trace that gives it is the prediction.
 
 Votes are counted on exact answers (rationals), never on text, so two different plans that run to
-the same number agree. A problem with no valid trace among its k keeps the first sample (scored
+the same number agree. Every sample's answer is kept, so the run reports pass@k (a right answer among
+the k) beside maj@k. A problem with no valid trace among its k keeps the first sample (scored
 as what it is: invalid). Ties go to the answer reached first in sample order, so a run repeats."""
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from collections import Counter
 
 from ..grounding import grounder_for
+from ..numbers import render
 from ..pipeline import analyze
 from .backends import Backend, Generated
 
@@ -40,5 +42,6 @@ class VotingBackend:
             else:
                 pick = group[0]
             tokens = sum(g.new_tokens for g in group)
-            chosen.append(Generated(pick.text, tokens, sum(g.seconds for g in group), pick.budget_closed))
+            rendered = tuple(None if a is None else render(a) for a in answers)
+            chosen.append(Generated(pick.text, tokens, sum(g.seconds for g in group), pick.budget_closed, rendered))
         return chosen
