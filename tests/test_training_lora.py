@@ -234,3 +234,37 @@ def test_the_exported_template_wraps_a_base_chat_template(instructions: bool) ->
     with pytest.raises(Exception, match="no system message"):
         exported.apply_chat_template([{"role": "system", "content": "x"}, {"role": "user", "content": "q"}],
                                      tokenize=False)
+
+
+def test_a_later_stage_reads_the_prefix_states_from_disk(lora_run, tmp_path: Path) -> None:
+    out, _ = lora_run
+    final = out / "sft" / "final"
+    warm = SFTTrainer(_cfg(tmp_path / "warm", 2), echo=_quiet, init_checkpoint=final)
+    warm.train()
+    assert warm.tally.counts["prefix states from disk"] > 0  # written by the first stage
+    cold = SFTTrainer(_cfg(tmp_path / "cold", 2, prefix_store=False), echo=_quiet, init_checkpoint=final)
+    cold.train()
+    assert cold.prefix_store is None and "prefix states from disk" not in cold.tally.counts
+    a = ckpt.read_tensors(tmp_path / "warm" / "sft" / "final")
+    b = ckpt.read_tensors(tmp_path / "cold" / "sft" / "final")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)  # the very same states
+
+
+def test_the_prefix_key_follows_the_frozen_weights_only(lora_run) -> None:
+    from tracelang.training.prefix_store import frozen_digest
+
+    _, trainer = lora_run
+    base, k = trainer.setup.pm.base, trainer.setup.pm.k
+    before = frozen_digest(base, k)
+    with torch.no_grad():
+        trained = next(p for n, p in base.named_parameters() if n.startswith(f"layers.{k}."))
+        kept = trained.clone()
+        trained.add_(1.0)
+        assert frozen_digest(base, k) == before  # a trained layer is not part of the prefix
+        trained.copy_(kept)
+        frozen = next(p for n, p in base.named_parameters() if n.startswith("layers.0."))
+        kept = frozen.clone()
+        frozen.add_(1.0)
+        assert frozen_digest(base, k) != before
+        frozen.copy_(kept)
+    assert frozen_digest(base, k) == before and frozen_digest(base, k - 1) != before

@@ -331,6 +331,9 @@ class SFTConfig(TrainConfig):
     cache_prefix: Flag = Field(True, description="Keep the frozen layers' output per example across epochs.")
     mask_cache: Flag = Field(True, description="Keep the constrained loss's decoder masks on disk "
                              "(cache_dir/masks).")
+    prefix_store: Flag = Field(True, description="With cache_prefix, keep the frozen layers' output on disk too "
+                               "(cache_dir/prefix), so a resumed run or a later stage on the same base and split "
+                               "starts at the cached speed.")
 
     @model_validator(mode="after")
     def _has_data(self) -> SFTConfig:

@@ -30,6 +30,7 @@ from .batching import make_batch
 from .config import DataSource, Recipe, SFTConfig
 from .data import DataTally, Example, TrainingDataError, epoch_order, load_examples
 from .masks import REFUSED, MaskStore, MaskTable, Recorder, teacher_masks
+from .prefix_store import PrefixStore, frozen_digest
 from .setup import Setup, optimizer_for, scheduler_for
 from .stage import Evaluate, Stage
 
@@ -128,6 +129,7 @@ class SFTTrainer(Stage):
                  init_checkpoint: Path | None = None):
         super().__init__(cfg, recipe, run_dir, init_checkpoint, echo, evaluate)
         self.prefix_cache: dict[tuple[int, int], torch.Tensor] = {}
+        self.prefix_store: PrefixStore | None = None
 
     # ---------------------------------------------------------------- set-up
 
@@ -159,6 +161,11 @@ class SFTTrainer(Stage):
         self.optimizer = optimizer_for(cfg, self.setup.pm)
         self.scheduler = scheduler_for(cfg, self.optimizer, self.total_steps)
         self.use_cache = cfg.cache_prefix and self.setup.pm.prefix_frozen
+        if self.use_cache and cfg.prefix_store:
+            from ..paths import cache_dir
+
+            pm = self.setup.pm
+            self.prefix_store = PrefixStore(cache_dir() / "prefix", frozen_digest(pm.base, pm.k))
         self.echo(f"schedule: {self.total_steps} steps ({self.steps_per_epoch} per epoch of {epoch_len} examples), "
                   f"{self.global_batch} examples per step; loss over {cfg.loss_vocab} vocabulary; "
                   f"prefix cache {'on' if self.use_cache else 'off'}")
@@ -196,10 +203,17 @@ class SFTTrainer(Stage):
         out = []
         for key, ex in pairs:
             st = self.prefix_cache.get(key)
+            if st is None and self.prefix_store is not None:
+                st = self.prefix_store.get(ex.input_ids)
+                if st is not None:
+                    st = st.to(self.accelerator.device)
+                    self.tally.add("prefix states from disk")
             if st is None:
                 ids = torch.tensor([ex.input_ids], device=self.accelerator.device)
                 st = pm.prefix(ids)[0]
-                self.prefix_cache[key] = st
+                if self.prefix_store is not None:
+                    self.prefix_store.put(ex.input_ids, st)
+            self.prefix_cache[key] = st
             out.append(st)
         return out
 
