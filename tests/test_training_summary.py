@@ -52,6 +52,9 @@ def test_continued_stages_are_laid_end_to_end(tmp_path: Path) -> None:
     assert [r["step"] for r in train] == list(range(1, 17))
     assert [r["loss"] for r in train[8:]] == [r["loss"] for r in train[:8]]  # the rows themselves, moved
     assert [e["step"] for e in evals] == [4, 8, 12, 16] and starts == [(0, "stage1"), (8, "stage2")]
+    # hours of step time run on across the stages (2 s a step), and each evaluation sits at its step's
+    assert [round(r["hours"] * 3600) for r in train] == list(range(2, 34, 2))
+    assert [round(e["hours"] * 3600) for e in evals] == [8, 16, 24, 32]
 
 
 def test_summary_draws_continued_stages_as_one_curve(runner, tmp_path: Path) -> None:
@@ -66,6 +69,10 @@ def test_summary_draws_continued_stages_as_one_curve(runner, tmp_path: Path) -> 
     assert result.exit_code == 0, result.output
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and not list(tmp_path.glob("*.part*"))
     assert not (first / "summary.md").exists()  # only the file named was written
+    hours = tmp_path / "hours.png"
+    result = runner.invoke(app, ["train", "summary", str(first), str(second), "--out", str(hours), "--hours"])
+    assert result.exit_code == 0, result.output
+    assert hours.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and hours.read_bytes() != png.read_bytes()
 
 
 def test_nothing_to_draw_without_a_log(tmp_path: Path) -> None:

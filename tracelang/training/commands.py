@@ -317,6 +317,8 @@ def summary_command(
     stage_dirs: list[Path] = typer.Argument(..., help="A stage directory (e.g. runs/embedded/sft) with metrics.jsonl; "
                                             "several, each continuing the one before, for one curve (--out)."),
     out: Path | None = typer.Option(None, "--out", help="With several stage directories: the PNG to write."),
+    hours: bool = typer.Option(False, "--hours", help="With --out: against hours of step time (the CPU budget), "
+                               "not optimiser steps."),
 ) -> None:
     """Redraw a stage's learning curve (PNG) and summary.md from its metrics log, finished or not;
     or, given the stages of a continued run in order, one curve over all their steps."""
@@ -334,7 +336,7 @@ def summary_command(
         raise UsageError(f"--out {out}: a .png file")
     if not out.parent.is_dir():
         raise UsageError(f"--out {out}: no directory {out.parent}")
-    path = chain_curve(stage_dirs, out)
+    path = chain_curve(stage_dirs, out, hours)
     if path is None:
         raise UsageError("nothing to draw (no logged loss), or matplotlib is missing: pip install 'tracelang[charts]'")
     typer.echo(f"wrote {path}")

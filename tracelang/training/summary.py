@@ -35,14 +35,14 @@ def _smooth(values: list[float], window: int) -> list[float]:
     return out
 
 
-def _accuracy_points(evals: list[dict[str, Any]], mode: str) -> list[tuple[int, float, float, float]]:
+def _accuracy_points(evals: list[dict[str, Any]], mode: str, x: str = "step") -> list[tuple[float, ...]]:
     points = []
     for row in evals:
         acc, n = row.get(f"{mode}_accuracy"), row.get(f"{mode}_n")
         if acc is None or not n:
             continue
         lo, hi = wilson(round(acc * n), n)
-        points.append((row["step"], acc, lo, hi))
+        points.append((row[x], acc, lo, hi))
     return points
 
 
@@ -59,25 +59,36 @@ def chain_metrics(stage_dirs: list[Path]) -> tuple[list[dict[str, Any]], list[di
     train: list[dict[str, Any]] = []
     evals: list[dict[str, Any]] = []
     starts: list[tuple[int, str]] = []
-    offset = 0
+    offset, hours = 0, 0.0
     for stage_dir in stage_dirs:
         t, e = ([r for r in rows if isinstance(r.get("step"), int)] for rows in read_metrics(stage_dir))
         starts.append((offset, Path(stage_dir).resolve().parent.name))
-        train += [{**r, "step": r["step"] + offset} for r in t]
-        evals += [{**r, "step": r["step"] + offset} for r in e]
+        at_step: dict[int, float] = {}
+        for r in sorted(t, key=lambda r: r["step"]):  # "hours": step time so far, over all the stages
+            seconds = r.get("seconds")
+            hours += seconds / 3600 if isinstance(seconds, (int, float)) and seconds > 0 else 0.0
+            at_step[r["step"]] = hours
+            train.append({**r, "step": r["step"] + offset, "hours": hours})
+        for r in e:
+            before = [h for s, h in at_step.items() if s <= r["step"]]
+            evals.append({**r, "step": r["step"] + offset, "hours": max(before, default=hours)})
         offset += max((r["step"] for r in t + e), default=0)
     return train, evals, starts
 
 
-def chain_curve(stage_dirs: list[Path], out: Path) -> Path | None:
-    """One curve for a continued run's stages, a dashed line where each later stage starts."""
+def chain_curve(stage_dirs: list[Path], out: Path, hours: bool = False) -> Path | None:
+    """One curve for a continued run's stages, a dashed line where each later stage starts; with
+    ``hours`` against hours of step time (CPU-hours of the machine that trained) instead of steps."""
     train, evals, starts = chain_metrics(stage_dirs)
     names = " \u2192 ".join(name for _, name in starts)
-    return _draw(train, evals, Path(out), f"{names}: learning curve", starts)
+    if hours:
+        first = {r["step"]: r["hours"] for r in train}
+        starts = [(first.get(step + 1, 0.0), name) for step, name in starts]  # type: ignore[misc]
+    return _draw(train, evals, Path(out), f"{names}: learning curve", starts, "hours" if hours else "step")
 
 
 def _draw(train: list[dict[str, Any]], evals: list[dict[str, Any]], out: Path, title: str,
-          starts: list[tuple[int, str]] | None = None) -> Path | None:
+          starts: list[tuple[int, str]] | None = None, x: str = "step") -> Path | None:
     try:
         import matplotlib
 
@@ -88,14 +99,14 @@ def _draw(train: list[dict[str, Any]], evals: list[dict[str, Any]], out: Path, t
     train = [r for r in train if r.get("loss") is not None]  # RL logs a loss only on steps that updated
     if not train:
         return None
-    steps = [r["step"] for r in train]
+    steps = [r[x] for r in train]
     loss = [r["loss"] for r in train]
     window = max(1, len(loss) // 40)
     fig, (ax_loss, ax_acc) = plt.subplots(2, 1, figsize=(8, 7), sharex=True)
     ax_loss.plot(steps, loss, color="0.8", linewidth=0.8, label="loss per step")
     ax_loss.plot(steps, _smooth(loss, window), color="C0", label=f"loss, mean of {window} steps")
     ax_loss.set_ylabel("training loss")
-    norms = [(r["step"], r["grad_norm"]) for r in train if r.get("grad_norm") is not None]
+    norms = [(r[x], r["grad_norm"]) for r in train if r.get("grad_norm") is not None]
     if norms:
         ax_norm = ax_loss.twinx()
         ax_norm.plot([s for s, _ in norms], [g for _, g in norms], color="C3", alpha=0.35, linewidth=0.8)
@@ -103,7 +114,7 @@ def _draw(train: list[dict[str, Any]], evals: list[dict[str, Any]], out: Path, t
     ax_loss.legend(loc="upper right")
     drawn = False
     for mode, colour in (("constrained", "C2"), ("free", "C1")):
-        points = _accuracy_points(evals, mode)
+        points = _accuracy_points(evals, mode, x)
         if points:
             xs = [p[0] for p in points]
             ys = [100 * p[1] for p in points]
@@ -117,7 +128,7 @@ def _draw(train: list[dict[str, Any]], evals: list[dict[str, Any]], out: Path, t
         ax_acc.text(step, 1.0, f" {name}", transform=ax_acc.get_xaxis_transform(), va="top", fontsize=8,
                     color="0.35")
     ax_acc.set_ylabel("dev accuracy (%)")
-    ax_acc.set_xlabel("optimiser step")
+    ax_acc.set_xlabel("optimiser step" if x == "step" else "hours of step time (2 CPU cores)")
     if drawn:
         ax_acc.legend(loc="upper left")
     else:
