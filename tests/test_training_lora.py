@@ -6,15 +6,18 @@ from __future__ import annotations
 
 import copy
 import json
+import shutil
 from pathlib import Path
 
 import pytest
 import torch
 
+from tracelang.closure import source_digest
 from tracelang.models import load_model
 from tracelang.models.prompt import BARE_PROMPT_VERSION
 from tracelang.paths import SHOTS
 from tracelang.training import checkpoint as ckpt
+from tracelang.training import sft
 from tracelang.training.batching import make_batch
 from tracelang.training.config import ConfigError, DataSource, PeftSettings, SFTConfig, checked
 from tracelang.training.sft import SFTTrainer
@@ -234,3 +237,18 @@ def test_the_exported_template_wraps_a_base_chat_template(instructions: bool) ->
     with pytest.raises(Exception, match="no system message"):
         exported.apply_chat_template([{"role": "system", "content": "x"}, {"role": "user", "content": "q"}],
                                      tokenize=False)
+
+
+def test_an_edit_to_a_module_the_decoder_imports_is_a_cache_miss(lora_run, tmp_path: Path, monkeypatch) -> None:
+    # numbers.py is imported by the guide through ir/scope, not named anywhere by hand
+    copy_root = tmp_path / "tracelang"
+    shutil.copytree(Path(sft.__file__).resolve().parents[1], copy_root, ignore=shutil.ignore_patterns("__pycache__"))
+    edited = copy_root / "numbers.py"
+    edited.write_text(edited.read_text() + "\n# edited\n")
+    monkeypatch.setattr(sft, "source_digest", lambda name: source_digest(name, copy_root))
+    again = SFTTrainer(_cfg(tmp_path, 1), echo=_quiet)
+    again.prepare()
+    examples = [ex for xs in again.per_source for ex in xs]
+    again.masks.ensure(examples)
+    assert again.masks.tally.counts["masks built"] == len(examples)
+    assert again.masks.tally.counts["masks from the cache"] == 0
