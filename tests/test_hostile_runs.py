@@ -235,7 +235,7 @@ def test_resume_falls_back_past_damaged_checkpoints_and_says_so(tmp_path):
 def test_resume_with_every_checkpoint_damaged_is_an_error_not_a_silent_restart(tmp_path):
     from types import SimpleNamespace
 
-    from tracelang.training.checkpoint import CheckpointError
+    from tracelang.models.trained import CheckpointError
     from tracelang.training.stage import Stage
 
     for step in (1, 2):

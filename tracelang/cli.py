@@ -239,7 +239,7 @@ def schema() -> None:
 
 # The feature packages' commands and groups, in the order `--help` lists them (commands first, then groups).
 data_commands.register(app)
-corpus_commands.register(app)
+corpus_commands.register(app, training_commands.filter_command)
 decoding_commands.register(app)
 evaluation_commands.register(app)
 training_commands.register(app)

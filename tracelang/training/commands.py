@@ -381,8 +381,8 @@ def filter_command(
 
     from ..decoding.guide import Levels
     from ..models import load_model
+    from ..models.loading import load_trained
     from ..record import write_records
-    from .checkpoint import load_trained
     from .config import RLConfig, checked
     from .data import DataTally
     from .filter import choose, rejection_sample, sampler_for

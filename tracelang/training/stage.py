@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ..models.trained import CheckpointError, chain, read_meta
 from . import checkpoint as ckpt
 from .config import Recipe, to_dict
 from .runlog import RunLog
@@ -53,7 +54,7 @@ class Stage:
 
     def meta(self, step: int) -> dict[str, Any]:
         base = self.cfg.model if self.init_checkpoint is None else \
-            ckpt.read_meta(ckpt.chain(self.init_checkpoint)[0])["base_model"]
+            read_meta(chain(self.init_checkpoint)[0])["base_model"]
         # A continued adapter is part of this checkpoint's adapter: the chain to apply at load time
         # is only what was merged into the base weights.
         start = self.setup.merged_into_base
@@ -121,10 +122,10 @@ class Stage:
         for path in candidates:
             try:
                 return (path, *ckpt.read_resumable(path, self.accelerator.process_index))
-            except ckpt.CheckpointError as err:
+            except CheckpointError as err:
                 self.echo(f"cannot resume from {path}: {err}; falling back to the checkpoint before it")
         if candidates:
-            raise ckpt.CheckpointError(f"{self.run_dir}: no checkpoint reads whole; start afresh with --no-resume")
+            raise CheckpointError(f"{self.run_dir}: no checkpoint reads whole; start afresh with --no-resume")
         return None
 
     def clear_checkpoints(self) -> None:
