@@ -113,6 +113,7 @@ def _check_grammar_targets(setup: Setup, per_source: list[list[Example]], source
 
 class SFTTrainer(Stage):
     name = "sft"
+    prepares = True  # the recipe's prepare steps make SFT corpora (possibly slowly)
 
     def __init__(self, cfg: SFTConfig, recipe: Recipe | None = None, *, run_dir: Path | None = None,
                  echo: Callable[[str], None] = print, evaluate: Evaluate | None = None,
