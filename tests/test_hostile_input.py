@@ -13,7 +13,7 @@ import pytest
 
 from tracelang.decoding import constraint
 from tracelang.decoding.constraint import Constraint, compile_tokenizer, make_config, save
-from tracelang.decoding.guide import Levels
+from tracelang.decoding.levels import Levels
 from tracelang.decoding.vocab import fingerprint
 from tracelang.grammar import grammar_hash
 from tracelang.models.tokenizer_store import tiny_bpe

@@ -14,7 +14,7 @@ from tracelang import analyze
 from tracelang import experts as registry
 from tracelang.decoding.constraint import Constraint, compile_tokenizer, make_config
 from tracelang.decoding.fuzz import fuzz
-from tracelang.decoding.guide import Levels
+from tracelang.decoding.levels import Levels
 from tracelang.experts.base import COMPUTE_OPS, CORE_HANDLERS, OpSpec, divisor
 from tracelang.models.tokenizer_store import tiny_bpe
 from tracelang.numbers import ZERO, Exact, mod

@@ -213,7 +213,7 @@ def test_each_stage_is_named_once_and_its_trainer_registers_under_it() -> None:
     from tracelang.training.stage import TRAINERS, Stage
 
     assert set(TRAINERS) == set(config.STAGE_SETTINGS)
-    assert STAGES == ("base", *config.STAGE_SETTINGS)
+    assert ("base", *config.STAGE_SETTINGS) == STAGES
     assert set(config.SECTIONS) == {name for name in config.Recipe.model_fields
                                     if name not in ("name", "description", "prepare")}
     assert _split_overrides(["seed=3", "rl.seed=4"]) == {"sft": {"seed": 3}, "rl": {"seed": 4}, "eval": {}}

@@ -25,7 +25,7 @@ import numpy as np
 from .automaton import Automaton
 from .constraint import Constraint, compile_tokenizer, make_config, save
 from .engine import Compiled
-from .guide import Levels
+from .levels import Levels
 from .vocab import Vocab
 
 
@@ -126,8 +126,8 @@ def _ours(tokenizer, traces: list[list[int]], questions: list[str | None], level
     t0 = time.perf_counter()
     compile_tokenizer(tokenizer, disk=True, memory=False)
     tm.compile_cached = time.perf_counter() - t0
-    configs = [make_config(levels, question=q) if q else make_config(Levels(levels.scope, levels.ops, False,
-                                                                            levels.values)) for q in questions]
+    configs = [make_config(levels, question=q) if q else make_config(levels.without("grounding"))
+               for q in questions]
 
     def start(i: int) -> Matcher:
         con = Constraint(compiled, configs[i])

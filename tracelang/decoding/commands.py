@@ -12,6 +12,7 @@ import typer
 from ..errors import UsageError
 from ..paths import EXAMPLES
 from ..records import LineError, parse_lines
+from .levels import HELP as LEVELS_HELP
 
 
 def register(app: typer.Typer) -> None:
@@ -37,7 +38,7 @@ def _tokenizer(name: str):
 
 
 def _levels(text: str):
-    from .guide import Levels
+    from .levels import Levels
 
     try:
         return Levels.parse(text)
@@ -72,8 +73,7 @@ def fuzz_command(
     question_file: Path | None = typer.Option(None, "--question-file", help="JSONL records with a `question`: "
                                               "trace i is grounded in question i (cycling)."),
     seed: int = typer.Option(0, "--seed"),
-    levels: str = typer.Option("all", "--levels", help="Semantic levels on: all, none, or a list of scope, "
-                               "ops, grounding, values."),
+    levels: str = typer.Option("all", "--levels", help=LEVELS_HELP),
     max_tokens: int = typer.Option(4096, "--max-tokens", min=16, help="A sample longer than this is dropped "
                                    "(and counted)."),
 ) -> None:
@@ -197,8 +197,8 @@ def bench_decode(
     corpus: list[Path] = typer.Option([], "--corpus", help="Corpus JSONL / trace files (repeatable)."),
     tokenizer: str = typer.Option("embedded", "--tokenizer"),
     limit: int | None = typer.Option(None, "--limit", min=1, help="Use the first N traces."),
-    levels: str = typer.Option("all", "--levels", help="tracelang's semantic levels (all: scope, ops, grounding, "
-                               "values; grounding applies to traces with a question)."),
+    levels: str = typer.Option("all", "--levels", help=f"{LEVELS_HELP} Grounding applies to "
+                               "traces with a question."),
     engines: str = typer.Option("tracelang,xgrammar,llguidance", "--engines"),
     json_out: Path | None = typer.Option(None, "--json", help="Also write the numbers as JSON."),
 ) -> None:

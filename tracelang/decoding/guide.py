@@ -15,10 +15,7 @@ check`` with no error. The checks mirror ``checker.py`` (scope, E303/E304, E401,
 experts' own op functions for runtime errors (E501-E503, E603). A written step becomes an IR step:
 the scope advances on it as the checker's does, and the expert's handler runs it.
 
-Levels, each switchable: ``scope`` (defined names only, fresh names only; a ``target`` slot, what
-add_entity and transfer add to, takes either), ``ops`` (the declared
-expert's ops and compute_ops, arity, exactly one final query), ``grounding`` (init values from the
-question), ``values`` (no no-op, no repeated computation, no runtime error).
+Levels, each switchable, by name (levels.py): ``scope``, ``ops``, ``grounding``, ``values``.
 """
 
 from __future__ import annotations
@@ -39,6 +36,7 @@ from ..limits import DEFAULT_LIMITS, Limits
 from ..numbers import ZERO, Exact, render
 from ..scope import Scope, computation_key, literal_key
 from .automaton import Slot
+from .levels import Levels
 from .numslot import NumSpec, canonical_value
 
 NAME_CAP = 64  # longest name the decoder writes (the checker's limit is limits.max_name_chars)
@@ -65,27 +63,6 @@ def _env(limits: Limits) -> Env:
     if env is None:
         env = _ENVS[limits] = Env(limits)
     return env
-
-
-@dataclass(frozen=True)
-class Levels:
-    scope: bool = True
-    ops: bool = True
-    grounding: bool = True
-    values: bool = True
-
-    @classmethod
-    def parse(cls, text: str) -> Levels:
-        """``"scope,ops"`` -> those on, the rest off; ``"all"`` / ``"none"``."""
-        names = {n.strip() for n in text.split(",") if n.strip()}
-        if names == {"all"}:
-            return cls()
-        if names == {"none"}:
-            return cls(False, False, False, False)
-        unknown = names - {"scope", "ops", "grounding", "values"}
-        if unknown:
-            raise ValueError(f"unknown level(s) {', '.join(sorted(unknown))}; levels: scope, ops, grounding, values")
-        return cls(**{n: n in names for n in ("scope", "ops", "grounding", "values")})
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from ..decoding.levels import HELP as LEVELS_HELP
 from ..errors import UsageError
 from ..models.loading import ATTN_HELP, DEVICE_HELP, DTYPE_HELP, REVISION_HELP, resolve_device
 from .config import SECTIONS, STAGE_SETTINGS
@@ -362,7 +363,7 @@ def filter_command(
     k: int = typer.Option(4, "--k", min=1, help="Samples per question."),
     temperature: float = typer.Option(0.8, min=0.0, help="Sampling temperature."),
     max_new_tokens: int = typer.Option(320, help="Longest trace, in tokens."),
-    levels: str = typer.Option("all", help="Decoder levels: scope, ops, grounding, values (or all, none)."),
+    levels: str = typer.Option("all", help=LEVELS_HELP),
     shots: int = typer.Option(0, help="Worked examples in the prompt."),
     seed: int = typer.Option(0, help="Seed of the question sample and of the sampling."),
     allow_warnings: bool = typer.Option(False, help="Keep correct traces that have warnings (e.g. W701)."),
@@ -376,7 +377,7 @@ def filter_command(
     verifies against the gold answer (clean check, exact run); write them as a corpus."""
     from tqdm import tqdm
 
-    from ..decoding.guide import Levels
+    from ..decoding.levels import Levels
     from ..models import load_model
     from ..models.loading import load_trained
     from ..record import write_records

@@ -256,7 +256,7 @@ class TrainConfig(Settings):
         "float32", description="float32: the head and the loss in float32, outside autocast; auto: in the compute "
         "dtype (faster under bf16, but bf16 logits are too coarse once the loss is small: spec/training.md).")
     constraint_levels: Text = Field("all", description="Decoder levels for `constrained` masks and RL rollouts: "
-                                    "scope, ops, grounding, values (comma-separated), all or none.")
+                                    "level names (decoding/levels.py), comma-separated, or all or none.")
     shots: Natural = Field(0, description="Worked examples in the training prompt.")
     shots_from: MaybeText = Field(None, description="The corpus the shots are drawn from (null: "
                                   "corpora/shots.jsonl).")
@@ -290,7 +290,7 @@ class TrainConfig(Settings):
     @field_validator("constraint_levels")
     @classmethod
     def _levels(cls, value: str) -> str:
-        from ..decoding.guide import Levels  # lazily: reading a recipe needs no decoder
+        from ..decoding.levels import Levels  # lazily: reading a recipe needs no decoder
 
         Levels.parse(value)  # its ValueError names the unknown levels
         return value

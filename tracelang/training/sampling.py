@@ -23,7 +23,7 @@ from torch import Tensor
 
 from ..decoding.constraint import Constraint, compile_tokenizer, make_config
 from ..decoding.generate import Head, Observer, generate
-from ..decoding.guide import Levels
+from ..decoding.levels import Levels
 from .masks import DENSE_AT, MaskTable, PositionMasks, Recorder
 from .partial import PartialModel
 

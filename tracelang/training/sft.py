@@ -26,7 +26,7 @@ import torch
 
 from ..closure import source_digest
 from ..decoding.constraint import Constraint, compile_tokenizer, make_config
-from ..decoding.guide import Levels
+from ..decoding.levels import Levels
 from .batching import make_batch
 from .config import DataSource, Recipe, SFTConfig
 from .data import DataTally, Example, TrainingDataError, epoch_order, load_examples
@@ -57,7 +57,7 @@ class MaskBuilder:
         self.recorder = Recorder(index, table, len(tok))
         full = Levels.parse(levels)
         self.tries = [full]
-        for lv in (Levels(full.scope, full.ops, False, full.values), Levels(False, False, False, False)):
+        for lv in (full.without("grounding"), Levels.none()):
             if lv not in self.tries:
                 self.tries.append(lv)
         self.tally = tally
