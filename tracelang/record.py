@@ -9,7 +9,7 @@ trace); ``source`` where the record came from (``gsm8k-train``, ``synthetic:<gen
 a free-form object (split, counts, provenance).
 
 A record stays a plain dict (``Record`` types it), so it is written and read as JSON unchanged.
-Corpus files go through ``records.read_jsonl`` and ``records.write_jsonl``.
+Corpus files go through ``fileio.read_jsonl`` and ``fileio.write_jsonl``.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any, TypedDict, cast
 
 from .errors import UsageError
+from .fileio import InputError, read_jsonl, write_jsonl
 from .numbers import Exact, render
-from .records import InputError, read_jsonl, write_jsonl
 
 
 class Record(TypedDict):

@@ -146,7 +146,7 @@ def stats_cmd(
 ) -> None:
     """Words per question, number words, operations per trace, distinct shapes, names and experts,
     side by side with GSM-8K train."""
-    from ..records import read_jsonl
+    from ..fileio import read_jsonl
     from .stats import corpus_stats, gsm8k_stats, side_by_side
 
     records = [obj for _, obj in read_jsonl(str(file))]

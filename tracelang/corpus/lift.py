@@ -393,7 +393,7 @@ def train_records(path: str, progress=None) -> list[dict]:
     ``tracelang gsm8k import`` writes) or the raw GSM-8K file, imported here. Refuses test."""
     from ..data.gsm8k import load, split_of_path
     from ..data.importer import convert
-    from ..records import InputError, read_jsonl
+    from ..fileio import InputError, read_jsonl
 
     if split_of_path(path) == "test" or "test" in path.rsplit("/", 1)[-1].lower():
         raise TrainError(f"{path}: GSM-8K test is for evaluation only; lift from train")

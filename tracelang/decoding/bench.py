@@ -76,9 +76,9 @@ def load_traces(paths: list[str], limit: int | None = None) -> list[Trace]:
     """The traces (and their questions) of corpus JSONL files or .yaml trace files, in canonical
     form: the form the constraint accepts (a hand-written file has comments and its own layout).
     Traces that do not parse whole are left out."""
+    from ..fileio import iter_items
     from ..formatter import format_program
     from ..pipeline import parse
-    from ..records import iter_items
 
     out: list[Trace] = []
     for path in paths:
@@ -259,7 +259,7 @@ def generation_benchmark(tokenizer, traces: list[Trace], batch: int = 8, layers:
 
 
 def write_json(path: str | Path, data: object) -> None:
-    from ..records import atomic_write
+    from ..fileio import atomic_write
 
     with atomic_write(path) as fh:
         fh.write(json.dumps(data, indent=2) + "\n")

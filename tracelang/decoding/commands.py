@@ -10,8 +10,8 @@ from pathlib import Path
 import typer
 
 from ..errors import UsageError
+from ..fileio import LineError, parse_lines
 from ..paths import EXAMPLES
-from ..records import LineError, parse_lines
 from .levels import HELP as LEVELS_HELP
 
 
@@ -84,14 +84,14 @@ def fuzz_command(
     """
     if seed < 0:  # before any tokenizer or model loads
         raise UsageError(f"--seed must be 0 or more (got {seed})")
-    from ..records import refuse_same_files
+    from ..fileio import refuse_same_files
 
     clash = refuse_same_files(question_file=question_file, out=out)
     if clash:
         raise UsageError(f"{clash}: it would be overwritten")
+    from ..fileio import write_jsonl
     from ..pipeline import analyze
     from ..record import make_record
-    from ..records import write_jsonl
     from .constraint import compile_tokenizer
     from .fuzz import fuzz
 

@@ -25,10 +25,10 @@ from pathlib import Path
 import numpy as np
 
 from .. import grounding
+from ..fileio import removed_on_signal
 from ..grammar import grammar_hash
 from ..numbers import Exact
 from ..paths import cache_dir
-from ..records import removed_on_signal
 from .automaton import Automaton, automaton
 from .engine import Compiled, Rejected
 from .guide import Config, Guide

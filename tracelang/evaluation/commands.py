@@ -9,13 +9,13 @@ import typer
 
 from ..diagnostics import render as render_diag
 from ..errors import UsageError
+from ..fileio import InputError
 from ..models import ModelError, Prompter, load_model
 from ..models.loading import ATTN_HELP, DEVICE_HELP, DTYPE_HELP, REVISION_HELP, resolve_device, resolve_dtype
 from ..models.prompt import load_shots
 from ..numbers import render
 from ..paths import SHOTS
 from ..pipeline import analyze
-from ..records import InputError
 from .backends import Backend, FreeBackend
 from .runner import EvalConfig, run
 

@@ -22,12 +22,12 @@ from ..data.gsm8k import Problem, load
 from ..data.importer import convert
 from ..data.splits import dev_ids
 from ..errors import UsageError
+from ..fileio import InputError, LineError, atomic_write, loads_line, parse_lines
 from ..grounding import grounder_for
 from ..ir import Program
 from ..models.loading import SHIPPED
 from ..numbers import render
 from ..pipeline import analyze, parse
-from ..records import InputError, LineError, atomic_write, loads_line, parse_lines
 from .backends import Backend
 from .datasets import is_file_source, load_file
 from .lm_eval_shape import results as lm_eval_results

@@ -87,7 +87,7 @@ def drop_quantization_config(directory: Path) -> None:
     attaches a GGUF quantizer to every reload and warns that bfloat16 casts every matmul."""
     import json
 
-    from ..records import atomic_write
+    from ..fileio import atomic_write
 
     path = directory / "config.json"
     config = json.loads(path.read_text())
