@@ -29,10 +29,10 @@ def register(app: typer.Typer) -> None:
 
 
 def _tokenizer(name: str):
-    from ..models.tokenizer_store import load_tokenizer
+    from ..models.tokenizer_store import vocabulary_tokenizer
 
     try:
-        return load_tokenizer(name)
+        return vocabulary_tokenizer(name)
     except (OSError, ValueError) as err:
         raise UsageError(f"--tokenizer {name}: {err}") from None
 

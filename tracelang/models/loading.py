@@ -225,8 +225,10 @@ def load_tokenizer(name: str = EMBEDDED) -> Any:
         from .tokenizer_store import tiny_bpe
 
         tokenizer = tiny_bpe()
-    elif name == SHIPPED or _is_adapter_dir(name):
-        return load_model(name).tokenizer  # the base is named inside the adapter directory
+    elif _is_checkpoint_dir(name):  # a checkpoint's tokenizer is its base model's
+        return load_tokenizer(read_meta(chain(Path(name))[0])["base_model"])
+    elif name == SHIPPED or _is_adapter_dir(name):  # so is an adapter's
+        return load_tokenizer(_adapter_meta(shipped_dir() if name == SHIPPED else Path(name), name)[0])
     else:
         from transformers import AutoTokenizer
 
@@ -256,8 +258,21 @@ def _is_adapter_dir(name: str) -> bool:
 
 def _with_adapter(directory: Path, name: str, seed: int, device: str | None, dtype: str,
                   revision: str | None = None, attn_implementation: str | None = None) -> LoadedModel:
-    """A base model with a LoRA adapter merged in. The base is named by the directory's
-    ``training.json`` (a tracelang adapter), else by peft's ``base_model_name_or_path``."""
+    """A base model with a LoRA adapter merged in."""
+    base, meta = _adapter_meta(directory, name)
+    try:
+        loaded = load_stacked(base, [directory], seed=seed, device=device, dtype=dtype, revision=revision,
+                              attn_implementation=attn_implementation)
+    except CheckpointError as err:
+        raise ModelError(str(err)) from None
+    loaded.name = name
+    loaded.prompt_version = meta.get("prompt_version")
+    return loaded
+
+
+def _adapter_meta(directory: Path, name: str) -> tuple[str, dict[str, Any]]:
+    """An adapter's base model and its ``training.json`` (empty for a plain peft adapter). The base
+    is named by ``training.json`` (a tracelang adapter), else by peft's ``base_model_name_or_path``."""
     import json
 
     meta: dict[str, Any] = {}
@@ -273,14 +288,7 @@ def _with_adapter(directory: Path, name: str, seed: int, device: str | None, dty
     base = meta["training.json"].get("base_model") or meta["adapter_config.json"].get("base_model_name_or_path")
     if not base:
         raise ModelError(f"{directory}: the adapter does not name its base model")
-    try:
-        loaded = load_stacked(base, [directory], seed=seed, device=device, dtype=dtype, revision=revision,
-                              attn_implementation=attn_implementation)
-    except CheckpointError as err:
-        raise ModelError(str(err)) from None
-    loaded.name = name
-    loaded.prompt_version = meta["training.json"].get("prompt_version")
-    return loaded
+    return base, meta["training.json"]
 
 
 def load_stacked(base: str, stack: list[Path], *, seed: int = 0, device: str | None = None, dtype: str = "float32",
