@@ -14,6 +14,7 @@ Corpus files go through ``fileio.read_jsonl`` and ``fileio.write_jsonl``.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, TypedDict, cast
@@ -49,6 +50,12 @@ def make_record(id: str, question: str | None, trace: str, answer: Exact | str |
         answer = str(answer)
     return {"id": id, "question": question, "trace": trace, "answer": answer, "expert": expert,
             "source": source, "meta": dict(meta or {})}
+
+
+def content_id(prefix: str, question: str, trace: str) -> str:
+    """A generated record's id: ``prefix-`` and a digest of its question and trace, so the same
+    record drawn twice has one id."""
+    return f"{prefix}-" + hashlib.blake2b((question + trace).encode(), digest_size=8).hexdigest()
 
 
 _TYPES: dict[str, tuple[type, ...]] = {
