@@ -10,7 +10,7 @@ from pathlib import Path
 import typer
 
 from ..errors import UsageError
-from ..fileio import LineError, parse_lines
+from ..fileio import read_jsonl
 from ..paths import EXAMPLES
 from .levels import HELP as LEVELS_HELP
 
@@ -50,14 +50,8 @@ def _questions(path: Path | None) -> list[str | None] | None:
     if path is None:
         return None
     out: list[str | None] = []
-    try:
-        lines = path.read_text(encoding="utf-8").split("\n")  # not splitlines: U+2028 is inside a string
-    except (OSError, UnicodeDecodeError) as err:
-        raise UsageError(f"{path}: {err}") from None
-    for n, record in parse_lines(lines):
-        if isinstance(record, LineError):
-            raise UsageError(f"{path}:{n}:{record.column}: {record.message}")
-        if not isinstance(record, dict) or not isinstance(record.get("question"), str):
+    for n, record in read_jsonl(path):
+        if not isinstance(record.get("question"), str):
             raise UsageError(f"{path}:{n}: the record has no `question` string")
         out.append(record["question"])
     if not out:
