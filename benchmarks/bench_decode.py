@@ -15,7 +15,7 @@ import pytest
 from tracelang.data.gsm8k import load
 from tracelang.data.importer import import_problems
 from tracelang.decoding.constraint import Constraint, compile_tokenizer, make_config
-from tracelang.decoding.guide import Levels
+from tracelang.decoding.levels import Levels
 from tracelang.formatter import format_program
 from tracelang.models.tokenizer_store import embedded_tokenizer
 from tracelang.pipeline import parse

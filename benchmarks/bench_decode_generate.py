@@ -10,7 +10,7 @@ import torch
 
 from tracelang.decoding.constraint import Constraint, compile_tokenizer, make_config
 from tracelang.decoding.generate import generate
-from tracelang.decoding.guide import Levels
+from tracelang.decoding.levels import Levels
 from tracelang.formatter import format_program
 from tracelang.models.tiny_model import tiny_model
 from tracelang.models.tokenizer_store import tiny_spm

@@ -28,9 +28,9 @@ import pytest
 import torch
 
 from tracelang.decoding.constraint import Constraint, compile_tokenizer, make_config
+from tracelang.fileio import read_jsonl
 from tracelang.models import Prompter
 from tracelang.paths import SHOTS
-from tracelang.records import read_jsonl
 from tracelang.training.batching import make_batch
 from tracelang.training.data import Example, tokenize
 from tracelang.training.emittable import emittable_ids

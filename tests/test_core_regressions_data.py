@@ -8,8 +8,8 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from tracelang.cli import app
+from tracelang.fileio import iter_items
 from tracelang.record import make_record, write_records
-from tracelang.records import iter_items
 
 TRACE = """\
 expert: arithmetic

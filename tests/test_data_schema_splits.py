@@ -9,9 +9,9 @@ import pytest
 
 from tracelang.data.gsm8k import gold_answer, problem_id, split_of_path
 from tracelang.data.splits import DEV_SIZE, dev_ids, is_evaluation_only, split_of
+from tracelang.fileio import InputError
 from tracelang.numbers import Exact
 from tracelang.record import FIELDS, RecordError, make_record, read_records, validate, write_records
-from tracelang.records import InputError
 
 
 def test_make_record_orders_fields_and_renders_answers() -> None:

@@ -9,8 +9,8 @@ from transformers import LogitsProcessorList
 
 from tracelang.decoding.constraint import Constraint, compile_tokenizer, make_config
 from tracelang.decoding.generate import PrefixCache, generate
-from tracelang.decoding.guide import Levels
 from tracelang.decoding.hf import TraceLogitsProcessor
+from tracelang.decoding.levels import Levels
 from tracelang.models.tiny_model import tiny_model
 from tracelang.models.tokenizer_store import tiny_bpe, tiny_spm
 from tracelang.pipeline import analyze

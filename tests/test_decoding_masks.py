@@ -8,7 +8,8 @@ import pytest
 
 from tracelang.decoding.constraint import Constraint, compile_tokenizer, make_config, save
 from tracelang.decoding.fuzz import fuzz, pick
-from tracelang.decoding.guide import NAME_CAP, Levels
+from tracelang.decoding.guide import NAME_CAP
+from tracelang.decoding.levels import Levels
 from tracelang.decoding.vocab import token_bytes, tokenizer_style
 from tracelang.formatter import format_program
 from tracelang.grounding import grounder_for

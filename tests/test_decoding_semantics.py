@@ -13,7 +13,7 @@ import pytest
 from tracelang.decoding.automaton import automaton
 from tracelang.decoding.constraint import Constraint, make_config
 from tracelang.decoding.engine import Compiled
-from tracelang.decoding.guide import Levels
+from tracelang.decoding.levels import Levels
 from tracelang.decoding.vocab import Vocab
 from tracelang.formatter import format_program
 from tracelang.ir import STEP_TYPES, step_fields
@@ -67,7 +67,7 @@ def test_examples_are_accepted_and_end(compiled, root):
     HEAD + "- {op: init, var: a, value: -0}",
 ])
 def test_non_canonical_text_is_refused(compiled, text):
-    assert not accepts(compiled, text, levels=Levels(False, False, False, False))
+    assert not accepts(compiled, text, levels=Levels.none())
 
 
 def test_scope(compiled):
@@ -242,9 +242,21 @@ def test_composed_sources(compiled):
 
 def test_levels_parse():
     assert Levels.parse("all") == Levels()
-    assert Levels.parse("scope,ops") == Levels(True, True, False, False)
+    assert Levels.parse("scope,ops") == Levels(scope=True, ops=True, grounding=False, values=False)
     with pytest.raises(ValueError, match="unknown level"):
         Levels.parse("scope,colour")
+
+
+def test_levels_are_built_by_name_only():
+    from tracelang.decoding.levels import LEVELS
+
+    assert Levels.parse(",".join(LEVELS)) == Levels() and Levels.none().names == ()
+    assert Levels.parse("ops,values").names == ("ops", "values")
+    assert Levels().without("grounding") == Levels.parse("scope,ops,values")
+    with pytest.raises(TypeError):
+        Levels(True, True, False, False)  # type: ignore[misc]  # by position: refused
+    with pytest.raises(ValueError, match="unknown level"):
+        Levels().without("colour")
 
 
 def test_forced_text(compiled):

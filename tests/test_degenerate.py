@@ -11,7 +11,7 @@ import pytest
 
 from tracelang.decoding.constraint import Constraint, make_config
 from tracelang.decoding.engine import Compiled
-from tracelang.decoding.guide import Levels
+from tracelang.decoding.levels import Levels
 from tracelang.decoding.vocab import Vocab
 from tracelang.degenerate import IDEMPOTENT, SELF_CONSTANT
 from tracelang.experts.comparison import COMPARE_OPS

@@ -42,7 +42,7 @@ def test_every_exception_class_derives_from_the_root() -> None:
 
 
 def test_builtin_bases_are_kept_for_callers_that_catch_them() -> None:
-    from tracelang.records import InputError, LineError
+    from tracelang.fileio import InputError, LineError
     from tracelang.training.config import ConfigError
 
     assert issubclass(ConfigError, ValueError) and issubclass(ConfigError, UsageError)

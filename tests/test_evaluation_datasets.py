@@ -10,7 +10,7 @@ import pytest
 
 from tracelang.cli import app
 from tracelang.evaluation.datasets import load_file
-from tracelang.records import InputError
+from tracelang.fileio import InputError
 
 
 def _write(path: Path, rows: list[dict]) -> Path:

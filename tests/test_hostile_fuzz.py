@@ -134,7 +134,7 @@ def test_check_jsonl(runner, box, data):
 
 
 def _record(data: bytes, index: int) -> dict | None:
-    from tracelang.records import LineError, loads_line
+    from tracelang.fileio import LineError, loads_line
 
     lines = [x for x in data.decode("utf-8", "replace").split("\n") if x.strip()]
     try:

@@ -13,7 +13,7 @@ import pytest
 
 from tracelang.decoding import constraint
 from tracelang.decoding.constraint import Constraint, compile_tokenizer, make_config, save
-from tracelang.decoding.guide import Levels
+from tracelang.decoding.levels import Levels
 from tracelang.decoding.vocab import fingerprint
 from tracelang.grammar import grammar_hash
 from tracelang.models.tokenizer_store import tiny_bpe
@@ -219,7 +219,7 @@ def _hostile_file(tmp_path, kind: str) -> Path:
 
 @pytest.mark.parametrize("kind", sorted(HOSTILE))
 def test_loads_line_turns_every_hostile_line_into_a_line_error(kind):
-    from tracelang.records import LineError, loads_line
+    from tracelang.fileio import LineError, loads_line
 
     with pytest.raises(LineError) as err:
         loads_line(HOSTILE[kind])
@@ -227,7 +227,7 @@ def test_loads_line_turns_every_hostile_line_into_a_line_error(kind):
 
 
 def test_loads_line_keeps_brackets_inside_strings_and_escapes():
-    from tracelang.records import loads_line
+    from tracelang.fileio import loads_line
 
     text = '{"q": "' + "[{" * 100 + '\\" ]", "n": [1, 2]}'
     assert loads_line(text) == {"q": "[{" * 100 + '" ]', "n": [1, 2]}
@@ -375,7 +375,7 @@ def test_gsm8k_split_refuses_coinciding_outputs(tmp_path):
 # ---------------------------------------------------------------- atomic writes
 
 def test_atomic_write_goes_through_a_symlink_and_keeps_the_mode(tmp_path):
-    from tracelang.records import atomic_write
+    from tracelang.fileio import atomic_write
 
     target = tmp_path / "real.txt"
     target.write_text("old\n")
@@ -390,7 +390,7 @@ def test_atomic_write_goes_through_a_symlink_and_keeps_the_mode(tmp_path):
 
 
 def test_atomic_write_to_a_directory_is_an_oserror_naming_it(tmp_path):
-    from tracelang.records import atomic_write
+    from tracelang.fileio import atomic_write
 
     with pytest.raises(IsADirectoryError, match=str(tmp_path)), atomic_write(tmp_path) as fh:
         fh.write("x")
@@ -409,9 +409,9 @@ def test_fmt_of_a_symlink_formats_the_target(tmp_path):
 
 
 def test_odd_characters_and_huge_block_numbers_are_record_errors(tmp_path):
+    from tracelang.fileio import LineError, loads_line
     from tracelang.numbers import answer_value, parse_literal
     from tracelang.pipeline import analyze
-    from tracelang.records import LineError, loads_line
 
     for line in ('{"trace": "a\\ud800"}', '{"answer": "\\udfff"}', '{"\\ud800": 1}'):
         with pytest.raises(LineError, match="lone surrogate"):

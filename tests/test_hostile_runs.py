@@ -141,7 +141,7 @@ def test_eval_cli_with_out_naming_a_file_is_one_line_exit_2(runner, tmp_path):
 
 _WRITER = """
 import sys, time
-from tracelang.records import atomic_write
+from tracelang.fileio import atomic_write
 with atomic_write(sys.argv[1]) as fh:
     fh.write("x" * 100000)
     print("ready", flush=True)
@@ -187,7 +187,7 @@ def test_sigterm_during_corpus_generate_leaves_no_part_file(tmp_path):
 
 
 def test_the_cleanup_handler_is_removed_after_the_write(tmp_path):
-    from tracelang.records import atomic_write
+    from tracelang.fileio import atomic_write
 
     before = signal.getsignal(signal.SIGTERM)
     with atomic_write(tmp_path / "a.txt") as fh:
@@ -235,7 +235,7 @@ def test_resume_falls_back_past_damaged_checkpoints_and_says_so(tmp_path):
 def test_resume_with_every_checkpoint_damaged_is_an_error_not_a_silent_restart(tmp_path):
     from types import SimpleNamespace
 
-    from tracelang.training.checkpoint import CheckpointError
+    from tracelang.models.trained import CheckpointError
     from tracelang.training.stage import Stage
 
     for step in (1, 2):

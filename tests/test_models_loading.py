@@ -140,3 +140,19 @@ def test_solve_passes_loading_options(runner) -> None:
     assert result.exit_code == 2 and "attention implementation 'bogus'" in result.output
     result = runner.invoke(app, ["solve", "x?", "--model", "tiny", "--revision", "v1", "--device", "cpu"])
     assert result.exit_code == 2 and "--revision: 'tiny' is not a hub model" in result.output
+
+
+def test_an_adapters_tokenizer_loads_without_any_weights(tmp_path: Path, monkeypatch) -> None:
+    import json
+
+    from tracelang.models import adapters, loading
+
+    (tmp_path / adapters.CONFIG).write_text(json.dumps({"base_model_name_or_path": "tiny"}))
+    (tmp_path / adapters.WEIGHTS).write_bytes(b"never read")
+
+    def no_weights(*args, **kwargs):
+        raise AssertionError("load_tokenizer loaded a model")
+
+    monkeypatch.setattr(loading, "load_model", no_weights)
+    tok = loading.load_tokenizer(str(tmp_path))
+    assert tok.get_vocab() == loading.load_tokenizer("tiny").get_vocab()

@@ -10,7 +10,7 @@ from tracelang import experts
 from tracelang.checker import block_scope, check
 from tracelang.decoding.constraint import Constraint, make_config
 from tracelang.decoding.engine import Compiled
-from tracelang.decoding.guide import Levels
+from tracelang.decoding.levels import Levels
 from tracelang.decoding.vocab import Vocab
 from tracelang.experts import Env
 from tracelang.grounding import grounder_for

@@ -208,3 +208,18 @@ def test_overrides_reach_list_items_and_refuse_missing_ones(tmp_path: Path) -> N
     assert sft.peft == PeftSettings(r=4) and sft.unfreeze_layers == 0
     with pytest.raises(ConfigError, match="cannot reach `data.2`"):
         stage_config(recipe, "sft", parse_overrides(["data.2.weight=1"]))
+
+
+def test_each_stage_is_named_once_and_its_trainer_registers_under_it() -> None:
+    from tracelang.training import config, rl, sft  # noqa: F401  (the trainers register as they load)
+    from tracelang.training.commands import STAGES, _split_overrides
+    from tracelang.training.stage import TRAINERS, Stage
+
+    assert set(TRAINERS) == set(config.STAGE_SETTINGS)
+    assert ("base", *config.STAGE_SETTINGS) == STAGES
+    assert set(config.SECTIONS) == {name for name in config.Recipe.model_fields
+                                    if name not in ("name", "description", "prepare")}
+    assert _split_overrides(["seed=3", "rl.seed=4"]) == {"sft": {"seed": 3}, "rl": {"seed": 4}, "eval": {}}
+    with pytest.raises(TypeError, match="'distill' is not a stage"):
+        type("Distill", (Stage,), {"name": "distill"})
+    assert "distill" not in TRAINERS

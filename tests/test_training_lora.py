@@ -6,15 +6,18 @@ from __future__ import annotations
 
 import copy
 import json
+import shutil
 from pathlib import Path
 
 import pytest
 import torch
 
-from tracelang.models import load_model
+from tracelang.closure import source_digest
+from tracelang.models import load_model, trained
 from tracelang.models.prompt import BARE_PROMPT_VERSION
 from tracelang.paths import SHOTS
 from tracelang.training import checkpoint as ckpt
+from tracelang.training import sft
 from tracelang.training.batching import make_batch
 from tracelang.training.config import ConfigError, DataSource, PeftSettings, SFTConfig, checked
 from tracelang.training.sft import SFTTrainer
@@ -91,7 +94,7 @@ def test_the_checkpoint_is_a_peft_adapter(lora_run) -> None:
     final = out / "sft" / "final"
     config = json.loads((final / "adapter_config.json").read_text())
     assert config["peft_type"] == "LORA" and config["r"] == 4 and config["layers_to_transform"] == [1]
-    assert ckpt.read_meta(final)["prompt_version"] == BARE_PROMPT_VERSION
+    assert trained.read_meta(final)["prompt_version"] == BARE_PROMPT_VERSION
     wrapped = PeftModel.from_pretrained(load_model("tiny").model, str(final))
     merged = load_model(str(final))  # an adapter directory loads by path, merged into its base
     assert merged.prompt_version == BARE_PROMPT_VERSION
@@ -114,8 +117,8 @@ def test_resume_reproduces_the_uninterrupted_run(lora_run, tmp_path: Path) -> No
     with pytest.raises(_Stop):
         trainer.train()
     SFTTrainer(_cfg(tmp_path, 12), echo=_quiet).train()
-    a = ckpt.read_tensors(out / "sft" / "final")
-    b = ckpt.read_tensors(tmp_path / "sft" / "final")
+    a = trained.read_tensors(out / "sft" / "final")
+    b = trained.read_tensors(tmp_path / "sft" / "final")
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
@@ -125,16 +128,16 @@ def test_a_run_continues_from_an_adapter_with_a_fresh_optimiser(lora_run, tmp_pa
     lines: list[str] = []
     trainer = SFTTrainer(_cfg(tmp_path, 2), echo=lines.append, init_checkpoint=final)
     trainer.prepare()
-    saved = ckpt.read_tensors(final)
+    saved = trained.read_tensors(final)
     live = trainer.setup.pm.trained_parameters()
     assert all(torch.equal(live[k].detach(), saved[k]) for k in live)  # starts where the adapter ended
     assert not trainer.optimizer.state  # and with a fresh optimiser
     trainer = SFTTrainer(_cfg(tmp_path, 2), echo=_quiet, init_checkpoint=final)
     trainer.train()
-    meta = ckpt.read_meta(tmp_path / "sft" / "final")
+    meta = trained.read_meta(tmp_path / "sft" / "final")
     assert meta["continued_from"] == str(final) and meta["base_model"] == "tiny"
     # the continued run's adapter is the whole model: loading it does not apply the first one twice
-    assert meta["init_checkpoint"] is None and ckpt.chain(tmp_path / "sft" / "final") == [tmp_path / "sft" / "final"]
+    assert meta["init_checkpoint"] is None and trained.chain(tmp_path / "sft" / "final") == [tmp_path / "sft" / "final"]
 
 
 def test_export_merges_the_adapter(lora_run, tmp_path: Path) -> None:
@@ -198,7 +201,7 @@ def test_export_prompts_as_trained_in_plain_transformers(lora_run, tmp_path: Pat
     out, _ = lora_run
     final = out / "sft" / "final"
     exported = ckpt.export(final, tmp_path / "full")
-    meta = ckpt.read_meta(final)
+    meta = trained.read_meta(final)
     question = '  Ann has "3" boxes of 12 eggs.\nHow many eggs?\n'
     expected = Prompter.for_version(load_model("tiny").tokenizer, meta["prompt_version"]).prompt(question)
     plain = AutoTokenizer.from_pretrained(str(exported))  # transformers alone, no tracelang code
@@ -268,3 +271,18 @@ def test_the_prefix_key_follows_the_frozen_weights_only(lora_run) -> None:
         assert frozen_digest(base, k) != before
         frozen.copy_(kept)
     assert frozen_digest(base, k) == before and frozen_digest(base, k - 1) != before
+
+
+def test_an_edit_to_a_module_the_decoder_imports_is_a_cache_miss(lora_run, tmp_path: Path, monkeypatch) -> None:
+    # numbers.py is imported by the guide through ir/scope, not named anywhere by hand
+    copy_root = tmp_path / "tracelang"
+    shutil.copytree(Path(sft.__file__).resolve().parents[1], copy_root, ignore=shutil.ignore_patterns("__pycache__"))
+    edited = copy_root / "numbers.py"
+    edited.write_text(edited.read_text() + "\n# edited\n")
+    monkeypatch.setattr(sft, "source_digest", lambda name: source_digest(name, copy_root))
+    again = SFTTrainer(_cfg(tmp_path, 1), echo=_quiet)
+    again.prepare()
+    examples = [ex for xs in again.per_source for ex in xs]
+    again.masks.ensure(examples)
+    assert again.masks.tally.counts["masks built"] == len(examples)
+    assert again.masks.tally.counts["masks from the cache"] == 0

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from tracelang.data.splits import dev_ids
-from tracelang.models import load_model
+from tracelang.models import load_model, trained
 from tracelang.models.prompt import PROMPT_VERSION
 from tracelang.paths import SHOTS
 from tracelang.training import checkpoint as ckpt
@@ -80,10 +80,10 @@ def test_frozen_parameters_stay_bit_identical(full_run) -> None:
 def test_checkpoint_holds_only_what_trained(full_run) -> None:
     out, trainer = full_run
     final = out / "sft" / "final"
-    tensors = ckpt.read_tensors(final)
+    tensors = trained.read_tensors(final)
     assert set(tensors) == set(trainer.setup.pm.trained_parameters()) | {"head_rows_ids"}
     assert not any("embed_tokens" in n or "layers.0." in n for n in tensors)
-    meta = ckpt.read_meta(final)
+    meta = trained.read_meta(final)
     assert meta["prompt_version"] == PROMPT_VERSION and meta["base_model"] == "tiny"
     assert meta["config"]["unfreeze_layers"] == 1 and meta["step"] == 12
     assert (final / "state.pt").is_file() and not list(final.glob("*.bin"))
@@ -104,7 +104,7 @@ def test_resume_reproduces_the_uninterrupted_run(full_run, tmp_path: Path) -> No
     with pytest.raises(_Stop):
         trainer.train()
     SFTTrainer(_cfg(tmp_path, 12), echo=_quiet).train()
-    a, b = ckpt.read_tensors(out / "sft" / "final"), ckpt.read_tensors(tmp_path / "sft" / "final")
+    a, b = trained.read_tensors(out / "sft" / "final"), trained.read_tensors(tmp_path / "sft" / "final")
     assert a.keys() == b.keys()
     assert all(torch.equal(a[k], b[k]) for k in a)
     rows = [json.loads(x)["step"] for x in (tmp_path / "sft" / "metrics.jsonl").read_text().splitlines()]
@@ -117,7 +117,7 @@ def test_no_resume_removes_the_earlier_checkpoints(tmp_path: Path) -> None:
     SFTTrainer(_cfg(tmp_path, 2, save_steps=1), echo=lines.append).train(resume=False)
     assert any(x.startswith("not resuming: removed the earlier checkpoints/ and final/") for x in lines)
     assert sorted(d.name for d in (tmp_path / "sft" / "checkpoints").iterdir()) == ["step-1", "step-2"]
-    assert ckpt.latest(tmp_path / "sft").name == "step-2" and ckpt.read_meta(tmp_path / "sft" / "final")["step"] == 2
+    assert ckpt.latest(tmp_path / "sft").name == "step-2" and trained.read_meta(tmp_path / "sft" / "final")["step"] == 2
 
 
 def test_export_loads_as_a_plain_model(full_run, tmp_path: Path) -> None:

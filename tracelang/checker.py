@@ -105,7 +105,7 @@ class _BlockChecker:
         compute_op = step.__dict__.get("compute_op")
         if compute_op is None:
             return
-        table = self.table(step)
+        table = registry.answering(self.expert, step.op).compute_ops(step.op)
         spec = table.get(compute_op)
         if spec is None:
             import difflib
@@ -133,15 +133,7 @@ class _BlockChecker:
 
     def spec(self, step: Step) -> OpSpec | None:
         compute_op = step.__dict__.get("compute_op")
-        return None if compute_op is None else self.table(step).get(compute_op)
-
-    def table(self, step: Step) -> dict:
-        if self.expert is not None and step.op in self.expert.tables:
-            return self.expert.tables[step.op]
-        for expert in registry.experts().values():  # an unknown expert: check against any table
-            if step.op in expert.tables:
-                return expert.tables[step.op]
-        return {}
+        return None if compute_op is None else registry.answering(self.expert, step.op).spec(step.op, compute_op)
 
     # ---------------------------------------------------------------- scope
 
@@ -202,19 +194,13 @@ class _BlockChecker:
             return
         if self.no_op_shape(step):
             return
-        if isinstance(step, CompareStep):
-            return
-        spec = registry.get("arithmetic").tables["compute"].get(step.compute_op)  # type: ignore[union-attr]
-        if spec is None or spec.identity is None:
-            return
-        identity, where = spec.identity
-        args = step.args if where == "any" else step.args[1:]
-        for arg in args:
-            if self.const(arg) == identity:
-                shown = arg.name if isinstance(arg, Var) else render(arg.value)
-                self.emit("E401", f"`{step.compute_op}` with `{shown}` ({render(identity)}) leaves its input "
-                          "unchanged", arg, "drop the step and use its input directly")
-                return
+        expert = registry.answering(self.expert, step.op)
+        arg = expert.noop(step.op, step.compute_op, step.args, self.const)
+        if arg is not None:
+            shown = arg.name if isinstance(arg, Var) else render(arg.value)
+            identity = self.const(arg)
+            self.emit("E401", f"`{step.compute_op}` with `{shown}` ({render(identity)}) leaves its input "  # type: ignore[arg-type]
+                      "unchanged", arg, "drop the step and use its input directly")
 
     def no_op_shape(self, step: ComputeStep | CompareStep) -> bool:
         """An arg given twice where that makes the step degenerate, or rounding an integer."""

@@ -17,12 +17,12 @@ from .data import commands as data_commands
 from .decoding import commands as decoding_commands
 from .errors import TracelangError, UsageError
 from .evaluation import commands as evaluation_commands
+from .fileio import InputError, Item, atomic_write, is_corpus, iter_items
 from .formatter import format_program
 from .grounding import grounder_for
 from .ir import Program
 from .numbers import answer_value, render
 from .pipeline import analyze, parse
-from .records import InputError, Item, atomic_write, is_corpus, iter_items
 from .training import commands as training_commands
 
 
@@ -239,7 +239,7 @@ def schema() -> None:
 
 # The feature packages' commands and groups, in the order `--help` lists them (commands first, then groups).
 data_commands.register(app)
-corpus_commands.register(app)
+corpus_commands.register(app, training_commands.filter_command)
 decoding_commands.register(app)
 evaluation_commands.register(app)
 training_commands.register(app)

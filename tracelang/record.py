@@ -9,18 +9,19 @@ trace); ``source`` where the record came from (``gsm8k-train``, ``synthetic:<gen
 a free-form object (split, counts, provenance).
 
 A record stays a plain dict (``Record`` types it), so it is written and read as JSON unchanged.
-Corpus files go through ``records.read_jsonl`` and ``records.write_jsonl``.
+Corpus files go through ``fileio.read_jsonl`` and ``fileio.write_jsonl``.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, TypedDict, cast
 
 from .errors import UsageError
+from .fileio import InputError, read_jsonl, write_jsonl
 from .numbers import Exact, render
-from .records import InputError, read_jsonl, write_jsonl
 
 
 class Record(TypedDict):
@@ -49,6 +50,12 @@ def make_record(id: str, question: str | None, trace: str, answer: Exact | str |
         answer = str(answer)
     return {"id": id, "question": question, "trace": trace, "answer": answer, "expert": expert,
             "source": source, "meta": dict(meta or {})}
+
+
+def content_id(prefix: str, question: str, trace: str) -> str:
+    """A generated record's id: ``prefix-`` and a digest of its question and trace, so the same
+    record drawn twice has one id."""
+    return f"{prefix}-" + hashlib.blake2b((question + trace).encode(), digest_size=8).hexdigest()
 
 
 _TYPES: dict[str, tuple[type, ...]] = {

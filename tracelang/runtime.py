@@ -34,8 +34,10 @@ def execute(program: Program, limits: Limits = DEFAULT_LIMITS) -> Execution:
         env.values = {}
         answer: Exact | None = None
         for step in block.trace:
+            if step.op not in expert.ops:
+                raise ValueError(f"execute() needs a checked program: {expert.name!r} does not offer {step.op!r}")
             try:
-                value = expert.handlers[step.op](step, env)
+                value = expert.run(step, env)
             except ExecError as err:
                 node = err.node if isinstance(err.node, Node) and err.node.span else step
                 span = node.span

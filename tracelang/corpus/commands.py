@@ -1,23 +1,24 @@
 """`tracelang corpus`: generate, lint and stats here; contamination (data) and filter (training) join
-them in `register`, the one place the group is assembled."""
+them in `register`, the one place the group is assembled. Training sits above corpus, so cli.py
+hands its filter command in rather than this module importing training."""
 
 from __future__ import annotations
 
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import typer
 
 from ..data.commands import contamination_command
 from ..paths import TEMPLATES
-from ..training.commands import filter_command
 from .library import Library
 
 
-def register(app: typer.Typer) -> None:
-    """Add the `corpus` group to ``app``."""
+def register(app: typer.Typer, filter_command: Callable[..., None]) -> None:
+    """Add the `corpus` group to ``app``; ``filter_command`` is training's `corpus filter`."""
     corpus_app = typer.Typer(help="Corpora: generate, lint, stats, contamination, filter.", no_args_is_help=True)
     corpus_app.command("contamination")(contamination_command)
     corpus_app.command("generate")(generate_cmd)
@@ -145,7 +146,7 @@ def stats_cmd(
 ) -> None:
     """Words per question, number words, operations per trace, distinct shapes, names and experts,
     side by side with GSM-8K train."""
-    from ..records import read_jsonl
+    from ..fileio import read_jsonl
     from .stats import corpus_stats, gsm8k_stats, side_by_side
 
     records = [obj for _, obj in read_jsonl(str(file))]

@@ -8,14 +8,14 @@ whose later block starts from ``prev.result``.
 
 from __future__ import annotations
 
-import hashlib
 from collections import Counter
 from dataclasses import dataclass, field
 from itertools import accumulate
 from random import Random
 
 from ..ir import Program, make
-from ..numbers import Exact, render
+from ..numbers import Exact
+from ..record import content_id, make_record
 from .library import Library
 from .pools import PoolEntry
 from .skeleton import program_text
@@ -216,15 +216,9 @@ class TemplateSource:
         question, names = self.question(parts, rng)
         trace = self.trace_text(parts)
         ids = [p.template.id for p in parts]
-        return {
-            "id": "tpl-" + hashlib.blake2b((question + trace).encode(), digest_size=8).hexdigest(),
-            "question": question,
-            "trace": trace,
-            "answer": render(answer),
-            "expert": program.blocks[0].expert,
-            "source": "synthetic:template",
-            "meta": {"templates": ids, "families": sorted({p.template.family for p in parts}), "names": names},
-        }
+        meta = {"templates": ids, "families": sorted({p.template.family for p in parts}), "names": names}
+        return make_record(content_id("tpl", question, trace), question, trace, answer, program.blocks[0].expert,
+                           "synthetic:template", meta)
 
 
 def _fact_of(template: Template, var: str) -> int:

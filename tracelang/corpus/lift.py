@@ -21,7 +21,6 @@ picked, and an answer as whole as the original's. Then the verify gate runs as f
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections import Counter
 from collections.abc import Iterable
@@ -35,6 +34,7 @@ from ..formatter import format_step
 from ..ir import CompareStep, ComputeStep, InitStep, Num, Program, Var
 from ..numbers import Exact, ceil, floor, render
 from ..pipeline import parse
+from ..record import content_id, make_record
 from ..runtime import Execution, execute
 from .numwords import to_words
 from .skeleton import program_text
@@ -371,15 +371,9 @@ class LiftSource:
                 self.rejected[why] += 1
                 return None
             trace = p.text(p.last)
-            return {
-                "id": "lift-" + hashlib.blake2b((question + trace).encode(), digest_size=8).hexdigest(),
-                "question": question,
-                "trace": trace,
-                "answer": render(answer),
-                "expert": program.blocks[0].expert,
-                "source": "synthetic:gsm8k-lift",
-                "meta": {"origin": p.origin, "lifted": len(p.classes)},
-            }
+            return make_record(content_id("lift", question, trace), question, trace, answer,
+                               program.blocks[0].expert, "synthetic:gsm8k-lift",
+                               {"origin": p.origin, "lifted": len(p.classes)})
         self.rejected["no-sample"] += 1
         return None
 
@@ -393,7 +387,7 @@ def train_records(path: str, progress=None) -> list[dict]:
     ``tracelang gsm8k import`` writes) or the raw GSM-8K file, imported here. Refuses test."""
     from ..data.gsm8k import load, split_of_path
     from ..data.importer import convert
-    from ..records import InputError, read_jsonl
+    from ..fileio import InputError, read_jsonl
 
     if split_of_path(path) == "test" or "test" in path.rsplit("/", 1)[-1].lower():
         raise TrainError(f"{path}: GSM-8K test is for evaluation only; lift from train")

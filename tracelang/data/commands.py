@@ -9,10 +9,10 @@ from pathlib import Path
 import typer
 
 from ..errors import UsageError
+from ..fileio import atomic_write, read_jsonl, refuse_same_files, write_jsonl
 from ..grounding import constants_for, extract
 from ..numbers import render
 from ..record import write_records
-from ..records import atomic_write, read_jsonl, refuse_same_files, write_jsonl
 from . import gsm8k
 from .contamination import NGRAM, Guard, default_reference
 from .importer import import_problems

@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
+from ..fileio import read_jsonl
 from ..paths import CHECKOUT
 from ..record import write_records
-from ..records import read_jsonl
 from .gsm8k import problem_id, split_of_path
 
 NGRAM = 13

@@ -12,8 +12,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..fileio import InputError, read_jsonl
 from ..numbers import Exact, parse_answer
-from ..records import InputError, read_jsonl
 
 TRAIN_SIZE = 7473
 TEST_SIZE = 1319

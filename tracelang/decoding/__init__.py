@@ -6,6 +6,7 @@
 """
 
 from .constraint import Constraint, compile_tokenizer, make_config
-from .guide import Config, Levels
+from .guide import Config
+from .levels import Levels
 
 __all__ = ["Config", "Constraint", "Levels", "compile_tokenizer", "make_config"]

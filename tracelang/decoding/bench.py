@@ -25,7 +25,7 @@ import numpy as np
 from .automaton import Automaton
 from .constraint import Constraint, compile_tokenizer, make_config, save
 from .engine import Compiled
-from .guide import Levels
+from .levels import Levels
 from .vocab import Vocab
 
 
@@ -76,9 +76,9 @@ def load_traces(paths: list[str], limit: int | None = None) -> list[Trace]:
     """The traces (and their questions) of corpus JSONL files or .yaml trace files, in canonical
     form: the form the constraint accepts (a hand-written file has comments and its own layout).
     Traces that do not parse whole are left out."""
+    from ..fileio import iter_items
     from ..formatter import format_program
     from ..pipeline import parse
-    from ..records import iter_items
 
     out: list[Trace] = []
     for path in paths:
@@ -126,8 +126,8 @@ def _ours(tokenizer, traces: list[list[int]], questions: list[str | None], level
     t0 = time.perf_counter()
     compile_tokenizer(tokenizer, disk=True, memory=False)
     tm.compile_cached = time.perf_counter() - t0
-    configs = [make_config(levels, question=q) if q else make_config(Levels(levels.scope, levels.ops, False,
-                                                                            levels.values)) for q in questions]
+    configs = [make_config(levels, question=q) if q else make_config(levels.without("grounding"))
+               for q in questions]
 
     def start(i: int) -> Matcher:
         con = Constraint(compiled, configs[i])
@@ -259,7 +259,7 @@ def generation_benchmark(tokenizer, traces: list[Trace], batch: int = 8, layers:
 
 
 def write_json(path: str | Path, data: object) -> None:
-    from ..records import atomic_write
+    from ..fileio import atomic_write
 
     with atomic_write(path) as fh:
         fh.write(json.dumps(data, indent=2) + "\n")

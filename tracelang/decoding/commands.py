@@ -10,8 +10,9 @@ from pathlib import Path
 import typer
 
 from ..errors import UsageError
+from ..fileio import read_jsonl
 from ..paths import EXAMPLES
-from ..records import LineError, parse_lines
+from .levels import HELP as LEVELS_HELP
 
 
 def register(app: typer.Typer) -> None:
@@ -28,16 +29,16 @@ def register(app: typer.Typer) -> None:
 
 
 def _tokenizer(name: str):
-    from ..models.tokenizer_store import load_tokenizer
+    from ..models.tokenizer_store import vocabulary_tokenizer
 
     try:
-        return load_tokenizer(name)
+        return vocabulary_tokenizer(name)
     except (OSError, ValueError) as err:
         raise UsageError(f"--tokenizer {name}: {err}") from None
 
 
 def _levels(text: str):
-    from .guide import Levels
+    from .levels import Levels
 
     try:
         return Levels.parse(text)
@@ -49,14 +50,8 @@ def _questions(path: Path | None) -> list[str | None] | None:
     if path is None:
         return None
     out: list[str | None] = []
-    try:
-        lines = path.read_text(encoding="utf-8").split("\n")  # not splitlines: U+2028 is inside a string
-    except (OSError, UnicodeDecodeError) as err:
-        raise UsageError(f"{path}: {err}") from None
-    for n, record in parse_lines(lines):
-        if isinstance(record, LineError):
-            raise UsageError(f"{path}:{n}:{record.column}: {record.message}")
-        if not isinstance(record, dict) or not isinstance(record.get("question"), str):
+    for n, record in read_jsonl(path):
+        if not isinstance(record.get("question"), str):
             raise UsageError(f"{path}:{n}: the record has no `question` string")
         out.append(record["question"])
     if not out:
@@ -72,8 +67,7 @@ def fuzz_command(
     question_file: Path | None = typer.Option(None, "--question-file", help="JSONL records with a `question`: "
                                               "trace i is grounded in question i (cycling)."),
     seed: int = typer.Option(0, "--seed"),
-    levels: str = typer.Option("all", "--levels", help="Semantic levels on: all, none, or a list of scope, "
-                               "ops, grounding, values."),
+    levels: str = typer.Option("all", "--levels", help=LEVELS_HELP),
     max_tokens: int = typer.Option(4096, "--max-tokens", min=16, help="A sample longer than this is dropped "
                                    "(and counted)."),
 ) -> None:
@@ -84,14 +78,14 @@ def fuzz_command(
     """
     if seed < 0:  # before any tokenizer or model loads
         raise UsageError(f"--seed must be 0 or more (got {seed})")
-    from ..records import refuse_same_files
+    from ..fileio import refuse_same_files
 
     clash = refuse_same_files(question_file=question_file, out=out)
     if clash:
         raise UsageError(f"{clash}: it would be overwritten")
+    from ..fileio import write_jsonl
     from ..pipeline import analyze
     from ..record import make_record
-    from ..records import write_jsonl
     from .constraint import compile_tokenizer
     from .fuzz import fuzz
 
@@ -197,8 +191,8 @@ def bench_decode(
     corpus: list[Path] = typer.Option([], "--corpus", help="Corpus JSONL / trace files (repeatable)."),
     tokenizer: str = typer.Option("embedded", "--tokenizer"),
     limit: int | None = typer.Option(None, "--limit", min=1, help="Use the first N traces."),
-    levels: str = typer.Option("all", "--levels", help="tracelang's semantic levels (all: scope, ops, grounding, "
-                               "values; grounding applies to traces with a question)."),
+    levels: str = typer.Option("all", "--levels", help=f"{LEVELS_HELP} Grounding applies to "
+                               "traces with a question."),
     engines: str = typer.Option("tracelang,xgrammar,llguidance", "--engines"),
     json_out: Path | None = typer.Option(None, "--json", help="Also write the numbers as JSON."),
 ) -> None:

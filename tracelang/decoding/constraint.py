@@ -25,13 +25,14 @@ from pathlib import Path
 import numpy as np
 
 from .. import grounding
+from ..fileio import removed_on_signal
 from ..grammar import grammar_hash
 from ..numbers import Exact
 from ..paths import cache_dir
-from ..records import removed_on_signal
 from .automaton import Automaton, automaton
 from .engine import Compiled, Rejected
-from .guide import Config, Guide, Levels
+from .guide import Config, Guide
+from .levels import Levels
 from .vocab import Vocab, fingerprint
 
 _FORMAT = 4  # bump when the vocab.npz layout changes

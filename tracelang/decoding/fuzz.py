@@ -17,7 +17,8 @@ import numpy as np
 from ..numbers import Exact, render
 from .constraint import Constraint
 from .engine import Compiled
-from .guide import Config, Levels
+from .guide import Config
+from .levels import Levels
 
 
 @dataclass

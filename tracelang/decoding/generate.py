@@ -261,13 +261,24 @@ class Head:
     def logits(self, h: torch.Tensor, vocab: torch.Tensor | None) -> torch.Tensor:
         """Float32 logits on the CPU, (rows, width), for the last hidden states ``h``: those of
         ``vocab`` (sorted token ids), -inf elsewhere."""
-        assert vocab is not None  # the model's own forward computes the whole vocabulary (whole=False)
-        sub = (h @ self.weight.index_select(0, vocab.to(h.device)).T).float()
-        if self.cap:
-            sub = torch.tanh(sub / self.cap) * self.cap
+        ids, w = self.rows(vocab, h.device)
         logits = torch.full((len(h), self.width), float("-inf"))
-        logits[:, vocab] = sub.cpu()
+        logits[:, ids] = self.scores(h, w).cpu()
         return logits
+
+    def rows(self, vocab: torch.Tensor | None, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        """The token ids (on the CPU) whose logits are computed, and their head rows."""
+        assert vocab is not None  # the model's own forward computes the whole vocabulary (whole=False)
+        return vocab, self.weight.index_select(0, vocab.to(device))
+
+    def scores(self, h: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        """Float32 soft-capped logits of ``h`` against rows ``w``."""
+        return softcap((h @ w.T).float(), self.cap)
+
+
+def softcap(logits: torch.Tensor, cap: float | None) -> torch.Tensor:
+    """Gemma's final logit soft-cap, ``cap * tanh(logits / cap)`` (none without a cap)."""
+    return logits if not cap else cap * torch.tanh(logits / cap)
 
 
 def _plain_head(model) -> Head | None:

@@ -15,28 +15,28 @@ check`` with no error. The checks mirror ``checker.py`` (scope, E303/E304, E401,
 experts' own op functions for runtime errors (E501-E503, E603). A written step becomes an IR step:
 the scope advances on it as the checker's does, and the expert's handler runs it.
 
-Levels, each switchable: ``scope`` (defined names only, fresh names only; a ``target`` slot, what
-add_entity and transfer add to, takes either), ``ops`` (the declared
-expert's ops and compute_ops, arity, exactly one final query), ``grounding`` (init values from the
-question), ``values`` (no no-op, no repeated computation, no runtime error).
+Levels, each switchable, by name (levels.py): ``scope``, ``ops``, ``grounding``, ``values``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
+from functools import cache
 
 from .. import experts as registry
 from ..build import field_kind
 from ..degenerate import PERCENT_IDENTITY, ROUNDING, repeated
-from ..experts import Env, ExecError, Handler
-from ..experts.base import COMPUTE_OPS, OpSpec
+from ..experts import Env, ExecError
+from ..experts.base import OpSpec
 from ..experts.percentage import PERCENT_OPS, rate_error
+from ..grammar import terminal_choices
 from ..ir import STEP_TYPES, Num, QueryStep, Ref, Step, Var, make, names_in
 from ..limits import DEFAULT_LIMITS, Limits
 from ..numbers import ZERO, Exact, render
 from ..scope import Scope, computation_key, literal_key
 from .automaton import Slot
+from .levels import Levels
 from .numslot import NumSpec, canonical_value
 
 NAME_CAP = 64  # longest name the decoder writes (the checker's limit is limits.max_name_chars)
@@ -63,27 +63,6 @@ def _env(limits: Limits) -> Env:
     if env is None:
         env = _ENVS[limits] = Env(limits)
     return env
-
-
-@dataclass(frozen=True)
-class Levels:
-    scope: bool = True
-    ops: bool = True
-    grounding: bool = True
-    values: bool = True
-
-    @classmethod
-    def parse(cls, text: str) -> Levels:
-        """``"scope,ops"`` -> those on, the rest off; ``"all"`` / ``"none"``."""
-        names = {n.strip() for n in text.split(",") if n.strip()}
-        if names == {"all"}:
-            return cls()
-        if names == {"none"}:
-            return cls(False, False, False, False)
-        unknown = names - {"scope", "ops", "grounding", "values"}
-        if unknown:
-            raise ValueError(f"unknown level(s) {', '.join(sorted(unknown))}; levels: scope, ops, grounding, values")
-        return cls(**{n: n in names for n in ("scope", "ops", "grounding", "values")})
 
 
 @dataclass(frozen=True)
@@ -165,14 +144,13 @@ class Guide:
     def op(self) -> str | None:
         return self.draft[0] if self.draft else None
 
-    def _table(self, op: str) -> dict[str, OpSpec]:
+    def _expert(self, op: str) -> registry.Expert:
+        """Who answers for ``op`` here: the block's expert (registry.answering)."""
         b = self.block
-        if b is not None and b.expert is not None and op in b.expert.tables:
-            return b.expert.tables[op]
-        for expert in registry.experts().values():
-            if op in expert.tables:
-                return expert.tables[op]
-        return {}
+        return registry.answering(b.expert if b is not None else None, op)
+
+    def _table(self, op: str) -> dict[str, OpSpec]:
+        return self._expert(op).compute_ops(op)
 
     def _offers(self, op: str) -> bool:
         b = self.block
@@ -237,7 +215,7 @@ class Guide:
         if missing == 0 and (spec.max_args is None or n + 1 < spec.max_args):
             missing = 1  # fresh literal as an extension witness (closing now is checked below)
         fill = _fills(missing)[0] if missing else ()
-        ident = spec.identity if op == "compute" else None
+        ident = spec.identity
         out = []
         for x in names:
             num, val = numbers.get(x), values.get(x)
@@ -275,7 +253,7 @@ class Guide:
             return False
         b = self.block
         defs, numbers, values = b.scope.defs, b.scope.numbers, b.values  # type: ignore[union-attr]
-        ident = spec.identity if op == "compute" else None
+        ident = spec.identity
         ip = int(ident[0].numerator) if ident is not None else None
         divides = spec.divides
         keys = []
@@ -318,13 +296,8 @@ class Guide:
             return None, None
         if self._degenerate(op, cop, args):
             return None
-        if op == "compute":
-            ident = COMPUTE_OPS.get(cop)
-            if ident is not None and ident.identity is not None:
-                identity, where = ident.identity
-                for a in (args if where == "any" else args[1:]):
-                    if self._const(a) == identity:
-                        return None
+        if self._expert(op).noop(op, cop, args, self._const) is not None:
+            return None
         key = computation_key(op, cop, [self._key(a) for a in args], spec.commutative)
         if key in self.block.scope.seen:  # type: ignore[union-attr]
             return None
@@ -543,7 +516,9 @@ class Guide:
                 return "allow", tuple(self._percent_ops() if lv.ops or lv.values else sorted(PERCENT_OPS))
             op = self.op or s.op
             table = self._table(op)  # type: ignore[arg-type]
-            ops = [c for c in sorted(table) if not (lv.ops or lv.values) or self._empty_ok(op, c)]  # type: ignore[arg-type]
+            spelled = _spelled(s.terminal)  # an expert's op the grammar does not spell is not written
+            ops = [c for c in sorted(table) if c in spelled
+                   and (not (lv.ops or lv.values) or self._empty_ok(op, c))]  # type: ignore[arg-type]
             return "allow", tuple(ops)
         if s.role == "ref":
             n = b.index if b is not None else 0
@@ -748,7 +723,7 @@ class Guide:
         if fits and all(v.name in values for v in names_in(step, step.reads)):
             env = Env(self.cfg.limits, values, list(self.results))
             try:
-                _handler(step.op)(step, env)
+                self._expert(step.op).run(step, env)
             except ExecError:
                 pass
             else:
@@ -770,15 +745,10 @@ def _arg(arg: tuple) -> Var | Num:
     return make(Num, value=_SMALL.get((arg[1], arg[2])) or Exact(arg[1], arg[2]))
 
 
-_HANDLERS: dict[str, Handler] = {}
-
-
-def _handler(op: str) -> Handler:
-    """The runtime function of an op; every expert that offers an op shares it (the core handlers)."""
-    hit = _HANDLERS.get(op)
-    if hit is None:
-        hit = _HANDLERS[op] = registry.get(registry.experts_offering(op)[0]).handlers[op]  # type: ignore[union-attr]
-    return hit
+@cache
+def _spelled(terminal: str) -> frozenset[str]:
+    """The ops an op terminal spells (COMPUTE_OP, COMPARE_OP)."""
+    return frozenset(terminal_choices(terminal))
 
 
 _RULES: dict[str, tuple[str | None, str]] = {}

@@ -9,13 +9,13 @@ import typer
 
 from ..diagnostics import render as render_diag
 from ..errors import UsageError
+from ..fileio import InputError
 from ..models import ModelError, Prompter, load_model
 from ..models.loading import ATTN_HELP, DEVICE_HELP, DTYPE_HELP, REVISION_HELP, resolve_device, resolve_dtype
 from ..models.prompt import load_shots
 from ..numbers import render
 from ..paths import SHOTS
 from ..pipeline import analyze
-from ..records import InputError
 from .backends import Backend, FreeBackend
 from .runner import EvalConfig, run
 
@@ -41,20 +41,12 @@ def _device(device: str) -> str:
 
 def load_any(model: str, seed: int = 0, dtype: str = "float32", device: str | None = None,
              revision: str | None = None, attn_implementation: str | None = None):
-    """A model by name or path; a training checkpoint (training.json beside trained weights) is
-    applied to its base model."""
-    hub = {"revision": revision, "attn_implementation": attn_implementation}
+    """A model by name or path (``load_model``: a training checkpoint is applied to its base model)."""
     path = Path(model)
     if path.is_dir() and not any(path.iterdir()):
         raise ModelError(f"--model {model}: an empty directory")
-    if path.is_dir() and (path / "training.json").is_file() and (path / "trained.safetensors").is_file():
-        from ..training.checkpoint import CheckpointError, load_trained
-
-        try:
-            return load_trained(path, seed=seed, dtype=dtype, device=device, **hub)
-        except CheckpointError as err:
-            raise ModelError(str(err)) from None
-    return load_model(model, seed=seed, dtype=dtype, device=device, **hub)
+    return load_model(model, seed=seed, dtype=dtype, device=device, revision=revision,
+                      attn_implementation=attn_implementation)
 
 
 def default_shots(loaded, shots: int | None) -> int:

@@ -10,8 +10,8 @@ import math
 from pathlib import Path
 
 from ..data.gsm8k import HF_PREFIX, Problem, rows_from_hub
+from ..fileio import InputError, read_jsonl
 from ..numbers import Exact, parse_answer
-from ..records import InputError, read_jsonl
 
 
 def is_file_source(data: str | None) -> bool:

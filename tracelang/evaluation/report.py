@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..records import atomic_write
+from ..fileio import atomic_write
 
 
 def _pct(k: int, n: int) -> str:

@@ -22,12 +22,12 @@ from ..data.gsm8k import Problem, load
 from ..data.importer import convert
 from ..data.splits import dev_ids
 from ..errors import UsageError
+from ..fileio import InputError, LineError, atomic_write, dumps_line, loads_line, parse_lines, write_jsonl
 from ..grounding import grounder_for
 from ..ir import Program
 from ..models.loading import SHIPPED
 from ..numbers import render
 from ..pipeline import analyze, parse
-from ..records import InputError, LineError, atomic_write, loads_line, parse_lines
 from .backends import Backend
 from .datasets import is_file_source, load_file
 from .lm_eval_shape import results as lm_eval_results
@@ -229,9 +229,7 @@ def run(config: EvalConfig, out: Path, backend: Backend, prompt: Callable[[str],
         echo(f"{preds_path}: {dropped} line(s) not a prediction of this run (cut by an interrupt, or edited): "
              "decoding those problems again")
     # rewrite without cut lines before appending, so the file stays one JSON object per line
-    with atomic_write(preds_path) as fh:
-        for row in done.values():
-            fh.write(json.dumps(row) + "\n")
+    write_jsonl(preds_path, done.values())
     todo = [p for p in todo_all if p.id not in done]
     if progress:
         progress(len(todo_all) - len(todo))
@@ -242,7 +240,7 @@ def run(config: EvalConfig, out: Path, backend: Backend, prompt: Callable[[str],
                 row = predict(problem, gen.text, gen.new_tokens, gen.seconds, gen.budget_closed,
                               None if gen.sample_answers is None else list(gen.sample_answers))
                 done[problem.id] = row
-                fh.write(json.dumps(row) + "\n")
+                fh.write(dumps_line(row) + "\n")
             fh.flush()
             os.fsync(fh.fileno())
             if progress:

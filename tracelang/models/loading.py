@@ -23,6 +23,7 @@ from typing import Any
 
 from ..errors import UsageError
 from ..paths import cache_dir, shipped
+from .trained import CheckpointError, chain, materialize, read_meta
 
 EMBEDDED = "embedded"
 TINY = "tiny"
@@ -86,7 +87,7 @@ def drop_quantization_config(directory: Path) -> None:
     attaches a GGUF quantizer to every reload and warns that bfloat16 casts every matmul."""
     import json
 
-    from ..records import atomic_write
+    from ..fileio import atomic_write
 
     path = directory / "config.json"
     config = json.loads(path.read_text())
@@ -164,7 +165,8 @@ def _attn(attn_implementation: str | None) -> dict[str, str]:
 
 def load_model(name: str = EMBEDDED, *, seed: int = 0, device: str | None = None, dtype: str = "float32",
                revision: str | None = None, attn_implementation: str | None = None) -> LoadedModel:
-    """Load ``embedded``, ``tiny``, a local directory or a hub id, in eval mode on ``device``, with
+    """Load ``embedded``, ``tiny``, the ``shipped`` adapter, a training checkpoint (with what it
+    started from), an adapter directory, a local model directory or a hub id, in eval mode on ``device``, with
     weights in ``dtype`` (see ``resolve_dtype``). ``revision`` and ``attn_implementation`` go to
     ``from_pretrained`` (for an adapter: of its base model)."""
     import torch
@@ -172,6 +174,12 @@ def load_model(name: str = EMBEDDED, *, seed: int = 0, device: str | None = None
 
     device = resolve_device(device) if device else None  # `auto` -> a GPU when there is one
     torch_dtype = getattr(torch, resolve_dtype(dtype, device))
+    if _is_checkpoint_dir(name):
+        try:
+            return load_trained(name, seed=seed, dtype=dtype, device=device, revision=revision,
+                                attn_implementation=attn_implementation)
+        except CheckpointError as err:
+            raise ModelError(str(err)) from None
     if name == SHIPPED or _is_adapter_dir(name):
         return _with_adapter(shipped_dir() if name == SHIPPED else Path(name), name, seed, device, dtype,
                              revision, attn_implementation)
@@ -217,8 +225,10 @@ def load_tokenizer(name: str = EMBEDDED) -> Any:
         from .tokenizer_store import tiny_bpe
 
         tokenizer = tiny_bpe()
-    elif name == SHIPPED or _is_adapter_dir(name):
-        return load_model(name).tokenizer  # the base is named inside the adapter directory
+    elif _is_checkpoint_dir(name):  # a checkpoint's tokenizer is its base model's
+        return load_tokenizer(read_meta(chain(Path(name))[0])["base_model"])
+    elif name == SHIPPED or _is_adapter_dir(name):  # so is an adapter's
+        return load_tokenizer(_adapter_meta(shipped_dir() if name == SHIPPED else Path(name), name)[0])
     else:
         from transformers import AutoTokenizer
 
@@ -234,6 +244,12 @@ def load_tokenizer(name: str = EMBEDDED) -> Any:
     return tokenizer
 
 
+def _is_checkpoint_dir(name: str) -> bool:
+    """A training checkpoint: trained tensors (and maybe an adapter) for the base its training.json names."""
+    path = Path(name)
+    return path.is_dir() and (path / "training.json").is_file() and (path / "trained.safetensors").is_file()
+
+
 def _is_adapter_dir(name: str) -> bool:
     from .adapters import is_adapter
 
@@ -242,13 +258,22 @@ def _is_adapter_dir(name: str) -> bool:
 
 def _with_adapter(directory: Path, name: str, seed: int, device: str | None, dtype: str,
                   revision: str | None = None, attn_implementation: str | None = None) -> LoadedModel:
-    """A base model with a LoRA adapter merged in (in float32, then cast). The base is named by the
-    directory's ``training.json`` (a tracelang adapter), else by peft's ``base_model_name_or_path``."""
+    """A base model with a LoRA adapter merged in."""
+    base, meta = _adapter_meta(directory, name)
+    try:
+        loaded = load_stacked(base, [directory], seed=seed, device=device, dtype=dtype, revision=revision,
+                              attn_implementation=attn_implementation)
+    except CheckpointError as err:
+        raise ModelError(str(err)) from None
+    loaded.name = name
+    loaded.prompt_version = meta.get("prompt_version")
+    return loaded
+
+
+def _adapter_meta(directory: Path, name: str) -> tuple[str, dict[str, Any]]:
+    """An adapter's base model and its ``training.json`` (empty for a plain peft adapter). The base
+    is named by ``training.json`` (a tracelang adapter), else by peft's ``base_model_name_or_path``."""
     import json
-
-    import torch
-
-    from .adapters import AdapterError, merge
 
     meta: dict[str, Any] = {}
     for file in ("training.json", "adapter_config.json"):
@@ -263,15 +288,33 @@ def _with_adapter(directory: Path, name: str, seed: int, device: str | None, dty
     base = meta["training.json"].get("base_model") or meta["adapter_config.json"].get("base_model_name_or_path")
     if not base:
         raise ModelError(f"{directory}: the adapter does not name its base model")
-    loaded = load_model(base, seed=seed, device=device, dtype="float32", revision=revision,
+    return base, meta["training.json"]
+
+
+def load_stacked(base: str, stack: list[Path], *, seed: int = 0, device: str | None = None, dtype: str = "float32",
+                 revision: str | None = None, attn_implementation: str | None = None) -> LoadedModel:
+    """The base model with each of ``stack`` applied in order (a partial checkpoint's tensors
+    written in, an adapter merged): loaded and merged in float32, since bf16 would round the small
+    updates away, then cast to ``dtype``. With an empty stack, the base loaded in ``dtype``."""
+    import torch
+
+    loaded = load_model(base, seed=seed, device=device, dtype="float32" if stack else dtype, revision=revision,
                         attn_implementation=attn_implementation)
-    try:
-        loaded.model = merge(loaded.model, directory).eval()
-    except AdapterError as err:
-        raise ModelError(str(err)) from None
+    for link in stack:
+        loaded.model = materialize(loaded.model, link)
     concrete = resolve_dtype(dtype, device)
-    if concrete != "float32":
+    if stack and concrete != "float32":
         loaded.model.to(getattr(torch, concrete))
-    loaded.name = name
-    loaded.prompt_version = meta["training.json"].get("prompt_version")
+    return loaded
+
+
+def load_trained(path: str | Path, *, seed: int = 0, device: str | None = None, dtype: str = "float32",
+                 revision: str | None = None, attn_implementation: str | None = None) -> LoadedModel:
+    """The base model with this checkpoint and the ones it started from applied (``load_stacked``).
+    ``revision`` and ``attn_implementation``: of the base."""
+    links = chain(Path(path))
+    loaded = load_stacked(read_meta(links[0])["base_model"], links, seed=seed, device=device, dtype=dtype,
+                          revision=revision, attn_implementation=attn_implementation)
+    loaded.name = str(path)
+    loaded.prompt_version = read_meta(links[-1]).get("prompt_version")
     return loaded

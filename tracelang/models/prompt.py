@@ -88,7 +88,7 @@ class Prompter:
 
 def load_shots(path: str | Path, k: int, seed: int = 0) -> list[dict]:
     """``k`` records with a question and a trace, drawn deterministically, one per expert first."""
-    from ..records import read_jsonl  # the one JSON Lines reader: errors name file, line, column
+    from ..fileio import read_jsonl  # the one JSON Lines reader: errors name file, line, column
 
     records = [obj for _, obj in read_jsonl(path)]
     records = [r for r in records if isinstance(r.get("question"), str) and isinstance(r.get("trace"), str)]

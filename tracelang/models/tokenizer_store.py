@@ -119,8 +119,10 @@ def embedded_tokenizer():
                  unk_token="<unk>")
 
 
-def load_tokenizer(name: str):
-    """``embedded`` | ``tiny-bpe`` | ``tiny-spm`` | a local tokenizer directory."""
+def vocabulary_tokenizer(name: str):
+    """A tokenizer for tools that need only a vocabulary (`decode fuzz`, `bench decode`):
+    ``embedded`` (the GGUF's, read by ``tokenizers``: no model conversion) | ``tiny-bpe`` | ``tiny-spm``
+    | a local tokenizer directory. A model's own tokenizer is ``loading.load_tokenizer``."""
     if name == "embedded":
         return embedded_tokenizer()
     if name == "tiny-bpe":

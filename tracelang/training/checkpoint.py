@@ -13,6 +13,9 @@ A checkpoint directory holds
 - ``state.pt`` (resumable checkpoints): optimizer, scheduler and RNG state, the position in the
   data and whole-run totals, as plain tensors and primitives (``torch.load(weights_only=True)`` reads it).
 
+Reading one, and applying it to a model, is models/' part (models/trained.py); this module writes
+them and holds what only training needs (state, resume, export, ship).
+
 Directories are written beside their final name and renamed into place: an interrupted save
 never leaves a half checkpoint that a resume would trust.
 """
@@ -28,17 +31,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
-from ..errors import UsageError
-from ..models import LoadedModel, adapters, load_model
-from ..models.loading import resolve_dtype
-
-FORMAT = "tracelang-train-v1"
-
-
-class CheckpointError(UsageError, RuntimeError):
-    pass
+from ..models import adapters
+from ..models.loading import load_trained
+from ..models.trained import FORMAT, CheckpointError, read_meta, read_tensors
 
 
 def state_name(rank: int) -> str:
@@ -79,17 +76,6 @@ def save(path: Path, tensors: dict[str, torch.Tensor], meta: dict[str, Any], sta
     return path
 
 
-def read_meta(path: Path) -> dict[str, Any]:
-    file = Path(path) / "training.json"
-    try:
-        meta = json.loads(file.read_text())
-    except (OSError, json.JSONDecodeError) as err:
-        raise CheckpointError(f"{file}: not a tracelang training checkpoint ({err})") from None
-    if meta.get("format") != FORMAT:
-        raise CheckpointError(f"{file}: format {meta.get('format')!r}, expected {FORMAT}")
-    return meta
-
-
 def weight_files(path: Path) -> list[Path]:
     """The files that hold a checkpoint's weights: the trained tensors and/or the adapter."""
     files = [Path(path) / name for name in ("trained.safetensors", adapters.WEIGHTS)]
@@ -113,17 +99,6 @@ def _sha256(*files: Path) -> str:
             for block in iter(lambda fh=fh: fh.read(1 << 20), b""):
                 digest.update(block)
     return digest.hexdigest()
-
-
-def read_tensors(path: Path) -> dict[str, torch.Tensor]:
-    """The trained tensors, by their names in the training model (what a resume puts back)."""
-    from safetensors import SafetensorError
-
-    file = Path(path) / "trained.safetensors"
-    try:
-        return load_file(str(file))
-    except (OSError, SafetensorError) as err:
-        raise CheckpointError(f"{file}: not readable safetensors ({err})") from None
 
 
 STATE_KEYS = ("optimizer", "scheduler", "rng", "step")
@@ -192,81 +167,6 @@ def prune(run_dir: Path, keep: int) -> None:
 
 
 # ---------------------------------------------------------------- using a checkpoint
-
-
-def materialize(model: torch.nn.Module, path: Path) -> torch.nn.Module:
-    """The model with one checkpoint applied: its trained tensors written in, its adapter (if any)
-    merged into the weights. Returns the model to use from now on."""
-    if (Path(path) / "trained.safetensors").is_file():
-        tensors = {k: v for k, v in read_tensors(path).items() if "lora_" not in k}
-        write_tensors(model, tensors)
-    if adapters.is_adapter(path):
-        try:
-            model = adapters.merge(model, Path(path))
-        except adapters.AdapterError as err:
-            raise CheckpointError(str(err)) from None
-    return model
-
-
-def write_tensors(model: torch.nn.Module, tensors: dict[str, torch.Tensor]) -> None:
-    """Write trained tensors into a model of the base architecture. Head rows make the head an
-    untied copy of the embeddings with those rows replaced."""
-    state = model.state_dict()
-    rows = tensors.get("head_rows")
-    for name, value in tensors.items():
-        if name in ("head_rows", "head_rows_ids"):
-            continue
-        key = name[len("model."):] if name.startswith("model.") else name
-        if key not in state:
-            raise CheckpointError(f"trained tensor {name} has no counterpart {key!r} in {type(model).__name__}")
-        with torch.no_grad():
-            state[key].copy_(value.to(state[key].dtype))
-    if rows is not None:
-        ids = tensors["head_rows_ids"].long()
-        embed = model.get_input_embeddings().weight
-        head = model.get_output_embeddings()
-        weight = head.weight.detach().clone() if head.weight is embed else head.weight.detach()
-        with torch.no_grad():
-            weight[ids] = rows.to(weight.dtype)
-        if head.weight is embed:
-            new = torch.nn.Linear(weight.shape[1], weight.shape[0], bias=False, device=weight.device,
-                                  dtype=weight.dtype)
-            new.weight = torch.nn.Parameter(weight, requires_grad=False)
-            model.set_output_embeddings(new)
-            model.config.tie_word_embeddings = False
-            if hasattr(model.config, "get_text_config"):
-                model.config.get_text_config().tie_word_embeddings = False
-
-
-def chain(path: Path) -> list[Path]:
-    """This checkpoint and the ones it started from, oldest first."""
-    out: list[Path] = []
-    cur: Path | None = Path(path)
-    while cur is not None:
-        if cur in out:
-            raise CheckpointError(f"{cur}: checkpoints start from each other in a loop")
-        out.append(cur)
-        init = read_meta(cur).get("init_checkpoint")
-        cur = Path(init) if init else None
-    return out[::-1]
-
-
-def load_trained(path: str | Path, *, seed: int = 0, device: str | None = None, dtype: str = "float32",
-                 revision: str | None = None, attn_implementation: str | None = None) -> LoadedModel:
-    """The base model with this checkpoint (and the ones it started from) applied: loaded and
-    merged in float32, then cast to ``dtype``. ``revision`` and ``attn_implementation``: of the base."""
-    links = chain(Path(path))
-    base = read_meta(links[0])["base_model"]
-    loaded = load_model(base, seed=seed, device=device, dtype="float32", revision=revision,
-                        attn_implementation=attn_implementation)
-    for link in links:
-        loaded.model = materialize(loaded.model, link)
-    concrete = resolve_dtype(dtype, device)
-    if concrete != "float32":
-        loaded.model.to(getattr(torch, concrete))
-    loaded.name = str(path)
-    loaded.prompt_version = read_meta(links[-1]).get("prompt_version")
-    return loaded
 
 
 def export(path: str | Path, out: str | Path) -> Path:

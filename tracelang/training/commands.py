@@ -13,13 +13,15 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from ..decoding.levels import HELP as LEVELS_HELP
 from ..errors import UsageError
 from ..models.loading import ATTN_HELP, DEVICE_HELP, DTYPE_HELP, REVISION_HELP, resolve_device
+from .config import SECTIONS, STAGE_SETTINGS
 
 if TYPE_CHECKING:
     from .config import Recipe
 
-STAGES = ("base", "sft", "rl")  # `train run`'s stages, in the order they run
+STAGES = ("base", *STAGE_SETTINGS)  # `train run`'s stages, in the order they run: base is evaluation only
 JSON_HELP = "Print only the result, as one JSON object, on stdout; every other line goes to stderr."
 
 
@@ -27,8 +29,8 @@ def register(app: typer.Typer) -> None:
     """Add the `train` group to ``app``."""
     train_app = typer.Typer(help="Training: SFT with partial unfreezing, GRPO with the verifier's reward, recipes.",
                             no_args_is_help=True)
-    train_app.command("sft")(sft_command)
-    train_app.command("rl")(rl_command)
+    for stage in STAGE_SETTINGS:
+        train_app.command(stage)(_stage_command(stage))
     train_app.command("masks")(masks_command)
     train_app.command("run")(run_command)
     train_app.command("export")(export_command)
@@ -75,14 +77,14 @@ def _split_overrides(sets: list[str]) -> dict[str, dict[str, Any]]:
     """``sft.x=1`` -> the sft stage; ``x=1`` -> every stage."""
     from .config import parse_overrides
 
-    out: dict[str, dict[str, Any]] = {"sft": {}, "rl": {}, "eval": {}}
+    out: dict[str, dict[str, Any]] = {section: {} for section in SECTIONS}
     for key, value in parse_overrides(sets).items():
         head, _, rest = key.partition(".")
         if head in out and rest:
             out[head][rest] = value
         else:
-            out["sft"][key] = value
-            out["rl"][key] = value
+            for stage in STAGE_SETTINGS:
+                out[stage][key] = value
     return out
 
 
@@ -132,12 +134,15 @@ def _eval_hook(recipe: Recipe, overrides: dict[str, Any], out_dir: Path, stage: 
     return hook(settings, out_dir / "eval", stage, settings.shots, say)  # a model in training: `shots`
 
 
-def _trainer(stage: str, cfg: Any, recipe: Recipe, echo, evaluate=None):
-    from .rl import GRPOTrainer
-    from .sft import SFTTrainer
+def _trainer_class(stage: str):
+    from . import rl, sft  # noqa: F401  (the trainers register under their stage names as they load)
+    from .stage import TRAINERS
 
-    cls = SFTTrainer if stage == "sft" else GRPOTrainer
-    return cls(cfg, recipe, init_checkpoint=_init_path(stage, cfg), evaluate=evaluate, echo=echo)
+    return TRAINERS[stage]
+
+
+def _trainer(stage: str, cfg: Any, recipe: Recipe, echo, evaluate=None):
+    return _trainer_class(stage)(cfg, recipe, init_checkpoint=_init_path(stage, cfg), evaluate=evaluate, echo=echo)
 
 
 # `train sft` and `train rl` take the same options; the recipe checks every value (one line, exit 2).
@@ -163,29 +168,26 @@ def _train_stage(ctx: typer.Context, stage: str, config: Path, sets: list[str], 
         over, eval_over = _overrides(sets, **explicit)
         cfg = stage_config(recipe, stage, over)
         say = _say(json_out)
-        if stage == "sft":  # the prepare steps make SFT corpora (possibly slowly); RL names its own prompts
+        if _trainer_class(stage).prepares:
             _prepare(ctx, recipe, say)
         hook = _eval_hook(recipe, eval_over, Path(cfg.output_dir), stage, evaluate, say)
         result = _trainer(stage, cfg, recipe, say, hook).train(resume=resume)
     typer.echo(json.dumps(result))
 
 
-def sft_command(ctx: typer.Context, config: Path = _CONFIG, sets: list[str] = _SETS, model: str | None = _MODEL,
+def _stage_command(stage: str):
+    """`train STAGE`: the stage's settings class's docstring is its help."""
+
+    def command(ctx: typer.Context, config: Path = _CONFIG, sets: list[str] = _SETS, model: str | None = _MODEL,
                 output_dir: str | None = _OUTPUT_DIR, max_steps: int | None = _MAX_STEPS, seed: int | None = _SEED,
                 init: str | None = _INIT, resume: bool = _RESUME, evaluate: bool = _EVAL,
                 json_out: bool = _JSON) -> None:
-    """Supervised fine-tuning (LoRA adapters, or the last N layers + head) on corpora of verified traces."""
-    _train_stage(ctx, "sft", config, sets, resume, evaluate, json_out, model=model, output_dir=output_dir,
-                 max_steps=max_steps, seed=seed, init=init)
+        _train_stage(ctx, stage, config, sets, resume, evaluate, json_out, model=model, output_dir=output_dir,
+                     max_steps=max_steps, seed=seed, init=init)
 
-
-def rl_command(ctx: typer.Context, config: Path = _CONFIG, sets: list[str] = _SETS, model: str | None = _MODEL,
-               output_dir: str | None = _OUTPUT_DIR, max_steps: int | None = _MAX_STEPS, seed: int | None = _SEED,
-               init: str | None = _INIT, resume: bool = _RESUME, evaluate: bool = _EVAL,
-               json_out: bool = _JSON) -> None:
-    """GRPO on constrained rollouts, rewarded by the checker and the runtime."""
-    _train_stage(ctx, "rl", config, sets, resume, evaluate, json_out, model=model, output_dir=output_dir,
-                 max_steps=max_steps, seed=seed, init=init)
+    command.__doc__ = STAGE_SETTINGS[stage].__doc__
+    command.__name__ = f"{stage}_command"
+    return command
 
 
 def masks_command(
@@ -214,7 +216,7 @@ def _summary_md(summary: dict[str, Any]) -> str:
     lines = [f"# {summary.get('recipe')}", "", "Dev split (seeded sample), accuracy / valid-trace rate.", "",
              "| stage | unconstrained acc | unconstrained valid | constrained acc | constrained valid | minutes |",
              "| --- | --- | --- | --- | --- | --- |"]
-    for stage in ("base", "sft", "rl"):
+    for stage in STAGES:
         row = summary.get("stages", {}).get(stage)
         if row is None:
             continue
@@ -253,11 +255,12 @@ def run_command(
             raise ConfigError(f"--stages {stages!r}: expected a comma-separated list of {', '.join(STAGES)}")
         recipe = load_recipe(config)
         over = _split_overrides(sets)
-        sft_cfg = stage_config(recipe, "sft", over["sft"])
+        first = next(iter(STAGE_SETTINGS))  # its settings name the model the base evaluation loads
+        # every stage's settings checked now, not after the one before has trained for hours
+        cfgs = {stage: stage_config(recipe, stage, over[stage]) for stage in STAGE_SETTINGS
+                if stage in wanted or stage == first}
         settings = stage_config(recipe, "eval", over["eval"])
-        # checked now, not after SFT has trained for hours
-        rl_cfg = stage_config(recipe, "rl", over["rl"]) if "rl" in wanted else None
-        out = Path(sft_cfg.output_dir)
+        out = Path(cfgs[first].output_dir)
         out.mkdir(parents=True, exist_ok=True)
         summary_path = out / "summary.json"
         summary = json.loads(summary_path.read_text()) if summary_path.is_file() and resume else {}
@@ -271,31 +274,26 @@ def run_command(
         _prepare(ctx, recipe)
         if "base" in wanted and evaluate:
             t0 = time.perf_counter()
-            setup = build(sft_cfg)
+            setup = build(cfgs[first])
             row = {"eval": run_eval(setup, settings, out / "eval", "base", settings.base_shots, typer.echo,
                                     instructions=True)}
             row["seconds"] = round(time.perf_counter() - t0, 1)
             record("base", row)
             del setup
             gc.collect()
-        if "sft" in wanted:
+        for stage in STAGE_SETTINGS:
+            if stage not in wanted:
+                continue
             t0 = time.perf_counter()
-            trainer = _trainer("sft", sft_cfg, recipe, typer.echo)
+            trainer = _trainer(stage, cfgs[stage], recipe, typer.echo)
             result = trainer.train(resume=resume)
             row = {"result": result, "seconds": round(time.perf_counter() - t0, 1)}
             if evaluate:
-                row["eval"] = run_eval(trainer.setup, settings, out / "eval", "sft-final", settings.shots, typer.echo)
-            record("sft", row)
+                row["eval"] = run_eval(trainer.setup, settings, out / "eval", f"{stage}-final", settings.shots,
+                                       typer.echo)
+            record(stage, row)
             del trainer
             gc.collect()
-        if rl_cfg is not None:
-            t0 = time.perf_counter()
-            trainer = _trainer("rl", rl_cfg, recipe, typer.echo)
-            result = trainer.train(resume=resume)
-            row = {"result": result, "seconds": round(time.perf_counter() - t0, 1)}
-            if evaluate:
-                row["eval"] = run_eval(trainer.setup, settings, out / "eval", "rl-final", settings.shots, typer.echo)
-            record("rl", row)
     typer.echo(_summary_md(summary))
     typer.echo(f"wrote {summary_path} and {out / 'summary.md'}")
 
@@ -367,7 +365,7 @@ def filter_command(
     k: int = typer.Option(4, "--k", min=1, help="Samples per question."),
     temperature: float = typer.Option(0.8, min=0.0, help="Sampling temperature."),
     max_new_tokens: int = typer.Option(320, help="Longest trace, in tokens."),
-    levels: str = typer.Option("all", help="Decoder levels: scope, ops, grounding, values (or all, none)."),
+    levels: str = typer.Option("all", help=LEVELS_HELP),
     shots: int = typer.Option(0, help="Worked examples in the prompt."),
     seed: int = typer.Option(0, help="Seed of the question sample and of the sampling."),
     allow_warnings: bool = typer.Option(False, help="Keep correct traces that have warnings (e.g. W701)."),
@@ -381,10 +379,10 @@ def filter_command(
     verifies against the gold answer (clean check, exact run); write them as a corpus."""
     from tqdm import tqdm
 
-    from ..decoding.guide import Levels
+    from ..decoding.levels import Levels
     from ..models import load_model
+    from ..models.loading import load_trained
     from ..record import write_records
-    from .checkpoint import load_trained
     from .config import RLConfig, checked
     from .data import DataTally
     from .filter import choose, rejection_sample, sampler_for

@@ -44,7 +44,6 @@ HeadDtype = Literal["float32", "auto"]
 HEAD_MODES, LOSS_VOCABS, LOSS_TYPES, SCHEDULES, DTYPES = (get_args(t) for t in (HeadMode, LossVocab, LossType,
                                                                                  Schedule, WeightsDtype))
 LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
-SECTIONS = ("sft", "rl", "eval")
 
 
 class ConfigError(UsageError, ValueError):
@@ -257,7 +256,7 @@ class TrainConfig(Settings):
         "float32", description="float32: the head and the loss in float32, outside autocast; auto: in the compute "
         "dtype (faster under bf16, but bf16 logits are too coarse once the loss is small: spec/training.md).")
     constraint_levels: Text = Field("all", description="Decoder levels for `constrained` masks and RL rollouts: "
-                                    "scope, ops, grounding, values (comma-separated), all or none.")
+                                    "level names (decoding/levels.py), comma-separated, or all or none.")
     shots: Natural = Field(0, description="Worked examples in the training prompt.")
     shots_from: MaybeText = Field(None, description="The corpus the shots are drawn from (null: "
                                   "corpora/shots.jsonl).")
@@ -291,7 +290,7 @@ class TrainConfig(Settings):
     @field_validator("constraint_levels")
     @classmethod
     def _levels(cls, value: str) -> str:
-        from ..decoding.guide import Levels  # lazily: reading a recipe needs no decoder
+        from ..decoding.levels import Levels  # lazily: reading a recipe needs no decoder
 
         Levels.parse(value)  # its ValueError names the unknown levels
         return value
@@ -321,6 +320,8 @@ class TrainConfig(Settings):
 
 
 class SFTConfig(TrainConfig):
+    """Supervised fine-tuning (LoRA adapters, or the last N layers + head) on corpora of verified traces."""
+
     data: list[DataSource] = Field(default_factory=list, description="Corpora: paths or {path, weight} "
                                    "(required).")
     per_device_train_batch_size: Count = Field(4, description="Examples per micro-batch and process.")
@@ -343,6 +344,8 @@ class SFTConfig(TrainConfig):
 
 
 class RLConfig(TrainConfig):
+    """GRPO on constrained rollouts, rewarded by the checker and the runtime."""
+
     init: MaybeText = Field("sft", description="`sft` (this recipe's SFT result), a checkpoint directory, or "
                             "null (the plain model).")
     data: list[DataSource] = Field(default_factory=list, description="Corpora whose questions and answers are "
@@ -407,7 +410,12 @@ class EvalSettings(Settings):
                           dtype=dtype)
 
 
-_STAGES: dict[str, type[Settings]] = {"sft": SFTConfig, "rl": RLConfig, "eval": EvalSettings}
+# The training stages, by name, in the order `train run` runs them: the one place a stage is named.
+# The name is its recipe section, its `train NAME` command, its run directory, and the name its
+# trainer registers under (stage.py).
+STAGE_SETTINGS: dict[str, type[TrainConfig]] = {"sft": SFTConfig, "rl": RLConfig}
+_STAGES: dict[str, type[Settings]] = {**STAGE_SETTINGS, "eval": EvalSettings}
+SECTIONS = tuple(_STAGES)  # the recipe's sections: the stages', then the evaluations'
 # top-level keys a section has but must not inherit: a top-level `data` is the training corpora,
 # `eval.data` the GSM-8K directory
 _NOT_INHERITED: dict[str, set[str]] = {"eval": {"data"}}

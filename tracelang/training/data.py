@@ -19,10 +19,10 @@ from typing import Any
 
 from ..data.splits import dev_ids, split_of
 from ..errors import UsageError
+from ..fileio import InputError
 from ..formatter import format_program
 from ..pipeline import analyze
 from ..record import read_records
-from ..records import InputError
 from .config import DataSource
 from .masks import PositionMasks
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ..decoding.guide import Levels
+from ..decoding.levels import Levels
 from ..formatter import format_program
 from ..grounding import grounder_for
 from ..pipeline import analyze

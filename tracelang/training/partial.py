@@ -34,6 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..decoding.generate import softcap
 from ..errors import TracelangError
 from .batching import Batch
 from .logprobs import target_logprobs
@@ -213,7 +214,7 @@ class PartialModel(nn.Module):
     # ---------------------------------------------------------------- the head
 
     def softcap(self, logits: Tensor) -> Tensor:
-        return logits if not self.cap else self.cap * torch.tanh(logits / self.cap)
+        return softcap(logits, self.cap)
 
     def rows(self, token_ids: Tensor) -> Tensor:
         """Output-head rows of these tokens (trained rows where they train)."""

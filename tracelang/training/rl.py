@@ -36,7 +36,7 @@ from torch import Tensor
 
 from ..data.gsm8k import load, split_of_path
 from ..data.splits import dev_ids, split_of
-from ..decoding.guide import Levels
+from ..decoding.levels import Levels
 from ..numbers import render
 from .batching import make_batch
 from .config import Recipe, RLConfig

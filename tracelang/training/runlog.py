@@ -8,12 +8,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..records import atomic_write
+from ..fileio import atomic_write
 
 
 def metric_rows(path: Path) -> list[dict[str, Any]]:
     """The rows of a metrics log, skipping a line cut by an interrupt (or one that is not an object).
-    Python's JSON, not ``records.loads_line``: a row may hold NaN (a diverged loss) as ``metrics``
+    Python's JSON, not ``fileio.loads_line``: a row may hold NaN (a diverged loss) as ``metrics``
     wrote it."""
     rows = []
     for line in path.read_text(encoding="utf-8").splitlines() if path.is_file() else []:

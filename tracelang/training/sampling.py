@@ -23,7 +23,7 @@ from torch import Tensor
 
 from ..decoding.constraint import Constraint, compile_tokenizer, make_config
 from ..decoding.generate import Head, Observer, generate
-from ..decoding.guide import Levels
+from ..decoding.levels import Levels
 from .masks import DENSE_AT, MaskTable, PositionMasks, Recorder
 from .partial import PartialModel
 
@@ -66,15 +66,13 @@ class PolicyHead(Head):
         self.pm = pm
         self.subset = pm.subset.cpu()
 
-    def logits(self, h: Tensor, vocab: Tensor | None) -> Tensor:
-        pm = self.pm
+    def rows(self, vocab: Tensor | None, device: torch.device) -> tuple[Tensor, Tensor]:
         if vocab is not None and len(vocab) <= DENSE_AT:
-            ids, w = vocab, pm.rows(vocab.to(h.device))
-        else:
-            ids, w = self.subset, pm.subset_weight()
-        out = torch.full((len(h), self.width), float("-inf"))
-        out[:, ids] = pm.softcap(h.to(w.dtype) @ w.T).float().cpu()
-        return out
+            return vocab, self.pm.rows(vocab.to(device))
+        return self.subset, self.pm.subset_weight()
+
+    def scores(self, h: Tensor, w: Tensor) -> Tensor:
+        return self.pm.softcap(h.to(w.dtype) @ w.T).float()  # capped in the head's dtype, as the loss does
 
 
 class _Watch(Observer):

@@ -10,11 +10,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..models import LoadedModel, Prompter, adapters, load_model
-from ..models.loading import resolve_dtype
+from ..models import LoadedModel, Prompter, adapters
+from ..models.loading import load_stacked, resolve_dtype
 from ..models.prompt import load_shots
+from ..models.trained import chain, read_meta
 from ..paths import SHOTS
-from .checkpoint import chain, fingerprint, materialize, read_meta
+from .checkpoint import fingerprint
 from .config import ConfigError, TrainConfig
 from .emittable import emittable_ids
 from .masks import MaskTable, Recorder
@@ -61,12 +62,9 @@ def build(cfg: TrainConfig, init_checkpoint: Path | None = None, device: torch.d
     resume_adapter = links[-1] if links and cfg.peft is not None and adapters.is_adapter(links[-1]) else None
     merged = links[:-1] if resume_adapter is not None else links
     dtype = cfg.dtype if cfg.peft is not None else "float32"
-    # merging happens in float32 (bf16 would round the small updates away), the cast after it
-    loaded = load_model(cfg.model, seed=cfg.seed, dtype="float32" if merged else dtype)
-    for link in merged:
-        loaded.model = materialize(loaded.model, link)
-    if merged and dtype != "float32":
-        loaded.model.to(getattr(torch, resolve_dtype(dtype, str(device) if device else None)))
+    if merged:  # the cast after merging goes to what the training device runs (the model loads on the CPU)
+        dtype = resolve_dtype(dtype, str(device) if device else None)
+    loaded = load_stacked(cfg.model, merged, seed=cfg.seed, dtype=dtype)
     peft_model = None
     if cfg.peft is not None:
         p = cfg.peft

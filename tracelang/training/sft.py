@@ -24,8 +24,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..closure import source_digest
 from ..decoding.constraint import Constraint, compile_tokenizer, make_config
-from ..decoding.guide import Levels
+from ..decoding.levels import Levels
 from .batching import make_batch
 from .config import DataSource, Recipe, SFTConfig
 from .data import DataTally, Example, TrainingDataError, epoch_order, load_examples
@@ -33,19 +34,6 @@ from .masks import REFUSED, MaskStore, MaskTable, Recorder, teacher_masks
 from .prefix_store import PrefixStore, frozen_digest
 from .setup import Setup, optimizer_for, scheduler_for
 from .stage import Evaluate, Stage
-
-
-def _code_hash() -> str:
-    """What the masks depend on besides their inputs: the decoder's code, the grounding, and the
-    scope model and experts' ops that the decoder's guide advances and evaluates."""
-    from .. import decoding, experts, grounding, scope
-
-    digest = hashlib.sha256()
-    files = [*sorted(Path(decoding.__file__).parent.glob("*.py")), Path(grounding.__file__), Path(scope.__file__),
-             *sorted(Path(experts.__file__).parent.glob("*.py"))]
-    for file in files:
-        digest.update(file.name.encode() + b"\0" + file.read_bytes())
-    return digest.hexdigest()[:16]
 
 
 class MaskBuilder:
@@ -70,12 +58,15 @@ class MaskBuilder:
         self.recorder = Recorder(index, table, len(tok))
         full = Levels.parse(levels)
         self.tries = [full]
-        for lv in (Levels(full.scope, full.ops, False, full.values), Levels(False, False, False, False)):
+        for lv in (full.without("grounding"), Levels.none()):
             if lv not in self.tries:
                 self.tries.append(lv)
         self.tally = tally
         digest = hashlib.sha256(np.ascontiguousarray(subset, dtype=np.int64).tobytes()).hexdigest()[:16]
-        namespace = f"{fingerprint(tok)}:{grammar_hash()}:{_code_hash()}:{self.tries}:{digest}"
+        # the code the masks depend on is every module the constraint imports (decoder, guide, scope,
+        # experts, IR, numbers ...), computed from its imports, and the grammar
+        code = source_digest(Constraint.__module__)
+        namespace = f"{fingerprint(tok)}:{grammar_hash()}:{code}:{self.tries}:{digest}"
         self.store = MaskStore(cache_dir() / "masks", namespace, table) if cache else None
         self._lock = threading.Lock()
 
@@ -123,6 +114,7 @@ def _check_grammar_targets(setup: Setup, per_source: list[list[Example]], source
 
 class SFTTrainer(Stage):
     name = "sft"
+    prepares = True  # the recipe's prepare steps make SFT corpora (possibly slowly)
 
     def __init__(self, cfg: SFTConfig, recipe: Recipe | None = None, *, run_dir: Path | None = None,
                  echo: Callable[[str], None] = print, evaluate: Evaluate | None = None,

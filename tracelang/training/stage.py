@@ -9,17 +9,31 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ..models.trained import CheckpointError, chain, read_meta
 from . import checkpoint as ckpt
-from .config import Recipe, to_dict
+from .config import STAGE_SETTINGS, Recipe, to_dict
 from .runlog import RunLog
 from .setup import Setup, build, load_trained_into, trained_tensors
 from .summary import write_summary
 
+TRAINERS: dict[str, type[Stage]] = {}  # stage name -> trainer, filled as the trainers' modules load
 Evaluate = Callable[[Setup, int], dict[str, Any]]  # (setup, step) -> metrics to log
 
 
 class Stage:
+    """A trainer. A subclass registers itself under its ``name``, which must be a stage of
+    ``config.STAGE_SETTINGS``; the command line finds it in ``TRAINERS``."""
+
     name = ""  # the run directory under output_dir, and `stage` in every checkpoint
+    prepares = False  # the recipe's `prepare` steps run first (they make the corpora it trains on)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.name not in STAGE_SETTINGS:
+            raise TypeError(f"{cls.__name__}.name {cls.name!r} is not a stage ({', '.join(STAGE_SETTINGS)})")
+        if cls.name in TRAINERS and TRAINERS[cls.name] is not cls:
+            raise TypeError(f"stage {cls.name!r} already has a trainer, {TRAINERS[cls.name].__name__}")
+        TRAINERS[cls.name] = cls
 
     def __init__(self, cfg: Any, recipe: Recipe | None, run_dir: Path | None,
                  init_checkpoint: Path | None, echo: Callable[[str], None], evaluate: Evaluate | None):
@@ -53,7 +67,7 @@ class Stage:
 
     def meta(self, step: int) -> dict[str, Any]:
         base = self.cfg.model if self.init_checkpoint is None else \
-            ckpt.read_meta(ckpt.chain(self.init_checkpoint)[0])["base_model"]
+            read_meta(chain(self.init_checkpoint)[0])["base_model"]
         # A continued adapter is part of this checkpoint's adapter: the chain to apply at load time
         # is only what was merged into the base weights.
         start = self.setup.merged_into_base
@@ -121,10 +135,10 @@ class Stage:
         for path in candidates:
             try:
                 return (path, *ckpt.read_resumable(path, self.accelerator.process_index))
-            except ckpt.CheckpointError as err:
+            except CheckpointError as err:
                 self.echo(f"cannot resume from {path}: {err}; falling back to the checkpoint before it")
         if candidates:
-            raise ckpt.CheckpointError(f"{self.run_dir}: no checkpoint reads whole; start afresh with --no-resume")
+            raise CheckpointError(f"{self.run_dir}: no checkpoint reads whole; start afresh with --no-resume")
         return None
 
     def clear_checkpoints(self) -> None:
