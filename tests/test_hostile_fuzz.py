@@ -34,6 +34,7 @@ HOSTILE_VALUES = [
     "9" * 5000, "[" * 3000, "NaN", "Infinity", "-Infinity", "1e999", "true", "null", "[]", "{}",
     '"1/0"', '"--1"', '"\\ud800"', '"\\udfff x"', '"\u00b2"', '"3\u00b2"', '"\u0663"', '"#### 18"', '"72"', "5",
     '"' + "1" * 1200 + '"', '"\\u0000"', '"12\\n13"',
+    "35.99999999999999999", "1E2", '"3,6"', '"3$6"', '"36%"', '"#### 5 #### 36"', "1e999999999",
 ]
 HOSTILE_TRACES = [
     TRACE,
@@ -93,14 +94,41 @@ def snapshot(directory: Path) -> dict[str, bytes]:
     return {str(p.relative_to(directory)): p.read_bytes() for p in sorted(directory.rglob("*")) if p.is_file()}
 
 
+# What a run of this suite saw, printed at its end (`pytest tests/test_hostile_fuzz.py -s`): the counts
+# issue 25 asks for. A traceback, hang, wrong grade or replaced input also fails its test.
+COUNTS = dict.fromkeys(["invocations", "tracebacks", "hangs", "wrong answers graded correct", "inputs replaced"], 0)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _report_counts() -> Iterator[None]:
+    yield
+    print("\nhostile suite: " + ", ".join(f"{k} {v}" for k, v in COUNTS.items()))
+
+
 def invoke(runner, args: list[str], allowed: set[int]):
-    with time_limit(SECONDS):
-        result = runner.invoke(app, args)
+    COUNTS["invocations"] += 1
+    try:
+        with time_limit(SECONDS):
+            result = runner.invoke(app, args)
+    except TimeoutError:
+        COUNTS["hangs"] += 1
+        raise
+    if isinstance(result.exception, TimeoutError):
+        COUNTS["hangs"] += 1
+    if (result.exception is not None and not isinstance(result.exception, SystemExit)) or "Traceback" in result.output:
+        COUNTS["tracebacks"] += 1
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         raise AssertionError(f"{args[:3]}: traceback {type(result.exception).__name__}: {result.exception}")
     assert "Traceback" not in result.output, result.output[-2000:]
     assert result.exit_code in allowed, (result.exit_code, result.output[-2000:])
     return result
+
+
+def unchanged(before: dict[str, bytes], after: dict[str, bytes], outputs: set[str] = frozenset()) -> bool:
+    """Whether every file of ``before`` except the named outputs is still there, byte for byte."""
+    same = all(after.get(k) == v for k, v in before.items() if k not in outputs)
+    COUNTS["inputs replaced"] += not same
+    return same
 
 
 @pytest.fixture
@@ -234,3 +262,43 @@ class _NoTokenizer:
 
     def apply_chat_template(self, *a, **k):  # pragma: no cover - no chat template
         raise AssertionError
+
+
+# ---------------------------------------------------------------- issue 25, class 1: one answer syntax
+TRACE_36 = TRACE.replace("value: 3}", "value: 34}")  # runs to 36
+WRONG_FOR_36 = ["35.99999999999999999", "36.000000000000001", "3.6000000000000001e1", '"3,6"', '"3,,,6"', '"3$6"',
+                '"36%"', '"#### 5 #### 36"', '"36$"', '"$$36"', '"36,"', '",36"', '"3,6.0"', '"036,000"', '"$-36"',
+                '"36 36"', '"3 6"', '"36/1/1"', '"#### 36 ####"', '"36e0"', '"0x24"', '"\uff13\uff16"']
+RIGHT_FOR_36 = ["36", "36.0", "3.6e1", "3600e-2", '"36"', '"$36"', '"#### 36"', '"Some reasoning.\\n#### 36"',
+                '" 36 "', '"36.00"', '"+36"', '"72/2"']
+
+
+@pytest.mark.parametrize("answer", WRONG_FOR_36 + RIGHT_FOR_36)
+def test_check_grades_only_answers_written_the_one_way(runner, tmp_path, answer):
+    """A trace that runs to 36 is graded correct only against 36 written the one way (issue 25): JSON
+    numbers read from their text, separators in threes, `$` in front, one `####` marker."""
+    path = tmp_path / "a.jsonl"
+    path.write_text(f'{{"trace": {json.dumps(TRACE_36)}, "answer": {answer}}}\n')
+    result = invoke(runner, ["check", "--format", "json", str(path)], {0, 1})
+    report = json.loads(result.stdout)
+    graded_correct = report["correct"] is True
+    COUNTS["wrong answers graded correct"] += graded_correct and answer in WRONG_FOR_36
+    assert graded_correct == (answer in RIGHT_FOR_36), (answer, report)
+    codes = {d["code"] for d in report["diagnostics"]}
+    assert graded_correct or codes & {"E003", "E004"}, report
+
+
+TRACE_170_3 = TRACE.replace("value: 3}", "value: 170}").replace("value: 2}", "value: 3}").replace("add", "div")
+
+
+@pytest.mark.parametrize(("answer", "correct"), [
+    ("56.666666666666664", True), ('"56.666666666666664"', True), ("5.6666666666666664e1", True),
+    ("56.67", False), ('"56.67"', False), ("56.666666666666666", False), ("56.66666666666667", False),
+    ('"170/3"', True), ("56.6666666666666643", False)])
+def test_the_float_form_of_the_exact_result_grades_and_nothing_near_it(runner, tmp_path, answer, correct):
+    """Issue 24 item 6, the seed-compatibility rule: the study's records hold repr(float(x)) of the exact
+    result; exactly that decimal is correct, any other decimal is compared exactly."""
+    path = tmp_path / "f.jsonl"
+    path.write_text(f'{{"trace": {json.dumps(TRACE_170_3)}, "answer": {answer}}}\n')
+    report = json.loads(invoke(runner, ["check", "--format", "json", str(path)], {0, 1}).stdout)
+    assert report["correct"] is correct, report

@@ -21,6 +21,7 @@ from typing import IO
 
 from .diagnostics import Diagnostic
 from .errors import UsageError
+from .numbers import JsonFloat
 
 
 class InputError(UsageError):
@@ -46,12 +47,13 @@ def loads_line(line: str) -> object:
     """Parse one JSON Lines line. Every way a line can fail is a ``LineError`` with a message for
     the user: malformed JSON, nesting deeper than ``MAX_JSON_DEPTH``, an integer too long for
     Python to convert (over 4,300 digits), ``NaN`` / ``Infinity``, a lone surrogate escape
-    (``"\\ud800"``: no text, and unprintable). Never a RecursionError."""
+    (``"\\ud800"``: no text, and unprintable). Never a RecursionError. A number with a fraction or
+    exponent is a ``JsonFloat``: a float that keeps its text, so an answer is read exactly."""
     depth = _depth(line)
     if depth > MAX_JSON_DEPTH:
         raise LineError(f"nested deeper than {MAX_JSON_DEPTH} levels")
     try:
-        value = json.loads(line, parse_constant=_constant)
+        value = json.loads(line, parse_constant=_constant, parse_float=JsonFloat)
         if _SURROGATE_ESCAPE.search(line) and _has_lone_surrogate(value):
             raise LineError("a lone surrogate escape (\\ud800-\\udfff without its pair) is not text")
         return value

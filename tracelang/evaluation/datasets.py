@@ -6,29 +6,16 @@ its file and line, never a problem graded against a made-up value."""
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 from ..data.gsm8k import HF_PREFIX, Problem, rows_from_hub
-from ..numbers import Exact, parse_answer
+from ..numbers import answer_value
 from ..records import InputError, read_jsonl
 
 
 def is_file_source(data: str | None) -> bool:
     """A dataset file or hub split, rather than a GSM-8K folder."""
     return bool(data) and (str(data).startswith(HF_PREFIX) or Path(str(data)).is_file())
-
-
-def _answer(value: object) -> Exact | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return parse_answer(str(value))
-    if isinstance(value, float):
-        return parse_answer(repr(value)) if math.isfinite(value) else None
-    if isinstance(value, str):
-        return parse_answer(value)
-    return None
 
 
 def load_file(source: str, question_field: str = "question", answer_field: str = "answer") -> list[Problem]:
@@ -43,10 +30,10 @@ def load_file(source: str, question_field: str = "question", answer_field: str =
         question, answer = row.get(question_field), row.get(answer_field)
         if not isinstance(question, str) or not question.strip():
             raise InputError(f"{source}:{line}: no question string in field `{question_field}`")
-        gold = _answer(answer)
+        gold = answer_value(answer)
         if gold is None:
             raise InputError(f"{source}:{line}: the answer in field `{answer_field}` ({str(answer)[:40]!r}) is not a "
                              "finite exact number")
         rid = row.get("id") if isinstance(row.get("id"), str) else f"{name}-{index:05d}"
-        out.append(Problem(rid, index, name, question, str(answer), gold))
+        out.append(Problem(rid, index, name, question, getattr(answer, "text", str(answer)), gold))
     return out
