@@ -302,3 +302,27 @@ def test_the_float_form_of_the_exact_result_grades_and_nothing_near_it(runner, t
     path.write_text(f'{{"trace": {json.dumps(TRACE_170_3)}, "answer": {answer}}}\n')
     report = json.loads(invoke(runner, ["check", "--format", "json", str(path)], {0, 1}).stdout)
     assert report["correct"] is correct, report
+
+
+# ---------------------------------------------------------------- issue 25, class 2: unique ids
+@FAST
+@given(ids=st.lists(st.sampled_from(["a", "b", "qa-00001", None]), min_size=2, max_size=5))
+def test_eval_data_with_a_shared_id_is_an_error_naming_both_lines(runner, box, ids, monkeypatch):
+    """Results are stored by id, so two rows with one id would share one prediction on resume: an
+    error naming both lines, before anything is decoded."""
+    from tracelang.evaluation import commands
+    from tracelang.models import Prompter
+
+    monkeypatch.setattr(commands, "make_backend", lambda *a, **k: (_Replay(), Prompter(_NoTokenizer(), [])))
+    rows = [{"question": f"Ann has {i} apples.", "answer": i, **({"id": x} if x else {})} for i, x in enumerate(ids)]
+    path = _fresh(box, "qa.jsonl", "".join(json.dumps(r) + "\n" for r in rows).encode())
+    effective = [x if x else f"qa-{i:05d}" for i, x in enumerate(ids)]
+    first: dict[str, int] = {}
+    clash = next(((first[x], n) for n, x in enumerate(effective, 1) if first.setdefault(x, n) != n), None)
+    result = invoke(runner, ["eval", "--data", str(path), "--out", str(box / "run"), "--shots", "0"], {0, 2})
+    if clash is None:
+        assert result.exit_code == 0, result.output
+        assert len((box / "run" / "predictions.jsonl").read_text().splitlines()) == len(rows)
+    else:
+        assert result.exit_code == 2 and f"qa.jsonl:{clash[1]}:" in result.output, result.output
+        assert f"line {clash[0]}" in result.output and not (box / "run" / "predictions.jsonl").exists()

@@ -20,10 +20,11 @@ def is_file_source(data: str | None) -> bool:
 
 def load_file(source: str, question_field: str = "question", answer_field: str = "answer") -> list[Problem]:
     """Every row of a JSONL file or hub split, as problems with ids ``{name}-{index:05d}`` (or the
-    row's own string ``id``)."""
+    row's own string ``id``). Two rows with one id are an error naming both lines."""
     name = Path(source.rsplit(":", 1)[-1] if source.startswith(HF_PREFIX) else source).stem or "data"
     rows = enumerate(rows_from_hub(source), start=1) if source.startswith(HF_PREFIX) else read_jsonl(source)
     out: list[Problem] = []
+    lines: dict[str, int] = {}  # id -> the line that has it: results are keyed by id, so ids are unique
     for index, (line, row) in enumerate(rows):
         if not isinstance(row, dict):
             raise InputError(f"{source}:{line}: a row must be a JSON object")
@@ -35,5 +36,9 @@ def load_file(source: str, question_field: str = "question", answer_field: str =
             raise InputError(f"{source}:{line}: the answer in field `{answer_field}` ({str(answer)[:40]!r}) is not a "
                              "finite exact number")
         rid = row.get("id") if isinstance(row.get("id"), str) else f"{name}-{index:05d}"
+        if rid in lines:
+            raise InputError(f"{source}:{line}: id {rid[:60]!r} is also the id of line {lines[rid]}; ids must be "
+                             "unique (results are stored by id)")
+        lines[rid] = line
         out.append(Problem(rid, index, name, question, getattr(answer, "text", str(answer)), gold))
     return out
