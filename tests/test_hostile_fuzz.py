@@ -326,3 +326,40 @@ def test_eval_data_with_a_shared_id_is_an_error_naming_both_lines(runner, box, i
     else:
         assert result.exit_code == 2 and f"qa.jsonl:{clash[1]}:" in result.output, result.output
         assert f"line {clash[0]}" in result.output and not (box / "run" / "predictions.jsonl").exists()
+
+
+# ---------------------------------------------------------------- issue 25, class 3: one value limit
+_PRIMES = [10**38 + k for k in (9, 31, 91, 121, 131, 139, 157, 207, 219, 261, 271, 289, 291, 333, 409)]
+
+
+def _entity_chain(op: str, count: int) -> str:
+    """``count`` entity steps, each taking 1/q for another q: the holder's denominator multiplies."""
+    lines = ["expert: entity_track", "trace:", "- {op: init, var: x, value: 1}"]
+    for i in range(count):
+        q = _PRIMES[i % len(_PRIMES)] + 2 * len(_PRIMES) * (i // len(_PRIMES)) * 3
+        lines.append(f"- {{op: init, var: d{i}, value: 1/{q}}}")
+        lines.append(f"- {{op: consume, entity: x, amount: d{i}}}" if op == "consume"
+                     else f"- {{op: transfer, from_entity: x, to_entity: y{i}, amount: d{i}}}")
+    lines.append("- {op: query, var: x}" if op == "consume" else f"- {{op: query, var: y{count - 1}}}")
+    return "\n".join(lines) + "\n"
+
+
+@FAST
+@given(op=st.sampled_from(["consume", "transfer"]), count=st.sampled_from([15, 40, 130]),
+       command=st.sampled_from(["check", "run"]))
+def test_every_value_an_op_writes_is_held_to_the_value_limit(runner, box, op, count, command):
+    """`consume` and a transfer's giving side keep a remainder whose denominator grows with each step:
+    past 400 digits it is E603 (exit 1), never a 585-digit value with exit 0, never the 4,300-digit
+    ValueError."""
+    path = _fresh(box, "t.yaml", _entity_chain(op, count).encode())
+    result = invoke(runner, [command, str(path)], {1})
+    assert "E603" in result.output and "400 digits" in result.output, result.output[-500:]
+
+
+@pytest.mark.parametrize("literal", ["0." + "0" * 3990 + "1", "0." + "0" * 45 + "1", "00000." + "0" * 40 + "5",
+                                     "1/0." + "0" * 50 + "1"])
+def test_a_literals_leading_zeros_count_against_the_literal_limit(runner, tmp_path, literal):
+    path = tmp_path / "t.yaml"
+    path.write_text(TRACE.replace("value: 2}", f"value: {literal}}}"))
+    result = invoke(runner, ["check", str(path)], {1})
+    assert "E603" in result.output and "the limit is 40" in result.output, result.output[-500:]

@@ -66,6 +66,11 @@ def _digits(text: str) -> bool:
     return text.isascii() and text.isdigit()
 
 
+def _written_digits(number: str) -> int:
+    whole, _, frac = number.partition(".")
+    return len(whole.lstrip("0")) + len(frac)
+
+
 def parse_literal(text: str) -> Literal | None:
     """Parse a NUMBER token (``12``, ``-3.50``, ``.5``, ``3/4``). None if it is not one."""
     body = text.lstrip("+-")
@@ -73,7 +78,9 @@ def parse_literal(text: str) -> Literal | None:
     top, slash, bottom = body.partition("/")
     if not top or not _digits(top.replace(".", "", 1)):
         return None
-    digits = len(top.replace(".", "").lstrip("0")) + len(bottom.replace(".", "").lstrip("0"))
+    # Every digit written counts, except an integer part's leading zeros: `0.000…01` is as long as
+    # it is written, not one digit (issue 25).
+    digits = _written_digits(top) + _written_digits(bottom)
     if len(top) + len(bottom) > _MAX_CONVERTED:  # report the size; never convert it (nor hang)
         return Literal(ZERO, max(digits, _MAX_CONVERTED), unreduced=False)
     value = _decimal(top)

@@ -35,7 +35,11 @@ def execute(program: Program, limits: Limits = DEFAULT_LIMITS) -> Execution:
         answer: Exact | None = None
         for step in block.trace:
             try:
+                # every handler's result is held to the value limit here, whatever the expert (a
+                # plugin's too); the variables a handler writes are held to it by Env.set
                 value = expert.handlers[step.op](step, env)
+                if value is not None:
+                    env.bound(value, step)
             except ExecError as err:
                 node = err.node if isinstance(err.node, Node) and err.node.span else step
                 span = node.span

@@ -595,13 +595,21 @@ class Guide:
     def _receiver(self) -> str | None:
         return self.field("to_entity") or (self.field("entity") if self.op == "add_entity" else None)  # type: ignore[return-value]
 
+    def _giver(self) -> str | None:
+        return self.field("from_entity") or (self.field("entity") if self.op == "consume" else None)  # type: ignore[return-value]
+
     def _amount_ok(self, amount: Exact) -> bool:
-        """The receiver (a transfer's to_entity, add_entity's entity) must stay within the size limit."""
-        to = self._receiver()
-        if to is None or self.block is None or to not in self.block.values:
+        """The receiver (a transfer's to_entity, add_entity's entity) and the giver (a transfer's
+        from_entity, consume's entity) must stay within the size limit, as the runtime's Env.set holds them."""
+        if self.block is None:
             return True
+        env, vals = _env(self.cfg.limits), self.block.values
+        to, giver = self._receiver(), self._giver()
         try:
-            _env(self.cfg.limits).bound(self.block.values[to] + amount, None)
+            if to is not None and to in vals:
+                env.bound(vals[to] + amount, None)
+            if giver is not None and giver in vals:
+                env.bound(vals[giver] - amount, None)
         except ExecError:
             return False
         return True

@@ -22,12 +22,11 @@ def _take(env: Env, name: str, amount: Exact, step: object) -> None:
     held = env.values[name]
     if amount > held:
         raise ExecError("E502", f"`{name}` holds {render(held)} but gives {render(amount)}", step)
-    env.values[name] = held - amount
+    env.set(name, held - amount, step)
 
 
 def _give(env: Env, name: str, amount: Exact, step: object) -> Exact:
-    env.values[name] = env.bound(env.values.get(name, ZERO) + amount, step)
-    return env.values[name]
+    return env.set(name, env.values.get(name, ZERO) + amount, step)
 
 
 def op_add_entity(step: AddEntityStep, env: Env) -> Exact:

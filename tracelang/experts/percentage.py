@@ -30,9 +30,7 @@ def op_percent(step: PercentStep, env: Env) -> Exact:
     why = rate_error(step.op, rate)
     if why is not None:
         raise ExecError("E503", why, step.rate, "a decrease is at most 100%")
-    value = env.bound(PERCENT_OPS[step.op](env.values[step.base.name], rate), step)
-    env.values[step.var.name] = value
-    return value
+    return env.set(step.var.name, PERCENT_OPS[step.op](env.values[step.base.name], rate), step)
 
 
 EXPERT = register(Expert("percentage", "the arithmetic ops plus percent_of, percent_off, percent_increase",
