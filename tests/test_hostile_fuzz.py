@@ -363,3 +363,146 @@ def test_a_literals_leading_zeros_count_against_the_literal_limit(runner, tmp_pa
     path.write_text(TRACE.replace("value: 2}", f"value: {literal}}}"))
     result = invoke(runner, ["check", str(path)], {1})
     assert "E603" in result.output and "the limit is 40" in result.output, result.output[-500:]
+
+
+# ---------------------------------------------------------------- issue 25, class 4: no input replaced
+GSM8K_ROW = json.dumps({"question": "Ann has 3 apples and 2 pears. How many fruits does she have?",
+                        "answer": "3+2=<<3+2=5>>5\n#### 5"}) + "\n"
+
+
+def _spell(box: Path, target: Path, how: str) -> Path:
+    """Another name for ``target``: itself, a `./` spelling, a symlink, a hard link."""
+    if how == "same":
+        return target
+    if how == "dotted":
+        return box / "." / "sub" / ".." / target.name
+    other = box / f"other-{target.name}"
+    (other.symlink_to if how == "symlink" else other.hardlink_to)(target)
+    return other
+
+
+def _overwrite_cases(box: Path) -> list[tuple[list[str], Path]]:
+    """(args, the input that an output names) for each command that reads and writes files."""
+    data = box / "train.jsonl"
+    data.write_text(GSM8K_ROW)
+    test = box / "test.jsonl"
+    test.write_text(GSM8K_ROW.replace("Ann", "Bob"))
+    records = box / "records.jsonl"
+    records.write_text(json.dumps({"id": "gsm8k-train-00001", "question": "q", "trace": TRACE, "answer": "5"}) + "\n")
+    (box / "run").mkdir()
+    preds = box / "run" / "predictions.jsonl"
+    preds.write_text(json.dumps({"question": "Ann has 3 apples.", "answer": 3}) + "\n")
+    return [
+        (["corpus", "generate", "--n", "1", "--gsm8k-train", str(data), "--out", "{}"], data),
+        (["corpus", "generate", "--n", "1", "--gsm8k-test", str(test), "--out", "{}"], test),
+        (["gsm8k", "import", "--input", str(data), "--out", "{}"], data),
+        (["gsm8k", "import", "--input", str(data), "--out", "{}", "--against", str(test)], test),
+        (["gsm8k", "import", "--input", str(data), "--out", "{}"], test),  # the default reference, beside the input
+        (["gsm8k", "import", "--input", str(data), "--out", str(box / "o.jsonl"), "--report", "{}"], data),
+        (["gsm8k", "split", "--input", str(records), "--dev", "{}", "--train", str(box / "t.jsonl")], records),
+        (["decode", "fuzz", "--tokenizer", "tiny-bpe", "--question-file", str(records), "--out", "{}"], records),
+        (["eval", "--data", "{}", "--out", str(box / "run"), "--shots", "0"], preds),
+    ]
+
+
+@FAST
+@given(case=st.integers(0, 8), how=st.sampled_from(["same", "dotted", "symlink", "hardlink"]))
+def test_no_command_writes_over_one_of_its_inputs(runner, box, case, how, monkeypatch):
+    """Every command checks every output path against every input path, links of both kinds
+    included (issue 25): one line, exit 2, the input as it was."""
+    from tracelang.evaluation import commands
+    from tracelang.models import Prompter
+
+    monkeypatch.setattr(commands, "make_backend", lambda *a, **k: (_Replay(), Prompter(_NoTokenizer(), [])))
+    _fresh(box, "x", b"")
+    (box / "sub").mkdir()
+    args, target = _overwrite_cases(box)[case]
+    spelled = _spell(box, target, how)
+    before = snapshot(box)
+    result = invoke(runner, [a.replace("{}", str(spelled)) for a in args], {2})
+    assert unchanged(before, snapshot(box)), result.output
+    assert "would be overwritten" in result.output, result.output
+
+
+# ---------------------------------------------------------------- issue 25, class 5: unwritable outputs
+def test_a_cache_that_is_a_file_is_one_line_exit_2(tmp_path):
+    """In a fresh process: in this one the compiled tokenizer may be memoised already."""
+    import os
+    import subprocess
+    import sys
+
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    env = {**os.environ, "TRACELANG_CACHE": str(blocker), "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    result = subprocess.run([sys.executable, "-m", "tracelang", "decode", "fuzz", "--tokenizer", "tiny-bpe", "--n",
+                             "1", "--out", str(tmp_path / "o.jsonl")], capture_output=True, text=True, env=env,
+                            timeout=120)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-2000:]
+    last = result.stderr.strip().splitlines()[-1]
+    assert last == f"error: {blocker}: the cache ($TRACELANG_CACHE) is not a directory", result.stderr[-500:]
+    assert blocker.read_text() == "x" and not (tmp_path / "o.jsonl").exists()
+
+
+@pytest.mark.parametrize("case", ["generate-dir", "fuzz-dir", "under-a-file", "proc", "import-report-dir"])
+def test_an_output_that_cannot_be_written_is_one_line_exit_2(runner, tmp_path, monkeypatch, case):
+    data = tmp_path / "train.jsonl"
+    data.write_text(GSM8K_ROW)
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    args = {
+        "generate-dir": ["corpus", "generate", "--n", "1", "--out", str(tmp_path)],
+        "fuzz-dir": ["decode", "fuzz", "--tokenizer", "tiny-bpe", "--n", "1", "--out", str(tmp_path)],
+        "under-a-file": ["corpus", "generate", "--n", "1", "--out", str(blocker / "out.jsonl")],
+        "proc": ["gsm8k", "import", "--input", str(data), "--out", "/proc/tracelang-out.jsonl"],
+        "import-report-dir": ["gsm8k", "import", "--input", str(data), "--out", str(tmp_path / "o.jsonl"),
+                              "--report", str(tmp_path)],
+    }[case]
+    before = snapshot(tmp_path)
+    result = invoke(runner, args, {2})
+    errors = [line for line in result.output.replace("\r", "\n").splitlines() if "error:" in line]
+    assert len(errors) == 1 and (str(tmp_path) in errors[0] or "/proc" in errors[0]), result.output
+    assert snapshot(tmp_path) == before  # nothing written, nothing left (gsm8k import --report DIR: no --out)
+
+
+# ---------------------------------------------------------------- issue 25, class 7: bounded reads
+@pytest.mark.parametrize("command", [["check"], ["check", "--format", "json"], ["run"], ["fmt", "--check"],
+                                     ["gsm8k", "import", "--out", "{out}", "--input"], ["corpus", "stats"],
+                                     ["eval", "--out", "{out}", "--data"]])
+@pytest.mark.parametrize("suffix", [".jsonl", ".yaml"])
+def test_dev_zero_fails_fast_with_a_clear_error(runner, tmp_path, command, suffix, monkeypatch):
+    """Every reader bounds a line and a file before it parses: /dev/zero (behind any name) is an error
+    within the time limit, naming the file, with no memory blow-up."""
+    from tracelang.evaluation import commands
+    from tracelang.models import Prompter
+
+    monkeypatch.setattr(commands, "make_backend", lambda *a, **k: (_Replay(), Prompter(_NoTokenizer(), [])))
+    zero = tmp_path / f"zero{suffix}"
+    zero.symlink_to("/dev/zero")
+    args = [a.replace("{out}", str(tmp_path / "out")) for a in command] + [str(zero)]
+    result = invoke(runner, args, {1, 2})
+    assert str(zero) in result.output, result.output[-500:]
+    if command[0] != "eval":  # eval refuses a device as --data at once: not a file
+        assert "longer than" in result.output, result.output[-500:]
+
+
+# ---------------------------------------------------------------- issue 25, class 8: no writing through links
+@FAST
+@given(planted=st.lists(st.sampled_from(["report.md", "metrics.json", "results.json", "config.json",
+                                         "predictions.jsonl"]), min_size=1, max_size=3, unique=True))
+def test_eval_replaces_links_planted_in_its_out_directory(runner, box, planted, monkeypatch):
+    from tracelang.evaluation import commands
+    from tracelang.models import Prompter
+
+    monkeypatch.setattr(commands, "make_backend", lambda *a, **k: (_Replay(), Prompter(_NoTokenizer(), [])))
+    _fresh(box, "qa.jsonl", (json.dumps({"question": "Ann has 3 apples and 2 pears.", "answer": 5}) + "\n").encode())
+    args = ["eval", "--data", str(box / "qa.jsonl"), "--out", str(box / "run"), "--shots", "0"]
+    invoke(runner, args, {0})
+    victim = box / "victim.txt"
+    victim.write_text("keep me\n")
+    for name in planted:
+        (box / "run" / name).unlink()
+        (box / "run" / name).symlink_to(victim)
+    before = snapshot(box)
+    invoke(runner, args, {0, 2})  # a resume: planted links are replaced (or a link is refused), never written through
+    assert unchanged(before, snapshot(box), {k for k in before if k.startswith("run")})
+    assert victim.read_text() == "keep me\n"

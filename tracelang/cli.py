@@ -36,6 +36,17 @@ class _Root(TyperGroup):
         except TracelangError as err:
             typer.echo(f"error: {err}", err=True)
             raise typer.Exit(2) from None
+        except OSError as err:  # a path that cannot be read or written: the user's to fix, not a bug
+            typer.echo(f"error: {_os_error(err)}", err=True)
+            raise typer.Exit(2) from None
+
+
+def _os_error(err: OSError) -> str:
+    """One line naming the path: ``PATH: reason``."""
+    reason = err.strerror or str(err)
+    if err.filename is not None and err.filename2 is not None:
+        return f"{err.filename} -> {err.filename2}: {reason}"
+    return f"{err.filename}: {reason}" if err.filename is not None else reason
 
 
 app = typer.Typer(
@@ -225,7 +236,7 @@ def fmt(
             typer.echo(f"would reformat {source}")
             status = 1
         else:
-            with atomic_write(source) as fh:
+            with atomic_write(source, through_links=True) as fh:
                 fh.write(new_text)
             typer.echo(f"reformatted {source}")
     raise typer.Exit(status)

@@ -64,10 +64,13 @@ def generate_cmd(
     dropped; records overlapping GSM-8K test are refused. Exit 1 if the sources cannot supply N.
     """
     from ..data.contamination import load_guard
+    from ..records import refuse_overwriting
     from .compose import TemplateSource
     from .generate import GenerationError, Tally, generate
     from .lift import LiftSource, train_records
 
+    test_path = _test_path(gsm8k_test, gsm8k_train)
+    refuse_overwriting({"gsm8k_train": gsm8k_train, "gsm8k_test": test_path, "templates": templates}, {"out": out})
     library = Library.load(templates)
     lifted = None
     if gsm8k_train is not None:
@@ -79,7 +82,6 @@ def generate_cmd(
         lifted = LiftSource.from_records(records)
         if not quiet:
             typer.echo(f"lifting from {len(lifted.plans)} of {len(records)} imported train problems", err=True)
-    test_path = _test_path(gsm8k_test, gsm8k_train)
     guard = None
     if test_path is not None:
         guard = load_guard(str(test_path))

@@ -84,11 +84,9 @@ def fuzz_command(
     """
     if seed < 0:  # before any tokenizer or model loads
         raise UsageError(f"--seed must be 0 or more (got {seed})")
-    from ..records import refuse_same_files
+    from ..records import refuse_overwriting
 
-    clash = refuse_same_files(question_file=question_file, out=out)
-    if clash:
-        raise UsageError(f"{clash}: it would be overwritten")
+    refuse_overwriting({"question_file": question_file}, {"out": out})
     from ..pipeline import analyze
     from ..record import make_record
     from ..records import write_jsonl

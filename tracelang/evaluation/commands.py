@@ -17,6 +17,7 @@ from ..paths import SHOTS
 from ..pipeline import analyze
 from ..records import InputError
 from .backends import Backend, FreeBackend
+from .datasets import is_file_source
 from .runner import EvalConfig, run
 
 MODEL_HELP = ("`shipped` (the default: Gemma 3 270M with the trained adapter in weights/shipped; its model card "
@@ -179,7 +180,7 @@ def evaluate(
     from .runner import check_out, problems
 
     total = len(problems(config))  # a bad split or data directory fails before the model loads
-    check_out(out)
+    check_out(out, {"data": data if is_file_source(data) else None, "shots_from": shots_from})
     backend, prompter = make_backend(model, constrain, shots, shots_from, max_new_tokens, seed, dtype, device,
                                      samples, temperature, revision, attn_implementation)
     config = dataclasses.replace(config, shots=len(prompter.shots), prompt_version=prompter.version,

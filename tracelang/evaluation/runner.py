@@ -27,7 +27,17 @@ from ..ir import Program
 from ..models.loading import SHIPPED
 from ..numbers import render
 from ..pipeline import analyze, parse
-from ..records import InputError, LineError, atomic_write, loads_line, parse_lines
+from ..records import (
+    InputError,
+    LineError,
+    append_to,
+    atomic_write,
+    loads_line,
+    open_lines,
+    parse_lines,
+    read_text,
+    refuse_overwriting,
+)
 from .backends import Backend
 from .datasets import is_file_source, load_file
 from .lm_eval_shape import results as lm_eval_results
@@ -146,8 +156,8 @@ def predict(problem: Problem, text: str, new_tokens: int, seconds: float,
 def _read_settings(settings: Path) -> dict[str, Any]:
     """A resumed run's config.json; anything but a JSON object there is an error naming the file."""
     try:
-        held = loads_line(settings.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, LineError) as err:
+        held = loads_line(read_text(settings, 1 << 20))
+    except (InputError, LineError) as err:
         raise EvalError(f"{settings}: not a run's settings ({getattr(err, 'message', err)}); use another --out") \
             from None
     if not isinstance(held, dict):
@@ -155,10 +165,17 @@ def _read_settings(settings: Path) -> dict[str, Any]:
     return held
 
 
-def check_out(out: Path) -> None:
-    """What `run` would refuse about ``out``, before a model loads: not a directory, damaged settings."""
+# What a run writes in its --out directory (report.md's charts included).
+OUTPUT_FILES = ("config.json", "predictions.jsonl", "metrics.json", "results.json", "report.md",
+                "accuracy_by_expert.png", "failure_taxonomy.png")
+
+
+def check_out(out: Path, inputs: dict[str, str | Path | None] | None = None) -> None:
+    """What `run` would refuse about ``out``, before a model loads: not a directory, a file it writes
+    that is one of ``inputs`` (``--data``, ``--shots-from``), damaged settings."""
     if out.exists() and not out.is_dir():
         raise EvalError(f"--out {out}: not a directory")
+    refuse_overwriting(inputs or {}, {"out": [out / name for name in OUTPUT_FILES]})
     if (out / "config.json").exists():
         _read_settings(out / "config.json")
 
@@ -175,11 +192,9 @@ def _read_predictions(path: Path, todo: dict[str, Problem]) -> tuple[dict[str, d
     dropped = 0
     if not path.exists():
         return done, 0
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except OSError as err:
-        raise EvalError(f"{path}: {err.strerror or err}") from None
-    for _, row in parse_lines(text.split("\n")):
+    with open_lines(path) as lines:
+        rows = list(parse_lines(lines))
+    for _, row in rows:
         if isinstance(row, LineError):
             dropped += 1
             continue
@@ -229,7 +244,7 @@ def run(config: EvalConfig, out: Path, backend: Backend, prompt: Callable[[str],
     todo = [p for p in todo_all if p.id not in done]
     if progress:
         progress(len(todo_all) - len(todo))
-    with preds_path.open("a", encoding="utf-8") as fh:
+    with append_to(preds_path) as fh:  # the file just written, never a link planted since
         for batch in _batches(todo, config.batch_size):
             outputs = backend.generate([prompt(p.question) for p in batch], [p.question for p in batch])
             for problem, gen in zip(batch, outputs, strict=True):

@@ -15,6 +15,7 @@ import typer
 
 from ..errors import UsageError
 from ..models.loading import ATTN_HELP, DEVICE_HELP, DTYPE_HELP, REVISION_HELP, resolve_device
+from ..records import atomic_write, refuse_overwriting
 
 if TYPE_CHECKING:
     from .config import Recipe
@@ -265,8 +266,10 @@ def run_command(
 
         def record(stage: str, row: dict[str, Any]) -> None:
             summary["stages"][stage] = row
-            summary_path.write_text(json.dumps(summary, indent=2) + "\n")
-            (out / "summary.md").write_text(_summary_md(summary))
+            with atomic_write(summary_path) as fh:
+                fh.write(json.dumps(summary, indent=2) + "\n")
+            with atomic_write(out / "summary.md") as fh:
+                fh.write(_summary_md(summary))
 
         _prepare(ctx, recipe)
         if "base" in wanted and evaluate:
@@ -308,6 +311,7 @@ def export_command(
     directory, for `tracelang eval --model DIR` or any transformers code."""
     from .checkpoint import export
 
+    refuse_overwriting({"<checkpoint>": checkpoint}, {"out": out})
     with _missing_files():
         path = export(checkpoint, out)
     typer.echo(f"wrote {path}")
@@ -334,6 +338,7 @@ def summary_command(
         raise UsageError(f"--out {out}: a .png file")
     if not out.parent.is_dir():
         raise UsageError(f"--out {out}: no directory {out.parent}")
+    refuse_overwriting({"<stage_dirs>": [d / "metrics.jsonl" for d in stage_dirs]}, {"out": out})
     path = chain_curve(stage_dirs, out)
     if path is None:
         raise UsageError("nothing to draw (no logged loss), or matplotlib is missing: pip install 'tracelang[charts]'")
@@ -350,6 +355,7 @@ def ship_command(
     from ..models.loading import shipped_dir
     from .checkpoint import ship
 
+    refuse_overwriting({"<checkpoint>": checkpoint}, {"out": out})
     with _missing_files():
         path = ship(checkpoint, out or shipped_dir())
     typer.echo(f"wrote {path}")
@@ -391,6 +397,7 @@ def filter_command(
 
     if not data and not gsm8k_train:
         raise UsageError("give questions with --data and/or --gsm8k-train")
+    refuse_overwriting({"data": data, "gsm8k_train": gsm8k_train, "checkpoint": checkpoint}, {"out": out})
     with _missing_files():
         try:
             lv = Levels.parse(levels)

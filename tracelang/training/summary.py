@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..evaluation.metrics import wilson
+from ..records import atomic_write
 from .runlog import metric_rows
 
 
@@ -124,10 +125,9 @@ def _draw(train: list[dict[str, Any]], evals: list[dict[str, Any]], out: Path, t
         ax_acc.text(0.5, 0.5, "no dev evaluation yet", ha="center", va="center", transform=ax_acc.transAxes)
     fig.suptitle(title)
     fig.tight_layout()
-    tmp = out.with_name(out.name + ".part.png")
-    fig.savefig(tmp, dpi=110)
+    with atomic_write(out, "wb") as fh:  # replaced, never written through a link planted there
+        fig.savefig(fh, dpi=110, format="png")
     plt.close(fig)
-    tmp.replace(out)
     return out
 
 
@@ -165,7 +165,6 @@ def write_summary(stage_dir: Path) -> Path:
     lines += ["", f"![learning curve]({picture.name})" if picture else
               "(no learning-curve picture: `pip install 'tracelang[charts]'` for matplotlib)"]
     out = stage_dir / "summary.md"
-    tmp = out.with_name(out.name + ".part")
-    tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    tmp.replace(out)
+    with atomic_write(out) as fh:
+        fh.write("\n".join(lines) + "\n")
     return out
