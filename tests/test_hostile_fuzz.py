@@ -506,3 +506,30 @@ def test_eval_replaces_links_planted_in_its_out_directory(runner, box, planted, 
     invoke(runner, args, {0, 2})  # a resume: planted links are replaced (or a link is refused), never written through
     assert unchanged(before, snapshot(box), {k for k in before if k.startswith("run")})
     assert victim.read_text() == "keep me\n"
+
+
+# ---------------------------------------------------------------- issue 25, class 9: fmt changes the trace only
+UNCANONICAL = TRACE.replace("value: 3}", "value: 3.0}").replace("- {op: query", "-   {op: query")
+OTHER_FIELDS = [
+    '"answer": 35.99999999999999999', '"answer": 1E2', '"id": "a", "id": "b"', '"note": "\\u2028 and \\u00e9"',
+    '"meta": {"trace": "not me", "x": [1.50, -0.0]}', '"question": "Ann\\/Bob"', '"n": 1e-7', '"s"  :  "spaced"',
+]
+
+
+@FAST
+@given(fields=st.lists(st.sampled_from(OTHER_FIELDS), max_size=4), before=st.booleans(), crlf=st.booleans(),
+       canonical=st.booleans())
+def test_fmt_of_a_corpus_changes_the_trace_field_and_nothing_else(runner, box, fields, before, crlf, canonical):
+    """Every byte outside the `trace` string stays as written: number spellings, duplicated keys,
+    escapes, spacing, line ends (issue 25)."""
+    trace = json.dumps(TRACE if canonical else UNCANONICAL)
+    parts = [*fields, f'"trace": {trace}'] if before else [f'"trace": {trace}', *fields]
+    end = "\r\n" if crlf else "\n"
+    line = "{" + ", ".join(parts) + "}"
+    data = (line + end + end + line + end).encode()
+    path = _fresh(box, "c.jsonl", data)
+    invoke(runner, ["fmt", str(path)], {0})
+    after = path.read_bytes()
+    want = data.replace(trace.encode(), json.dumps(TRACE).encode())
+    assert after == want, (data, after)
+    COUNTS["inputs replaced"] += after != want

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 from typing import Any
 
 import typer
@@ -22,7 +21,7 @@ from .grounding import grounder_for
 from .ir import Program
 from .numbers import answer_value, render
 from .pipeline import analyze, parse
-from .records import InputError, Item, atomic_write, is_corpus, iter_items
+from .records import InputError, Item, atomic_write, is_corpus, iter_items, open_lines, read_text, splice_field
 from .training import commands as training_commands
 
 
@@ -193,6 +192,25 @@ def _canonical(item: Item) -> tuple[str | None, list[diag.Diagnostic]]:
     return format_program(report.program, report.comments), []
 
 
+def _read_whole(source: str) -> str:
+    """A source read once, within the bounds of records' readers; a corpus file line by line and as
+    its bytes are (no newline translation), since its lines are rewritten in place."""
+    if source.endswith(".jsonl"):
+        with open_lines(source) as lines:
+            return "".join(lines)
+    return read_text(source)
+
+
+def _spliced(text: str, items: list[Item], outputs: list[str]) -> str:
+    """``text`` with each record's `trace` string replaced by its formatted trace where that differs,
+    every other byte of every line kept (`fmt` changes the trace and nothing else)."""
+    lines = text.split("\n")
+    for item, new in zip(items, outputs, strict=True):
+        if item.file_line is not None and new != item.text:
+            lines[item.file_line - 1] = splice_field(lines[item.file_line - 1], "trace", new)
+    return "\n".join(lines)
+
+
 @app.command()
 def fmt(
     files: list[str] = typer.Argument(..., help="Trace files (.yaml) or corpora (.jsonl); - reads stdin."),
@@ -204,7 +222,8 @@ def fmt(
     """
     status = 0
     for source in files:
-        items = list(iter_items(source))
+        raw = _read_whole(source)
+        items = list(iter_items(source, raw))
         outputs: list[str] = []
         broken = False
         for item in items:
@@ -222,9 +241,8 @@ def fmt(
             continue
         corpus = is_corpus(source, items[0].text if items else None) and any(i.record for i in items)
         if corpus:
-            new_text = "".join(json.dumps({**i.record, "trace": o}, ensure_ascii=False) + "\n"
-                               for i, o in zip(items, outputs, strict=True))
-            old_text = Path(source).read_text(encoding="utf-8") if source != "-" else None
+            old_text = raw
+            new_text = _spliced(raw, items, outputs)
         else:
             new_text, old_text = (outputs[0] if outputs else ""), (items[0].text if items else "")
         if source == "-":

@@ -130,6 +130,48 @@ def dumps_line(value: object) -> str:
     return json.dumps(value, ensure_ascii=False).replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
 
 
+def splice_field(line: str, key: str, value: str) -> str:
+    """``line`` (one JSON object) with the string value of its top-level ``key`` replaced by ``value``
+    and every other byte as it was: other fields, their number spellings (``1E2``), duplicated keys,
+    escapes and spacing. The last ``key`` counts when it is repeated, as ``json.loads`` reads it.
+    ``ValueError`` when the line has no such string field."""
+    span = None
+    depth, i, n = 0, 0, len(line)
+    expect_key = False
+    while i < n:
+        ch = line[i]
+        if ch == '"':
+            text, end = json.decoder.scanstring(line, i + 1)
+            if depth == 1 and expect_key and text == key:
+                j = end
+                while j < n and line[j] in " \t\r\n":
+                    j += 1
+                if j < n and line[j] == ":":
+                    j += 1
+                    while j < n and line[j] in " \t\r\n":
+                        j += 1
+                    if j < n and line[j] == '"':
+                        _, value_end = json.decoder.scanstring(line, j + 1)
+                        span = (j, value_end)
+                        i, expect_key = value_end, False
+                        continue
+            expect_key = False
+            i = end
+            continue
+        if ch in "{[":
+            depth += 1
+            expect_key = ch == "{" and depth == 1
+        elif ch in "}]":
+            depth -= 1
+        elif ch == "," and depth == 1:
+            expect_key = True
+        i += 1
+    if span is None:
+        raise ValueError(f"no string field `{key}`")
+    encoded = json.dumps(value, ensure_ascii=False).replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+    return line[:span[0]] + encoded + line[span[1]:]
+
+
 def parse_lines(lines: Iterable[str]) -> Iterator[tuple[int, object]]:
     """(line number from 1, value) for each non-blank line of a JSON Lines text; a line that is not
     acceptable JSON gives its ``LineError`` as the value, for the caller to report or skip."""
@@ -237,15 +279,16 @@ def is_corpus(source: str, text: str | None = None) -> bool:
     return source == "-" and text is not None and text.lstrip().startswith("{")
 
 
-def iter_items(source: str) -> Iterator[Item]:
+def iter_items(source: str, text: str | None = None) -> Iterator[Item]:
     """Every record of a source: a trace file is one, a corpus (``.jsonl``, or stdin that starts
-    with ``{``) one per line, read line by line within the bounds of ``bounded_lines``."""
-    if source.endswith(".jsonl"):
+    with ``{``) one per line, read line by line within the bounds of ``bounded_lines``. ``text``,
+    when given, is the source's text, already read."""
+    if source.endswith(".jsonl") and text is None:
         with open_lines(source) as lines:
             yield from _corpus_items(source, lines)
         return
-    text = read_text(source)
-    if not is_corpus(source, text):
+    text = read_text(source) if text is None else text
+    if not is_corpus(source, text) and not source.endswith(".jsonl"):
         yield Item(source, 0, text)
         return
     # JSON Lines break at "\n" only: str.splitlines would also split inside a string at U+2028
