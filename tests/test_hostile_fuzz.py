@@ -533,3 +533,46 @@ def test_fmt_of_a_corpus_changes_the_trace_field_and_nothing_else(runner, box, f
     want = data.replace(trace.encode(), json.dumps(TRACE).encode())
     assert after == want, (data, after)
     COUNTS["inputs replaced"] += after != want
+
+
+# ---------------------------------------------------------------- issue 25, class 6: recipes and --set
+def _alias_bomb(levels: int = 9) -> str:
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]" for i in range(1, levels)]
+    return "\n".join(lines) + "\n"
+
+
+HOSTILE_RECIPES = {
+    "huge epochs": "name: x\nnum_train_epochs: 1" + "0" * 400 + "\n",
+    "huge steps": "name: x\nsft: {max_steps: 1" + "0" * 400 + "}\n",
+    "past 4300 digits": "name: x\nlearning_rate: 1" + "0" * 5000 + "\n",
+    "alias bomb in name": _alias_bomb() + "name: *a8\n",
+    "alias bomb in a section": _alias_bomb() + "sft: {lora_targets: *a8}\n",
+    "huge list": "name: [" + ", ".join(["x"] * 5000) + "]\n",
+    "deep": "name: " + "[" * 2000 + "]" * 2000 + "\n",
+    "self-recursive prepare": "name: loop\nprepare:\n- {run: [train, sft, --config, {self}], "
+                              "creates: {box}/none.jsonl}\nsft: {data: [{box}/none.jsonl]}\n",
+}
+HOSTILE_SETS = ["learning_rate=1" + "0" * 5000, "num_train_epochs=1" + "0" * 400, "seed=1" + "0" * 30,
+                "name=*a", "learning_rate=&a [*a]", "max_steps=1e999", "data.0.weight=" + "9" * 400]
+
+
+@FAST
+@given(recipe=st.sampled_from(sorted(HOSTILE_RECIPES)), command=st.sampled_from(["sft", "rl", "run"]))
+def test_a_hostile_recipe_is_one_line_exit_2(runner, box, recipe, command):
+    """Numbers past a float or past Python's 4,300 digits, alias bombs (refused: recipes take no
+    aliases), a prepare step that runs its own recipe: one line naming the recipe, exit 2, at once."""
+    path = _fresh(box, "r.yaml", b"")
+    path.write_text(HOSTILE_RECIPES[recipe].replace("{self}", str(path)).replace("{box}", str(box)))
+    result = invoke(runner, ["train", command, "--config", str(path)], {2})
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and str(path) in errors[0] and len(errors[0]) < 400, result.output[-1000:]
+
+
+@FAST
+@given(item=st.sampled_from(HOSTILE_SETS))
+def test_a_hostile_set_is_one_line_exit_2(runner, box, item):
+    path = _fresh(box, "r.yaml", b"name: x\nsft: {data: [nowhere.jsonl]}\n")
+    result = invoke(runner, ["train", "sft", "--config", str(path), "--set", item], {2})
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and len(errors[0]) < 400, result.output[-1000:]

@@ -93,14 +93,30 @@ def _prepare(ctx: typer.Context, recipe: Recipe, say=typer.echo) -> None:
     from .config import ConfigError
 
     root = ctx.find_root().command
-    for i, step in enumerate(recipe.prepare):
-        if Path(step.creates).exists():
-            continue
-        say(f"prepare: tracelang {' '.join(step.run)}")
-        code = root.main(step.run, prog_name="tracelang", standalone_mode=False)
-        if code not in (None, 0) or not Path(step.creates).exists():
-            raise ConfigError(f"{recipe.path}: prepare.{i}: `tracelang {' '.join(step.run)}` did not create "
-                              f"{step.creates}")
+    here = str(Path(recipe.path).resolve())
+    if here in _PREPARING:  # a prepare step that runs this recipe again, directly or through another
+        raise ConfigError(f"{recipe.path}: prepare runs this recipe again (a loop: "
+                          f"{' -> '.join([*_PREPARING, here])})")
+    _PREPARING.append(here)
+    try:
+        for i, step in enumerate(recipe.prepare):
+            if Path(step.creates).exists():
+                continue
+            runs = [str(Path(b).resolve()) for a, b in zip(step.run, step.run[1:], strict=False)
+                    if a in ("--config", "-c")]
+            if set(runs) & {*_PREPARING}:  # found before it runs: one error line, not one per level
+                raise ConfigError(f"{recipe.path}: prepare.{i} runs a recipe being prepared (a loop: "
+                                  f"{' -> '.join([*_PREPARING, runs[0]])})")
+            say(f"prepare: tracelang {' '.join(step.run)}")
+            code = root.main(step.run, prog_name="tracelang", standalone_mode=False)
+            if code not in (None, 0) or not Path(step.creates).exists():
+                raise ConfigError(f"{recipe.path}: prepare.{i}: `tracelang {' '.join(step.run)}` did not create "
+                                  f"{step.creates}")
+    finally:
+        _PREPARING.pop()
+
+
+_PREPARING: list[str] = []  # the recipes whose prepare steps are running, outermost first
 
 
 def _init_path(stage: str, cfg: Any) -> Path | None:
