@@ -202,12 +202,10 @@ class _BlockChecker:
             return
         if self.no_op_shape(step):
             return
-        if isinstance(step, CompareStep):
+        rule = registry.identity(self.expert, step.op, step.compute_op)
+        if rule is None:
             return
-        spec = registry.get("arithmetic").tables["compute"].get(step.compute_op)  # type: ignore[union-attr]
-        if spec is None or spec.identity is None:
-            return
-        identity, where = spec.identity
+        identity, where = rule
         args = step.args if where == "any" else step.args[1:]
         for arg in args:
             if self.const(arg) == identity:
@@ -247,6 +245,10 @@ class _BlockChecker:
                       "name two different variables")
             return
         amount: Arg = step.amount  # type: ignore[attr-defined]
+        if isinstance(step, AddEntityStep) and self.const(step.entity) == 0:
+            self.emit("E401", f"`add_entity` onto `{step.entity.name}`, which holds 0, only copies the amount", step,
+                      "create the variable with the amount instead, or combine quantities")
+            return
         name = names_in(step, step.mutates)[0].name
         if self.const(amount) == 0 and (name in self.defs or not isinstance(step, AddEntityStep)):
             shown = f"`{amount.name}` (0)" if isinstance(amount, Var) else "0"

@@ -30,7 +30,7 @@ from .. import experts as registry
 from ..build import field_kind
 from ..degenerate import PERCENT_IDENTITY, ROUNDING, repeated
 from ..experts import Env, ExecError, Handler
-from ..experts.base import COMPUTE_OPS, OpSpec
+from ..experts.base import OpSpec
 from ..experts.percentage import PERCENT_OPS, rate_error
 from ..ir import STEP_TYPES, Num, QueryStep, Ref, Step, Var, make, names_in
 from ..limits import DEFAULT_LIMITS, Limits
@@ -174,6 +174,13 @@ class Guide:
                 return expert.tables[op]
         return {}
 
+    def _identity(self, op: str, cop: str) -> tuple[Exact, str] | None:
+        """The no-op table's entry (E401), read as the checker reads it (``experts.identity``)."""
+        b = self.block
+        if b is not None and b.expert is not None:
+            return registry.identity(b.expert, op, cop)
+        return next((registry.identity(e, op, cop) for e in registry.experts().values() if op in e.tables), None)
+
     def _offers(self, op: str) -> bool:
         b = self.block
         return not self.lv.ops or (b is not None and b.expert is not None and op in b.expert.ops)
@@ -237,7 +244,7 @@ class Guide:
         if missing == 0 and (spec.max_args is None or n + 1 < spec.max_args):
             missing = 1  # fresh literal as an extension witness (closing now is checked below)
         fill = _fills(missing)[0] if missing else ()
-        ident = spec.identity if op == "compute" else None
+        ident = self._identity(op, cop)
         out = []
         for x in names:
             num, val = numbers.get(x), values.get(x)
@@ -275,7 +282,7 @@ class Guide:
             return False
         b = self.block
         defs, numbers, values = b.scope.defs, b.scope.numbers, b.values  # type: ignore[union-attr]
-        ident = spec.identity if op == "compute" else None
+        ident = self._identity(op, cop)
         ip = int(ident[0].numerator) if ident is not None else None
         divides = spec.divides
         keys = []
@@ -318,13 +325,12 @@ class Guide:
             return None, None
         if self._degenerate(op, cop, args):
             return None
-        if op == "compute":
-            ident = COMPUTE_OPS.get(cop)
-            if ident is not None and ident.identity is not None:
-                identity, where = ident.identity
-                for a in (args if where == "any" else args[1:]):
-                    if self._const(a) == identity:
-                        return None
+        rule = self._identity(op, cop)
+        if rule is not None:
+            identity, where = rule
+            for a in (args if where == "any" else args[1:]):
+                if self._const(a) == identity:
+                    return None
         key = computation_key(op, cop, [self._key(a) for a in args], spec.commutative)
         if key in self.block.scope.seen:  # type: ignore[union-attr]
             return None
@@ -552,7 +558,10 @@ class Guide:
             return ("deny", frozenset(b.scope.defs) if b else frozenset()) if lv.scope else ("name", None)
         if s.role == "target":  # a defined name or a new one; a transfer to its own source is E401
             src = self.field("from_entity")
-            return ("deny", frozenset((src,))) if lv.values and src is not None else ("name", None)
+            deny = {src} if lv.values and src is not None else set()
+            if lv.values and (self.op or s.op) == "add_entity" and b is not None:  # onto a known 0: E401
+                deny |= {n for n in b.scope.defs if self._known_zero(n)}
+            return ("deny", frozenset(deny)) if deny else ("name", None)
         if s.role == "use":
             if not lv.scope:
                 return "name", None

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from functools import cache
 from importlib.metadata import entry_points
 
-from .base import Env, ExecError, OpSpec
+from ..numbers import Exact
+from .base import Env, ExecError, Identities, OpSpec
 
 Handler = Callable[..., object]
 
@@ -23,10 +24,20 @@ class Expert:
     handlers: dict[str, Handler] = field(repr=False)
     # Operation tables for ops that take a `compute_op` (compute, compare).
     tables: dict[str, dict[str, OpSpec]] = field(default_factory=dict, repr=False)
+    # The no-op table (E401): (op, compute_op) -> (the arg value that makes the step carry an input
+    # unchanged, where: "any" arg or the "rest" after the first). Each expert module holds its own.
+    identities: Identities = field(default_factory=dict, repr=False)
 
     @property
     def ops(self) -> frozenset[str]:
         return frozenset(self.handlers)
+
+
+def identity(expert: Expert | None, op: str, compute_op: str) -> tuple[Exact, str] | None:
+    """The one reading of the no-op table: which arg value makes ``op`` / ``compute_op`` of
+    ``expert`` an identity (E401), and where; None when no value does. The checker and the decoder's
+    guide both ask here, so no op escapes the rule in one and not the other."""
+    return None if expert is None else expert.identities.get((op, compute_op))
 
 
 _REGISTRY: dict[str, Expert] = {}
@@ -60,4 +71,4 @@ def experts_offering(op: str) -> list[str]:
     return sorted(e.name for e in experts().values() if op in e.ops)
 
 
-__all__ = ["Env", "ExecError", "Expert", "OpSpec", "experts", "experts_offering", "get", "register"]
+__all__ = ["Env", "ExecError", "Expert", "OpSpec", "experts", "experts_offering", "get", "identity", "register"]

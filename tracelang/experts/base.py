@@ -139,6 +139,16 @@ COMPUTE_OPS: dict[str, OpSpec] = {
 }
 
 
+Identities = dict[tuple[str, str], tuple[Exact, str]]
+
+# The compute ops' identities (add 0, mul 1, sub/div/pow by 0/1/1 after the first), and max with 0:
+# for a quantity (never below 0) max(a, 0) is a; below 0 it is the 0 written in. Either way no computation.
+COMPUTE_IDENTITIES: Identities = {
+    **{("compute", name): spec.identity for name, spec in COMPUTE_OPS.items() if spec.identity is not None},
+    ("compute", "max"): (ZERO, "any"),
+}
+
+
 def op_init(step: InitStep, env: Env) -> Exact:
     if step.source is not None:
         index = step.source.target(len(env.results))

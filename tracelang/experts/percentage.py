@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..ir import PercentStep
 from ..numbers import ONE, Exact, render
 from . import Expert, register
-from .base import COMPUTE_OPS, CORE_HANDLERS, Env, ExecError
+from .base import COMPUTE_IDENTITIES, COMPUTE_OPS, CORE_HANDLERS, Env, ExecError
 
 HUNDRED = Exact(100)
 
@@ -34,4 +34,5 @@ def op_percent(step: PercentStep, env: Env) -> Exact:
 
 
 EXPERT = register(Expert("percentage", "the arithmetic ops plus percent_of, percent_off, percent_increase",
-                         {**CORE_HANDLERS, **dict.fromkeys(PERCENT_OPS, op_percent)}, {"compute": COMPUTE_OPS}))
+                         {**CORE_HANDLERS, **dict.fromkeys(PERCENT_OPS, op_percent)}, {"compute": COMPUTE_OPS},
+                         COMPUTE_IDENTITIES))
