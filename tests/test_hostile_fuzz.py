@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tracelang.cli import app
+from tracelang.models.tokenizer_store import tiny_bpe
 from tracelang.numbers import answer_value
 
 SECONDS = 20  # per example; every hostile case seen so far ends in about a second
@@ -576,3 +577,72 @@ def test_a_hostile_set_is_one_line_exit_2(runner, box, item):
     result = invoke(runner, ["train", "sft", "--config", str(path), "--set", item], {2})
     errors = [line for line in result.output.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and len(errors[0]) < 400, result.output[-1000:]
+
+
+# ---------------------------------------------------------------- issue 25, class 11: the smaller ones
+def test_train_summary_skips_values_that_are_not_numbers(runner, tmp_path):
+    stage = tmp_path / "sft"
+    stage.mkdir()
+    (stage / "metrics.jsonl").write_text(
+        '{"kind": "train", "step": 1, "loss": [1, 2], "grad_norm": {"a": 1}, "seconds": "x"}\n'
+        '{"kind": "train", "step": 2.5, "loss": 0.5}\n{"kind": "train", "step": 3, "loss": 0.25, "grad_norm": 1}\n'
+        '{"kind": "eval", "step": 3, "constrained_accuracy": [1], "constrained_n": "x"}\n')
+    result = invoke(runner, ["train", "summary", str(stage)], {0})
+    assert (stage / "summary.md").is_file(), result.output
+
+
+@pytest.mark.parametrize(("template", "says"), [
+    ("{{ ''.__class__.__mro__ }}", "chat template fails"),
+    ("{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}", "did not finish"),
+    ("{% if %}", "chat template fails"),
+])
+def test_a_chat_template_that_fails_or_loops_is_one_prompt_error(monkeypatch, template, says):
+    from tracelang.models import prompt
+    from tracelang.models.prompt import Prompter, PromptError
+
+    monkeypatch.setattr(prompt, "TEMPLATE_SECONDS", 1)
+    tok = tiny_bpe()
+    tok.chat_template = template
+    with time_limit(SECONDS), pytest.raises(PromptError, match=says):
+        Prompter(tok).prompt("Ann has 3 apples.")
+
+
+@pytest.mark.parametrize("digits", ["\u0663", "\uff15", "\u0663\u0664", "\u09e8", "\U0001d7d8"])
+def test_other_scripts_digits_are_no_question_quantities(runner, digits):
+    from tracelang.grounding import extract
+
+    assert [q.text for q in extract(f"Ann has {digits} apples and 7 pears.")] == ["7"]
+    result = invoke(runner, ["gsm8k", "quantities", f"Ann has {digits} apples and 7 pears."], {0})
+    assert digits not in result.output
+
+
+@pytest.mark.parametrize("question", ["7", "[1, 2]", "{}", "true"])
+def test_contamination_names_a_question_that_is_not_a_string(runner, tmp_path, question):
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_text('{"question": "Ann has 3 apples."}\n{"question": null}\n' + f'{{"question": {question}}}\n')
+    reference = tmp_path / "ref.jsonl"
+    reference.write_text('{"question": "Bob has 4 pears and 2 plums."}\n')
+    result = invoke(runner, ["corpus", "contamination", str(corpus), "--against", str(reference)], {2})
+    assert f"{corpus}:3:" in result.output, result.output
+    result = invoke(runner, ["corpus", "contamination", str(reference), "--against", str(corpus)], {2})
+    assert f"{corpus}:3:" in result.output, result.output
+
+
+@pytest.mark.parametrize("content", ["", "\n\n"])
+def test_eval_of_an_empty_dataset_is_an_error(runner, tmp_path, content, monkeypatch):
+    from tracelang.evaluation import commands
+    from tracelang.models import Prompter
+
+    monkeypatch.setattr(commands, "make_backend", lambda *a, **k: (_Replay(), Prompter(_NoTokenizer(), [])))
+    data = tmp_path / "empty.jsonl"
+    data.write_text(content)
+    result = invoke(runner, ["eval", "--data", str(data), "--out", str(tmp_path / "run"), "--shots", "0"], {2})
+    assert "no problems" in result.output and not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("args", [["solve", "--max-new-tokens", "-5", "x"], ["solve", "--max-new-tokens", "0", "x"],
+                                  ["eval", "--max-new-tokens", "-5", "--out", "o"],
+                                  ["eval", "--seed", "-1", "--out", "o"],
+                                  ["corpus", "generate", "--n", "1", "--seed", "-1", "--out", "o.jsonl"]])
+def test_negative_counts_and_seeds_are_usage_errors(runner, args):
+    invoke(runner, args, {2})

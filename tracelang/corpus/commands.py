@@ -46,7 +46,7 @@ def _test_path(explicit: Path | None, train: Path | None) -> Path | None:
 
 def generate_cmd(
     n: int = typer.Option(..., "--n", min=1, help="How many records to write."),
-    seed: int = typer.Option(0, "--seed", help="Seed: the same seed and inputs give the same file."),
+    seed: int = typer.Option(0, "--seed", min=0, help="Seed: the same seed and inputs give the same file."),
     out: Path = typer.Option(..., "--out", help="Output JSONL (written atomically)."),
     gsm8k_train: Path | None = typer.Option(None, "--gsm8k-train",
                                             help="GSM-8K train (raw JSONL, or imported records) to lift numbers from."),
@@ -117,7 +117,7 @@ def generate_cmd(
 
 def lint_cmd(
     templates: Path = typer.Option(TEMPLATES, "--templates", help="Template directory."),
-    seed: int = typer.Option(0, "--seed", help="Seed for the samples lint draws."),
+    seed: int = typer.Option(0, "--seed", min=0, help="Seed for the samples lint draws."),
     warnings: bool = typer.Option(True, "--warnings/--no-warnings", help="Show warnings too."),
 ) -> None:
     """Check every template: the trace checks clean, the constraints can be met, the phrasings state

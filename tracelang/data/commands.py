@@ -165,11 +165,15 @@ def contamination_command(
     if reference is None:
         raise UsageError("no reference set: pass --against PATH")
     guard = Guard.from_path(reference, n)
-    hits, checked = [], 0
+    hits, checked, without = [], 0, 0
     for line, record in read_jsonl(corpus):
         question = record.get("question")
-        if not isinstance(question, str):
+        if question is None:  # a synthetic record may have none: counted, and said
+            without += 1
             continue
+        if not isinstance(question, str):
+            raise UsageError(f"{corpus}:{line}: `question` is {type(question).__name__}, not a string: "
+                             "it cannot be checked")
         checked += 1
         match = guard.check(question)
         if match is not None:
@@ -180,5 +184,6 @@ def contamination_command(
         else:
             typer.echo(f"{corpus}:{hit['line']}: {hit['id']} {hit['kind']} {hit['reference']}: {hit['detail']}")
     if output_format == "text":
-        typer.echo(f"{checked} questions checked against {len(guard)} in {reference}: {len(hits)} contaminated")
+        typer.echo(f"{checked} questions checked against {len(guard)} in {reference}: {len(hits)} contaminated"
+                   + (f"; {without} records without a question not checked" if without else ""))
     raise typer.Exit(1 if hits else 0)

@@ -23,7 +23,7 @@ from typing import Any
 from ..errors import UsageError
 from ..paths import CHECKOUT
 from ..record import write_records
-from ..records import read_jsonl
+from ..records import InputError, read_jsonl
 from .gsm8k import problem_id, split_of_path
 
 NGRAM = 13
@@ -137,8 +137,10 @@ def load_guard(path: str | Path, n: int = NGRAM) -> Guard:
 
 def reference_questions(path: str | Path) -> Iterator[tuple[str, str]]:
     split = split_of_path(str(path))
-    for index, (_, obj) in enumerate(read_jsonl(path)):
+    for index, (line, obj) in enumerate(read_jsonl(path)):
         question = obj.get("question")
+        if question is not None and not isinstance(question, str):
+            raise InputError(f"{path}:{line}: `question` is {type(question).__name__}, not a string")
         if isinstance(question, str):
             rid = obj.get("id") if isinstance(obj.get("id"), str) else problem_id(split, index)
             yield rid, question

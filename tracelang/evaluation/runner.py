@@ -98,6 +98,8 @@ def problems(config: EvalConfig) -> list[Problem]:
             pool = load_file(str(config.data_dir), config.question_field, config.answer_field)
         except InputError as err:
             raise EvalError(str(err)) from None
+        if not pool:  # n = 0 with exit 0 would read as a finished evaluation
+            raise EvalError(f"{config.data_dir}: no problems (an empty file)")
         if config.n is not None and config.n < len(pool):
             pool = sorted(random.Random(config.seed).sample(pool, config.n), key=lambda p: p.index)
         return pool
@@ -109,6 +111,8 @@ def problems(config: EvalConfig) -> list[Problem]:
         pool = [p for p in load(str(root / "train.jsonl"), "train") if p.id in ids]
     else:
         raise EvalError(f"--split takes test or dev, not {config.split!r}")
+    if not pool:
+        raise EvalError(f"{root}: no {config.split} problems")
     if config.n is not None and config.n < len(pool):
         pool = sorted(random.Random(config.seed).sample(pool, config.n), key=lambda p: p.index)
     return pool

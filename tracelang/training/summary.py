@@ -19,11 +19,19 @@ from .runlog import metric_rows
 
 
 def read_metrics(stage_dir: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """(train rows, eval rows) of a stage's log; unreadable lines are skipped."""
+    """(train rows, eval rows) of a stage's log; unreadable lines are skipped, and so is a value that
+    is not a number (a hand-edited `"loss": [1, 2]`): what is drawn and averaged is numbers only."""
     train, evals = [], []
     for row in metric_rows(Path(stage_dir) / "metrics.jsonl"):
-        (evals if row.get("kind") == "eval" else train).append(row)
+        kind = row.get("kind")
+        row = {k: v for k, v in row.items() if _number(v)}
+        if isinstance(row.get("step"), int):  # a row is drawn at its step, a count
+            (evals if kind == "eval" else train).append(row)
     return train, evals
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and not abs(value) >= 1e300  # NaN stays
 
 
 def _smooth(values: list[float], window: int) -> list[float]:
