@@ -645,4 +645,7 @@ def test_eval_of_an_empty_dataset_is_an_error(runner, tmp_path, content, monkeyp
                                   ["eval", "--seed", "-1", "--out", "o"],
                                   ["corpus", "generate", "--n", "1", "--seed", "-1", "--out", "o.jsonl"]])
 def test_negative_counts_and_seeds_are_usage_errors(runner, args):
-    invoke(runner, args, {2})
+    result = invoke(runner, args, {2})
+    option = next(a for a in args if a in ("--max-new-tokens", "--seed"))
+    flat = "".join(result.output.replace("│", " ").split())  # click's error box wraps its lines
+    assert option in flat and "range" in flat, result.output
