@@ -220,7 +220,7 @@ def test_guide_and_check_agree_on_random_compute_and_compare_traces(compiled):
         ok, found = _same_verdict(compiled, _random_table_trace(r, ["0", "2", "3", "7", "2.5", "0.5", "1/3"]))
         verdicts.append(ok)
         seen |= found
-    assert sum(verdicts) >= 25
+    assert sum(verdicts) >= 20  # both verdicts occur (24 of 500 valid since compare's identities are E401 too)
     assert {"E401", "E402", "E501", "E202"} <= seen, seen
 
 
@@ -264,3 +264,43 @@ def test_random_decodes_under_grounding_check_with_no_error_and_no_w701(compiled
             assert not [d for d in report.diagnostics if d.severity == "error" or d.code == "W701"], sample.text
             done += 1
     assert done >= 30
+
+
+# ---------------------------------------------------------------- issue 25, class 10: the no-op table
+def _sum_then(expert: str, step: str) -> str:
+    return (f"expert: {expert}\ntrace:\n- {{op: init, var: a, value: 3}}\n- {{op: init, var: b, value: 2}}\n"
+            f"- {{op: compute, compute_op: add, args: [a, b], var: s}}\n{step}\n- {{op: query, var: r}}\n")
+
+
+@pytest.mark.parametrize(("expert", "step"), [
+    ("comparison", "- {op: compare, compute_op: ratio, args: [s, 1], var: r}"),
+    ("comparison", "- {op: compare, compute_op: diff, args: [s, 0], var: r}"),
+    ("comparison", "- {op: compare, compute_op: diff, args: [0, s], var: r}"),
+    ("comparison", "- {op: compare, compute_op: max, args: [s, 0], var: r}"),
+    ("arithmetic", "- {op: compute, compute_op: max, args: [0, s], var: r}"),
+    ("entity_track", "- {op: init, var: r, value: 0}\n- {op: add_entity, entity: r, amount: s}"),
+])
+def test_an_answer_written_in_through_an_identity_is_e401_in_check_and_guide(compiled, expert, step):
+    """Every expert's no-op table is read through Expert.identity by the checker and the guide alike."""
+    ok, found = _same_verdict(compiled, _sum_then(expert, step))
+    assert not ok and "E401" in found, found
+
+
+def test_a_transfer_of_everything_to_a_new_name_computes_nothing(compiled):
+    """The receiver is the giver under another name: an input moved so is still one (E303 on its query);
+    a computed value moved so is still computed, and a part moved is a transfer like any."""
+    base = "expert: entity_track\ntrace:\n- {op: init, var: a, value: 3}\n- {op: init, var: b, value: 2}\n"
+    ok, found = _same_verdict(compiled, base + "- {op: transfer, from_entity: a, to_entity: y, amount: a}\n"
+                              "- {op: query, var: y}\n")
+    assert not ok and "E303" in found, found
+    assert _same_verdict(compiled, base + "- {op: compute, compute_op: add, args: [a, b], var: s}\n"
+                         "- {op: transfer, from_entity: s, to_entity: y, amount: s}\n- {op: query, var: y}\n")[0]
+    assert _same_verdict(compiled, base + "- {op: transfer, from_entity: a, to_entity: y, amount: b}\n"
+                         "- {op: query, var: y}\n")[0]
+
+
+@pytest.mark.parametrize("step", ["- {op: compare, compute_op: ratio, args: [s, 2], var: r}",
+                                  "- {op: compare, compute_op: diff, args: [s, 1], var: r}",
+                                  "- {op: compare, compute_op: max, args: [s, 7], var: r}"])
+def test_the_same_ops_with_other_values_are_fine(compiled, step):
+    assert _same_verdict(compiled, _sum_then("comparison", step))[0]

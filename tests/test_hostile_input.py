@@ -375,6 +375,7 @@ def test_gsm8k_split_refuses_coinciding_outputs(tmp_path):
 # ---------------------------------------------------------------- atomic writes
 
 def test_atomic_write_goes_through_a_symlink_and_keeps_the_mode(tmp_path):
+    """Only when asked (fmt of a file the user named): by default a link is replaced, see below."""
     from tracelang.fileio import atomic_write
 
     target = tmp_path / "real.txt"
@@ -382,11 +383,31 @@ def test_atomic_write_goes_through_a_symlink_and_keeps_the_mode(tmp_path):
     target.chmod(0o644)
     link = tmp_path / "link.txt"
     link.symlink_to(target)
-    with atomic_write(link) as fh:
+    with atomic_write(link, through_links=True) as fh:
         fh.write("new\n")
     assert link.is_symlink() and target.read_text() == "new\n"
     assert (target.stat().st_mode & 0o777) == 0o644
     assert sorted(p.name for p in tmp_path.iterdir()) == ["link.txt", "real.txt"]
+
+
+@pytest.mark.parametrize("kind", ["symlink", "hardlink", "dangling"])
+def test_atomic_write_replaces_a_link_and_never_writes_through_it(tmp_path, kind):
+    """Issue 25 class 8: a link planted where an output goes is replaced; what it points at is untouched."""
+    from tracelang.fileio import atomic_write
+
+    target = tmp_path / "precious.txt"
+    target.write_text("keep\n")
+    out = tmp_path / "out.txt"
+    if kind == "symlink":
+        out.symlink_to(target)
+    elif kind == "hardlink":
+        os.link(target, out)
+    else:
+        out.symlink_to(tmp_path / "nowhere" / "x.txt")
+    with atomic_write(out) as fh:
+        fh.write("new\n")
+    assert not out.is_symlink() and out.read_text() == "new\n"
+    assert target.read_text() == "keep\n" and not (tmp_path / "nowhere").exists()
 
 
 def test_atomic_write_to_a_directory_is_an_oserror_naming_it(tmp_path):

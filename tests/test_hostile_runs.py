@@ -149,7 +149,7 @@ with atomic_write(sys.argv[1]) as fh:
 """
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2])
 def test_a_signal_during_an_atomic_write_leaves_no_part_file(tmp_path, signum):
     target = tmp_path / "out.jsonl"
     target.write_text("old\n")

@@ -241,12 +241,14 @@ def test_composed_results_flow_forward() -> None:
 
 
 @pytest.mark.parametrize(("text", "value"), [("72", "72"), ("1,000", "1000"), ("$12.50", "12.5"), ("-3", "-3"),
-                                             ("#### 18", "18"), ("2/3", "2/3"), (" 5 ", "5"), ("25%", "25")])
+                                             ("#### 18", "18"), ("2/3", "2/3"), (" 5 ", "5"),
+                                             ("x\n#### 1,234", "1234")])
 def test_stated_answers(text: str, value: str) -> None:
     assert render(parse_answer(text)) == value
 
 
-@pytest.mark.parametrize("text", ["abc", "", "1/0", "1e5", "x" * 300])
+@pytest.mark.parametrize("text", ["abc", "", "1/0", "1e5", "x" * 300, "25%", "3,6", "3,,,6", "3$6", "#### 5 #### 36",
+                                  "$-5", "1,0000"])
 def test_unparseable_answers(text: str) -> None:
     assert parse_answer(text) is None or text == "1/0"
 

@@ -233,6 +233,10 @@ class _BlockChecker:
                       "name two different variables")
             return
         amount: Arg = step.amount  # type: ignore[attr-defined]
+        if isinstance(step, AddEntityStep) and self.const(step.entity) == 0:
+            self.emit("E401", f"`add_entity` onto `{step.entity.name}`, which holds 0, only copies the amount", step,
+                      "create the variable with the amount instead, or combine quantities")
+            return
         name = names_in(step, step.mutates)[0].name
         if self.const(amount) == 0 and (name in self.defs or not isinstance(step, AddEntityStep)):
             shown = f"`{amount.name}` (0)" if isinstance(amount, Var) else "0"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 from typing import Any
 
 import typer
@@ -17,7 +16,7 @@ from .data import commands as data_commands
 from .decoding import commands as decoding_commands
 from .errors import TracelangError, UsageError
 from .evaluation import commands as evaluation_commands
-from .fileio import InputError, Item, atomic_write, is_corpus, iter_items
+from .fileio import InputError, Item, atomic_write, is_corpus, iter_items, open_lines, read_text, splice_field
 from .formatter import format_program
 from .grounding import grounder_for
 from .ir import Program
@@ -36,6 +35,17 @@ class _Root(TyperGroup):
         except TracelangError as err:
             typer.echo(f"error: {err}", err=True)
             raise typer.Exit(2) from None
+        except OSError as err:  # a path that cannot be read or written: the user's to fix, not a bug
+            typer.echo(f"error: {_os_error(err)}", err=True)
+            raise typer.Exit(2) from None
+
+
+def _os_error(err: OSError) -> str:
+    """One line naming the path: ``PATH: reason``."""
+    reason = err.strerror or str(err)
+    if err.filename is not None and err.filename2 is not None:
+        return f"{err.filename} -> {err.filename2}: {reason}"
+    return f"{err.filename}: {reason}" if err.filename is not None else reason
 
 
 app = typer.Typer(
@@ -182,6 +192,25 @@ def _canonical(item: Item) -> tuple[str | None, list[diag.Diagnostic]]:
     return format_program(report.program, report.comments), []
 
 
+def _read_whole(source: str) -> str:
+    """A source read once, within the bounds of records' readers; a corpus file line by line and as
+    its bytes are (no newline translation), since its lines are rewritten in place."""
+    if source.endswith(".jsonl"):
+        with open_lines(source) as lines:
+            return "".join(lines)
+    return read_text(source)
+
+
+def _spliced(text: str, items: list[Item], outputs: list[str]) -> str:
+    """``text`` with each record's `trace` string replaced by its formatted trace where that differs,
+    every other byte of every line kept (`fmt` changes the trace and nothing else)."""
+    lines = text.split("\n")
+    for item, new in zip(items, outputs, strict=True):
+        if item.file_line is not None and new != item.text:
+            lines[item.file_line - 1] = splice_field(lines[item.file_line - 1], "trace", new)
+    return "\n".join(lines)
+
+
 @app.command()
 def fmt(
     files: list[str] = typer.Argument(..., help="Trace files (.yaml) or corpora (.jsonl); - reads stdin."),
@@ -193,7 +222,8 @@ def fmt(
     """
     status = 0
     for source in files:
-        items = list(iter_items(source))
+        raw = _read_whole(source)
+        items = list(iter_items(source, raw))
         outputs: list[str] = []
         broken = False
         for item in items:
@@ -211,9 +241,8 @@ def fmt(
             continue
         corpus = is_corpus(source, items[0].text if items else None) and any(i.record for i in items)
         if corpus:
-            new_text = "".join(json.dumps({**i.record, "trace": o}, ensure_ascii=False) + "\n"
-                               for i, o in zip(items, outputs, strict=True))
-            old_text = Path(source).read_text(encoding="utf-8") if source != "-" else None
+            old_text = raw
+            new_text = _spliced(raw, items, outputs)
         else:
             new_text, old_text = (outputs[0] if outputs else ""), (items[0].text if items else "")
         if source == "-":
@@ -225,7 +254,7 @@ def fmt(
             typer.echo(f"would reformat {source}")
             status = 1
         else:
-            with atomic_write(source) as fh:
+            with atomic_write(source, through_links=True) as fh:
                 fh.write(new_text)
             typer.echo(f"reformatted {source}")
     raise typer.Exit(status)

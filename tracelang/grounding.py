@@ -187,23 +187,25 @@ def _constants_for(question: str) -> tuple[Constant, ...]:
 
 
 # ---------------------------------------------------------------- digits
+# ASCII only: [0-9], not \d, which also matches Arabic-Indic and fullwidth digits (no trace or
+# answer is written in them, so no quantity is either).
 
-_NUM = r"(?:\d{1,3}(?:,\d{3})+(?!\d)|\d+)(?:\.\d+)?|\.\d+"
+_NUM = r"(?:[0-9]{1,3}(?:,[0-9]{3})+(?![0-9])|[0-9]+)(?:\.[0-9]+)?|\.[0-9]+"
 _SCALE = r"(?:\s*(?P<scale>hundred|thousand|million|billion|trillion)\b|(?P<k>[kK])\b)?"
 _DIGITS = re.compile(
     r"(?<![\w.,/])"  # not inside a word, a decimal or a fraction
     r"(?:(?P<dollar>\$)\s?)?"
-    r"(?:(?P<mixed_whole>\d+)(?:\s+|\s+and\s+|-)(?P<mixed_num>\d+)/(?P<mixed_den>\d+)(?![\d/])"
-    r"|(?P<frac_num>\d+)\s?/\s?(?P<frac_den>\d+)(?![\d/])"
+    r"(?:(?P<mixed_whole>[0-9]+)(?:\s+|\s+and\s+|-)(?P<mixed_num>[0-9]+)/(?P<mixed_den>[0-9]+)(?![0-9/])"
+    r"|(?P<frac_num>[0-9]+)\s?/\s?(?P<frac_den>[0-9]+)(?![0-9/])"
     r"|(?P<num>" + _NUM + r")" + _SCALE + r"(?P<ord>st|nd|rd|th)?"
     r"(?:\s*(?P<pct>%|percent\b|per\s?cent\b)|\s*(?P<cents>cents?\b|¢))?"
     r")"
 )
-_AND_A_FRACTION = re.compile(r"(?<![\w.,/])(?P<whole>\d+)\s+and\s+(?:a|one)?[\s-]?(?P<den>half|third|quarter)\b"
+_AND_A_FRACTION = re.compile(r"(?<![\w.,/])(?P<whole>[0-9]+)\s+and\s+(?:a|one)?[\s-]?(?P<den>half|third|quarter)\b"
                              r"(?P<dozen>\s+dozen\b)?", re.IGNORECASE)
 # The whole part starts only where a digit run starts: without the look-behind every position inside
 # a long run of digits would retry the run to its end (quadratic in the run's length).
-_UNICODE_FRACTION = re.compile(r"(?:(?<!\d)(?P<whole>\d+)\s?)?(?P<frac>[" + "".join(UNICODE_FRACTIONS) + "])")
+_UNICODE_FRACTION = re.compile(r"(?:(?<![0-9])(?P<whole>[0-9]+)\s?)?(?P<frac>[" + "".join(UNICODE_FRACTIONS) + "])")
 
 
 MAX_DIGITS = 40  # a longer digit run is no grade-school quantity (and int() of it is slow)

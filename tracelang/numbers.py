@@ -66,6 +66,11 @@ def _digits(text: str) -> bool:
     return text.isascii() and text.isdigit()
 
 
+def _written_digits(number: str) -> int:
+    whole, _, frac = number.partition(".")
+    return len(whole.lstrip("0")) + len(frac)
+
+
 def parse_literal(text: str) -> Literal | None:
     """Parse a NUMBER token (``12``, ``-3.50``, ``.5``, ``3/4``). None if it is not one."""
     body = text.lstrip("+-")
@@ -73,7 +78,9 @@ def parse_literal(text: str) -> Literal | None:
     top, slash, bottom = body.partition("/")
     if not top or not _digits(top.replace(".", "", 1)):
         return None
-    digits = len(top.replace(".", "").lstrip("0")) + len(bottom.replace(".", "").lstrip("0"))
+    # Every digit written counts, except an integer part's leading zeros: `0.000…01` is as long as
+    # it is written, not one digit (issue 25).
+    digits = _written_digits(top) + _written_digits(bottom)
     if len(top) + len(bottom) > _MAX_CONVERTED:  # report the size; never convert it (nor hang)
         return Literal(ZERO, max(digits, _MAX_CONVERTED), unreduced=False)
     value = _decimal(top)
@@ -120,33 +127,105 @@ def render(value: Exact) -> str:
 
 # Room for any value the runtime may compute (400 digits over 400 digits), far below _MAX_CONVERTED.
 _MAX_ANSWER_CHARS = 1_000
-_ANSWER_TEXT = re.compile(r"[+-]?(?:\d+(?:\.\d+)?|\.\d+)(?:/(?:\d+(?:\.\d+)?|\.\d+))?")
+# One answer syntax (issue 25): an optional sign, a currency sign only in front, thousands separators
+# only in groups of three, an optional fraction or denominator. Nothing else: no `%`, no `3,6`, no `3$6`.
+_UNSIGNED = r"(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|\.\d+"
+_ANSWER_TEXT = re.compile(rf"[+-]?\$?(?P<top>{_UNSIGNED})(?:/(?P<bottom>{_UNSIGNED}))?")
+_MARKER = "####"
+# A JSON number as written (RFC 8259), read exactly; its exponent is bounded so 1e999999999 is no hang.
+_JSON_NUMBER = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE](?P<exp>[+-]?\d+))?")
+_MAX_EXPONENT = 400  # the value limit: nothing the runtime computes is larger or finer
+_VALUE_BOUND = 10**_MAX_EXPONENT
+
+
+class JsonFloat(float):
+    """A JSON number with a fraction or an exponent, as ``fileio.loads_line`` reads it: a float for
+    every other use, carrying the text it was written as so that an answer is read exactly
+    (``35.99999999999999999`` is not 36, though its float is)."""
+
+    __slots__ = ("text",)
+
+    def __new__(cls, text: str) -> JsonFloat:
+        value = super().__new__(cls, text)
+        value.text = text
+        return value
 
 
 def answer_value(answer: object) -> Exact | None:
     """A record's expected answer as JSON gives it (a string or a number), or None when it is not a
-    finite exact number: NaN, infinities, true/false, null, lists, objects, words, ``1/0``."""
+    finite exact number: NaN, infinities, true/false, null, lists, objects, words, ``1/0``. A JSON
+    number is read from its text (``JsonFloat``), never through a float."""
     if answer is None or isinstance(answer, bool):
         return None
-    if isinstance(answer, float):
-        return parse_answer(repr(answer)) if math.isfinite(answer) else None
-    if isinstance(answer, (int, str)):
+    if isinstance(answer, JsonFloat):
+        return number_text_value(answer.text)
+    if isinstance(answer, float):  # a float made elsewhere (a hub row): its shortest repr is its text
+        return number_text_value(repr(answer)) if math.isfinite(answer) else None
+    if isinstance(answer, int):
         return parse_answer(str(answer))
+    if isinstance(answer, str):
+        return parse_answer(answer)
     return None
 
 
+def number_text_value(text: str) -> Exact | None:
+    """The exact value of a JSON number's text (``1E2``, ``-0.5``, ``3.3e-06``), or None when it is
+    not one or its exponent or length is past the limits."""
+    m = _JSON_NUMBER.fullmatch(text)
+    if m is None or len(text) > _MAX_ANSWER_CHARS:
+        return None
+    exp = int(m["exp"]) if m["exp"] else 0
+    if abs(exp) > _MAX_EXPONENT:
+        return None
+    mantissa = text[:m.start("exp") - 1] if m["exp"] else text
+    literal = parse_literal(mantissa)
+    if literal is None:
+        return None
+    value = literal.value * QQ(10) ** exp
+    # no answer is larger or finer than a value the runtime may compute (400 digits each way)
+    return None if max(abs(value.numerator), value.denominator) >= _VALUE_BOUND else value
+
+
 def parse_answer(text: str) -> Exact | None:
-    """Parse a stated answer: ``72``, ``1,000``, ``-3.5``, ``$12``, ``2/3``, ``#### 18``."""
-    cleaned = str(text).strip()
-    if "####" in cleaned:
-        cleaned = cleaned.rsplit("####", 1)[1].strip()
-    cleaned = cleaned.replace(",", "").replace("$", "").strip()
-    if cleaned.endswith("%"):
-        cleaned = cleaned[:-1]
-    if len(cleaned) > _MAX_ANSWER_CHARS or not _ANSWER_TEXT.fullmatch(cleaned):
-        return None  # one sign at most, digits, an optional decimal point and denominator: nothing else
-    top, slash, bottom = cleaned.lstrip("+-").partition("/")
-    if slash and bottom.replace(".", "", 1).isdigit() and not bottom.strip("0."):
+    """Parse a stated answer: ``72``, ``1,000``, ``-3.5``, ``$12``, ``2/3``, ``#### 18`` (text before
+    one ``####`` marker is GSM-8K's reasoning and is ignored). Anything else is None (see _ANSWER_TEXT)."""
+    cleaned = str(text)
+    if len(cleaned) > 100 * _MAX_ANSWER_CHARS:
+        return None
+    if _MARKER in cleaned:
+        before, _, cleaned = cleaned.partition(_MARKER)
+        if _MARKER in cleaned:
+            return None  # two markers: which one is the answer is not ours to guess
+    cleaned = cleaned.strip()
+    if len(cleaned) > _MAX_ANSWER_CHARS:
+        return None
+    m = _ANSWER_TEXT.fullmatch(cleaned)
+    if m is None:
+        return None
+    top, bottom = m["top"].replace(",", ""), (m["bottom"] or "").replace(",", "")
+    if bottom and not bottom.strip("0."):
         return None  # a zero denominator is no number (parse_literal reads it as 0 to report it in traces)
-    lit = parse_literal(cleaned)
+    sign = "-" if cleaned.startswith("-") else ""
+    lit = parse_literal(sign + top + ("/" + bottom if bottom else ""))
     return None if lit is None else lit.value
+
+
+def float_form(value: Exact) -> Exact | None:
+    """The exact value of ``repr(float(value))``: the shortest decimal that reads back as the double
+    nearest ``value`` (``56.666666666666664`` for 170/3); None past the double's range. The
+    seed-compatibility rule: the study's records hold that float of the exact answer."""
+    p, q = value.numerator, value.denominator
+    if max(p.bit_length(), q.bit_length()) > 1100:  # cheap bound before Python's correctly-rounded division
+        return None
+    try:
+        nearest = p / q
+    except OverflowError:
+        return None
+    return number_text_value(repr(nearest)) if math.isfinite(nearest) else None
+
+
+def same_answer(result: Exact, expected: Exact) -> bool:
+    """Whether a trace's exact ``result`` grades correct against a record's ``expected`` answer: equal,
+    or ``expected`` is the float form of ``result`` (see ``float_form``). ``56.67`` is not 170/3 and
+    ``35.99999999999999999`` is not 36: only the one shortest decimal of the nearest double is."""
+    return result == expected or expected == float_form(result)

@@ -8,6 +8,7 @@ This module imports nothing else of tracelang, so every module may use it.
 
 from __future__ import annotations
 
+import errno
 import os
 from importlib.resources import files
 from pathlib import Path
@@ -20,6 +21,8 @@ def cache_dir() -> Path:
     """``$TRACELANG_CACHE``, else ``~/.cache/tracelang``; made when missing."""
     root = os.environ.get("TRACELANG_CACHE")
     path = Path(root) if root else Path.home() / ".cache" / "tracelang"
+    if path.exists() and not path.is_dir():  # an OSError naming it: the CLI prints one line, exit 2
+        raise NotADirectoryError(errno.ENOTDIR, "the cache ($TRACELANG_CACHE) is not a directory", str(path))
     path.mkdir(parents=True, exist_ok=True)
     return path
 

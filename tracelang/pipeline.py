@@ -10,7 +10,7 @@ from .checker import Grounder, check
 from .diagnostics import Diagnostic, has_errors
 from .ir import Program
 from .limits import DEFAULT_LIMITS, Limits
-from .numbers import Exact, parse_answer, render
+from .numbers import Exact, answer_value, render, same_answer
 from .runtime import Execution, execute
 from .syntax import SyntaxFailure, parse_cst
 
@@ -38,7 +38,7 @@ class Report:
     def correct(self) -> bool | None:
         if self.expected is None:
             return None
-        return self.answer is not None and self.answer == self.expected
+        return self.answer is not None and same_answer(self.answer, self.expected)
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -81,7 +81,7 @@ def analyze(
     """Parse, check and (when error-free) execute a trace; compare with ``expected`` if given."""
     report = parse(text, limits)
     if expected is not None:
-        report.expected = expected if isinstance(expected, Exact) else parse_answer(str(expected))
+        report.expected = expected if isinstance(expected, Exact) else answer_value(expected)
     if report.program is not None:
         found = check(report.program, report.recovered, grounder)
         if found:

@@ -37,7 +37,11 @@ def execute(program: Program, limits: Limits = DEFAULT_LIMITS) -> Execution:
             if step.op not in expert.ops:
                 raise ValueError(f"execute() needs a checked program: {expert.name!r} does not offer {step.op!r}")
             try:
+                # every result is held to the value limit here, whatever the expert (a plugin's
+                # too); the variables a handler writes are held to it by Env.set
                 value = expert.run(step, env)
+                if value is not None:
+                    env.bound(value, step)
             except ExecError as err:
                 node = err.node if isinstance(err.node, Node) and err.node.span else step
                 span = node.span

@@ -179,6 +179,7 @@ class Scope:
         # outside: a name it creates holds that amount as written, like an init's value.
         inflow = not any(f in step.reads for f in step.mutates)
         creates = step.creates
+        moved = self.defs.get(amount.name) if type(amount) is Var else None  # as it was before this step
         for field in step.mutates:
             for var in names_in(step, (field,)):
                 d = self.defs.get(var.name)
@@ -189,6 +190,11 @@ class Scope:
                     line = var.span.line if var.span else 0
                     if inflow:
                         self.defs[var.name] = Def("input", line, self.const(amount), integral=whole)
+                        continue
+                    if moved is not None and amount.name == getattr(getattr(step, "from_entity", None), "name", None):  # type: ignore[union-attr]
+                        # all the giver holds, moved to a new name: the giver under another name,
+                        # no computation (an input moved so is still one: querying it is E303)
+                        self.defs[var.name] = moved._replace(line=line)
                         continue
                     d = Def("input", line, None, integral=whole)
                 # a transfer's new receiver too: 0 plus what it got

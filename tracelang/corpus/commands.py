@@ -47,7 +47,7 @@ def _test_path(explicit: Path | None, train: Path | None) -> Path | None:
 
 def generate_cmd(
     n: int = typer.Option(..., "--n", min=1, help="How many records to write."),
-    seed: int = typer.Option(0, "--seed", help="Seed: the same seed and inputs give the same file."),
+    seed: int = typer.Option(0, "--seed", min=0, help="Seed: the same seed and inputs give the same file."),
     out: Path = typer.Option(..., "--out", help="Output JSONL (written atomically)."),
     gsm8k_train: Path | None = typer.Option(None, "--gsm8k-train",
                                             help="GSM-8K train (raw JSONL, or imported records) to lift numbers from."),
@@ -65,10 +65,13 @@ def generate_cmd(
     dropped; records overlapping GSM-8K test are refused. Exit 1 if the sources cannot supply N.
     """
     from ..data.contamination import load_guard
+    from ..fileio import refuse_overwriting
     from .compose import TemplateSource
     from .generate import GenerationError, Tally, generate
     from .lift import LiftSource, train_records
 
+    test_path = _test_path(gsm8k_test, gsm8k_train)
+    refuse_overwriting({"gsm8k_train": gsm8k_train, "gsm8k_test": test_path, "templates": templates}, {"out": out})
     library = Library.load(templates)
     lifted = None
     if gsm8k_train is not None:
@@ -80,7 +83,6 @@ def generate_cmd(
         lifted = LiftSource.from_records(records)
         if not quiet:
             typer.echo(f"lifting from {len(lifted.plans)} of {len(records)} imported train problems", err=True)
-    test_path = _test_path(gsm8k_test, gsm8k_train)
     guard = None
     if test_path is not None:
         guard = load_guard(str(test_path))
@@ -116,7 +118,7 @@ def generate_cmd(
 
 def lint_cmd(
     templates: Path = typer.Option(TEMPLATES, "--templates", help="Template directory."),
-    seed: int = typer.Option(0, "--seed", help="Seed for the samples lint draws."),
+    seed: int = typer.Option(0, "--seed", min=0, help="Seed for the samples lint draws."),
     warnings: bool = typer.Option(True, "--warnings/--no-warnings", help="Show warnings too."),
 ) -> None:
     """Check every template: the trace checks clean, the constraints can be met, the phrasings state

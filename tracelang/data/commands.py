@@ -4,12 +4,13 @@
 from __future__ import annotations
 
 import json
+from contextlib import nullcontext
 from pathlib import Path
 
 import typer
 
 from ..errors import UsageError
-from ..fileio import atomic_write, read_jsonl, refuse_same_files, write_jsonl
+from ..fileio import atomic_write, read_jsonl, refuse_overwriting, write_jsonl
 from ..grounding import constants_for, extract
 from ..numbers import render
 from ..record import write_records
@@ -69,12 +70,11 @@ def import_command(
 
     Exit status: 0 on success (whatever the coverage), 2 for usage or input errors.
     """
-    clash = refuse_same_files(input=None if input_path.startswith("hf:") else input_path, out=out,
-                              report=report_path)
-    if clash:
-        raise UsageError(f"{clash}: it would be overwritten")
     split = split or gsm8k.split_of_path(input_path)
     reference = _reference(against, input_path, split)
+    refuse_overwriting({"input": input_path, "against": reference}, {"out": out, "report": report_path})
+    if report_path is not None and report_path.is_dir():
+        raise UsageError(f"--report {report_path}: a directory; nothing written")
     guard = _guard(reference)
     problems = gsm8k.load(input_path, split)
     if limit is not None:
@@ -82,13 +82,11 @@ def import_command(
     records, report = import_problems(problems, strict=strict, guard=guard, allow_contaminated=allow_contaminated)
     data = {"input": input_path, "split": split, "reference": str(reference) if reference else None,
             **report.to_json()}
-    try:
+    # the report's part file is made first: when it cannot be, --out is not written either
+    with atomic_write(report_path) if report_path is not None else nullcontext() as report_fh:
         write_records(out, records)
-        if report_path is not None:
-            with atomic_write(report_path) as fh:
-                fh.write(json.dumps(data, indent=2) + "\n")
-    except OSError as err:
-        raise UsageError(f"cannot write: {err}") from None
+        if report_fh is not None:
+            report_fh.write(json.dumps(data, indent=2) + "\n")
     _summary(data, out)
 
 
@@ -124,9 +122,7 @@ def split_command(
         return
     if dev is None and train is None:
         raise UsageError("give --dev and/or --train to write the split")
-    clash = refuse_same_files(input=input_path, dev=dev, train=train)
-    if clash:
-        raise UsageError(f"{clash}: one split would overwrite the other or the input")
+    refuse_overwriting({"input": input_path}, {"dev": dev, "train": train})
     parts: dict[str, list[dict]] = {"dev": [], "train": []}
     for line, record in read_jsonl(input_path):
         rid = record.get("id")
@@ -169,11 +165,15 @@ def contamination_command(
     if reference is None:
         raise UsageError("no reference set: pass --against PATH")
     guard = Guard.from_path(reference, n)
-    hits, checked = [], 0
+    hits, checked, without = [], 0, 0
     for line, record in read_jsonl(corpus):
         question = record.get("question")
-        if not isinstance(question, str):
+        if question is None:  # a synthetic record may have none: counted, and said
+            without += 1
             continue
+        if not isinstance(question, str):
+            raise UsageError(f"{corpus}:{line}: `question` is {type(question).__name__}, not a string: "
+                             "it cannot be checked")
         checked += 1
         match = guard.check(question)
         if match is not None:
@@ -184,5 +184,6 @@ def contamination_command(
         else:
             typer.echo(f"{corpus}:{hit['line']}: {hit['id']} {hit['kind']} {hit['reference']}: {hit['detail']}")
     if output_format == "text":
-        typer.echo(f"{checked} questions checked against {len(guard)} in {reference}: {len(hits)} contaminated")
+        typer.echo(f"{checked} questions checked against {len(guard)} in {reference}: {len(hits)} contaminated"
+                   + (f"; {without} records without a question not checked" if without else ""))
     raise typer.Exit(1 if hits else 0)

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
-from ..fileio import read_jsonl
+from ..fileio import InputError, read_jsonl
 from ..paths import CHECKOUT
 from ..record import write_records
 from .gsm8k import problem_id, split_of_path
@@ -137,8 +137,10 @@ def load_guard(path: str | Path, n: int = NGRAM) -> Guard:
 
 def reference_questions(path: str | Path) -> Iterator[tuple[str, str]]:
     split = split_of_path(str(path))
-    for index, (_, obj) in enumerate(read_jsonl(path)):
+    for index, (line, obj) in enumerate(read_jsonl(path)):
         question = obj.get("question")
+        if question is not None and not isinstance(question, str):
+            raise InputError(f"{path}:{line}: `question` is {type(question).__name__}, not a string")
         if isinstance(question, str):
             rid = obj.get("id") if isinstance(obj.get("id"), str) else problem_id(split, index)
             yield rid, question

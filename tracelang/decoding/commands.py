@@ -78,12 +78,9 @@ def fuzz_command(
     """
     if seed < 0:  # before any tokenizer or model loads
         raise UsageError(f"--seed must be 0 or more (got {seed})")
-    from ..fileio import refuse_same_files
+    from ..fileio import refuse_overwriting, write_jsonl
 
-    clash = refuse_same_files(question_file=question_file, out=out)
-    if clash:
-        raise UsageError(f"{clash}: it would be overwritten")
-    from ..fileio import write_jsonl
+    refuse_overwriting({"question_file": question_file}, {"out": out})
     from ..pipeline import analyze
     from ..record import make_record
     from .constraint import compile_tokenizer

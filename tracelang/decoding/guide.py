@@ -152,6 +152,10 @@ class Guide:
     def _table(self, op: str) -> dict[str, OpSpec]:
         return self._expert(op).compute_ops(op)
 
+    def _identity(self, op: str, cop: str) -> registry.Identity | None:
+        """The no-op table's entry (E401), read as the checker reads it (``Expert.identity``)."""
+        return self._expert(op).identity(op, cop)
+
     def _offers(self, op: str) -> bool:
         b = self.block
         return not self.lv.ops or (b is not None and b.expert is not None and op in b.expert.ops)
@@ -215,7 +219,7 @@ class Guide:
         if missing == 0 and (spec.max_args is None or n + 1 < spec.max_args):
             missing = 1  # fresh literal as an extension witness (closing now is checked below)
         fill = _fills(missing)[0] if missing else ()
-        ident = spec.identity
+        ident = self._identity(op, cop)
         out = []
         for x in names:
             num, val = numbers.get(x), values.get(x)
@@ -253,7 +257,7 @@ class Guide:
             return False
         b = self.block
         defs, numbers, values = b.scope.defs, b.scope.numbers, b.values  # type: ignore[union-attr]
-        ident = spec.identity
+        ident = self._identity(op, cop)
         ip = int(ident[0].numerator) if ident is not None else None
         divides = spec.divides
         keys = []
@@ -527,7 +531,10 @@ class Guide:
             return ("deny", frozenset(b.scope.defs) if b else frozenset()) if lv.scope else ("name", None)
         if s.role == "target":  # a defined name or a new one; a transfer to its own source is E401
             src = self.field("from_entity")
-            return ("deny", frozenset((src,))) if lv.values and src is not None else ("name", None)
+            deny = {src} if lv.values and src is not None else set()
+            if lv.values and (self.op or s.op) == "add_entity" and b is not None:  # onto a known 0: E401
+                deny |= {n for n in b.scope.defs if self._known_zero(n)}
+            return ("deny", frozenset(deny)) if deny else ("name", None)
         if s.role == "use":
             if not lv.scope:
                 return "name", None
@@ -570,13 +577,21 @@ class Guide:
     def _receiver(self) -> str | None:
         return self.field("to_entity") or (self.field("entity") if self.op == "add_entity" else None)  # type: ignore[return-value]
 
+    def _giver(self) -> str | None:
+        return self.field("from_entity") or (self.field("entity") if self.op == "consume" else None)  # type: ignore[return-value]
+
     def _amount_ok(self, amount: Exact) -> bool:
-        """The receiver (a transfer's to_entity, add_entity's entity) must stay within the size limit."""
-        to = self._receiver()
-        if to is None or self.block is None or to not in self.block.values:
+        """The receiver (a transfer's to_entity, add_entity's entity) and the giver (a transfer's
+        from_entity, consume's entity) must stay within the size limit, as the runtime's Env.set holds them."""
+        if self.block is None:
             return True
+        env, vals = _env(self.cfg.limits), self.block.values
+        to, giver = self._receiver(), self._giver()
         try:
-            _env(self.cfg.limits).bound(self.block.values[to] + amount, None)
+            if to is not None and to in vals:
+                env.bound(vals[to] + amount, None)
+            if giver is not None and giver in vals:
+                env.bound(vals[giver] - amount, None)
         except ExecError:
             return False
         return True

@@ -17,6 +17,7 @@ from ..numbers import render
 from ..paths import SHOTS
 from ..pipeline import analyze
 from .backends import Backend, FreeBackend
+from .datasets import is_file_source
 from .runner import EvalConfig, run
 
 MODEL_HELP = ("`shipped` (the default: Gemma 3 270M with the trained adapter in weights/shipped; its model card "
@@ -90,7 +91,7 @@ def solve(
     constrain: bool = typer.Option(True, "--constrain/--no-constrain", help="Decode under the grammar."),
     shots: int | None = typer.Option(None, min=0, help=SHOTS_HELP),
     shots_from: str | None = typer.Option(None, help="Corpus (.jsonl) to draw the examples from."),
-    max_new_tokens: int = typer.Option(320, help="Longest trace, in tokens."),
+    max_new_tokens: int = typer.Option(320, min=1, help="Longest trace, in tokens."),
     dtype: str = typer.Option("auto", help=DTYPE_HELP),
     device: str = typer.Option("auto", help=DEVICE_HELP),
     revision: str | None = typer.Option(None, help=REVISION_HELP),
@@ -120,14 +121,14 @@ def evaluate(
     model: str = typer.Option(EvalConfig.model, help=MODEL_HELP),
     split: str = typer.Option("test", help="`test` (evaluation only) or `dev` (500 of train, for model selection)."),
     n: int | None = typer.Option(None, min=1, help="A seeded sample of N problems; the whole split if omitted."),
-    seed: int = typer.Option(42, help="Seed of the sample (`--n 30 --seed 42` is the study's protocol)."),
+    seed: int = typer.Option(42, min=0, help="Seed of the sample (`--n 30 --seed 42` is the study's protocol)."),
     out: Path = typer.Option(..., help="Directory for predictions.jsonl, metrics.json and report.md."),
     constrain: bool = typer.Option(True, "--constrain/--no-constrain", help="Decode under the grammar."),
     batch_size: int = typer.Option(32, min=1, help="Problems decoded together (on 2 CPU cores, bfloat16: 17/min at "
                                    "8, 22/min at 16, 25/min at 32 on dev problems)."),
     shots: int | None = typer.Option(None, min=0, help=SHOTS_HELP),
     shots_from: str | None = typer.Option(None, help="Corpus (.jsonl) to draw the examples from."),
-    max_new_tokens: int = typer.Option(320, help="Longest trace, in tokens."),
+    max_new_tokens: int = typer.Option(320, min=1, help="Longest trace, in tokens."),
     data: str | None = typer.Option(None, help="GSM-8K directory (default ../shared/data/gsm8k), or any question/"
                                     "answer set: a .jsonl file or hf:REPO[@CONFIG]:SPLIT (then --split is unused)."),
     question_field: str = typer.Option("question", help="With a dataset file: the question's field."),
@@ -171,7 +172,7 @@ def evaluate(
     from .runner import check_out, problems
 
     total = len(problems(config))  # a bad split or data directory fails before the model loads
-    check_out(out)
+    check_out(out, {"data": data if is_file_source(data) else None, "shots_from": shots_from})
     backend, prompter = make_backend(model, constrain, shots, shots_from, max_new_tokens, seed, dtype, device,
                                      samples, temperature, revision, attn_implementation)
     config = dataclasses.replace(config, shots=len(prompter.shots), prompt_version=prompter.version,

@@ -55,10 +55,9 @@ def _save(fig: Any, path: Path) -> str:
     import matplotlib.pyplot as plt
 
     fig.tight_layout()
-    tmp = path.with_name(path.stem + ".part.png")
-    fig.savefig(tmp, dpi=110)
+    with atomic_write(path, "wb") as fh:  # replaced, never written through a link planted there
+        fig.savefig(fh, dpi=110, format="png")
     plt.close(fig)
-    tmp.replace(path)
     return path.name
 
 

@@ -22,7 +22,19 @@ from ..data.gsm8k import Problem, load
 from ..data.importer import convert
 from ..data.splits import dev_ids
 from ..errors import UsageError
-from ..fileio import InputError, LineError, atomic_write, dumps_line, loads_line, parse_lines, write_jsonl
+from ..fileio import (
+    InputError,
+    LineError,
+    append_to,
+    atomic_write,
+    dumps_line,
+    loads_line,
+    open_lines,
+    parse_lines,
+    read_text,
+    refuse_overwriting,
+    write_jsonl,
+)
 from ..grounding import grounder_for
 from ..ir import Program
 from ..models.loading import SHIPPED
@@ -88,6 +100,8 @@ def problems(config: EvalConfig) -> list[Problem]:
             pool = load_file(str(config.data_dir), config.question_field, config.answer_field)
         except InputError as err:
             raise EvalError(str(err)) from None
+        if not pool:  # n = 0 with exit 0 would read as a finished evaluation
+            raise EvalError(f"{config.data_dir}: no problems (an empty file)")
         if config.n is not None and config.n < len(pool):
             pool = sorted(random.Random(config.seed).sample(pool, config.n), key=lambda p: p.index)
         return pool
@@ -99,6 +113,8 @@ def problems(config: EvalConfig) -> list[Problem]:
         pool = [p for p in load(str(root / "train.jsonl"), "train") if p.id in ids]
     else:
         raise EvalError(f"--split takes test or dev, not {config.split!r}")
+    if not pool:
+        raise EvalError(f"{root}: no {config.split} problems")
     if config.n is not None and config.n < len(pool):
         pool = sorted(random.Random(config.seed).sample(pool, config.n), key=lambda p: p.index)
     return pool
@@ -149,8 +165,8 @@ def predict(problem: Problem, text: str, new_tokens: int, seconds: float,
 def _read_settings(settings: Path) -> dict[str, Any]:
     """A resumed run's config.json; anything but a JSON object there is an error naming the file."""
     try:
-        held = loads_line(settings.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, LineError) as err:
+        held = loads_line(read_text(settings, 1 << 20))
+    except (InputError, LineError) as err:
         raise EvalError(f"{settings}: not a run's settings ({getattr(err, 'message', err)}); use another --out") \
             from None
     if not isinstance(held, dict):
@@ -158,10 +174,17 @@ def _read_settings(settings: Path) -> dict[str, Any]:
     return held
 
 
-def check_out(out: Path) -> None:
-    """What `run` would refuse about ``out``, before a model loads: not a directory, damaged settings."""
+# What a run writes in its --out directory (report.md's charts included).
+OUTPUT_FILES = ("config.json", "predictions.jsonl", "metrics.json", "results.json", "report.md",
+                "accuracy_by_expert.png", "failure_taxonomy.png")
+
+
+def check_out(out: Path, inputs: dict[str, str | Path | None] | None = None) -> None:
+    """What `run` would refuse about ``out``, before a model loads: not a directory, a file it writes
+    that is one of ``inputs`` (``--data``, ``--shots-from``), damaged settings."""
     if out.exists() and not out.is_dir():
         raise EvalError(f"--out {out}: not a directory")
+    refuse_overwriting(inputs or {}, {"out": [out / name for name in OUTPUT_FILES]})
     if (out / "config.json").exists():
         _read_settings(out / "config.json")
 
@@ -178,11 +201,9 @@ def _read_predictions(path: Path, todo: dict[str, Problem]) -> tuple[dict[str, d
     dropped = 0
     if not path.exists():
         return done, 0
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except OSError as err:
-        raise EvalError(f"{path}: {err.strerror or err}") from None
-    for _, row in parse_lines(text.split("\n")):
+    with open_lines(path) as lines:
+        rows = list(parse_lines(lines))
+    for _, row in rows:
         if isinstance(row, LineError):
             dropped += 1
             continue
@@ -233,7 +254,7 @@ def run(config: EvalConfig, out: Path, backend: Backend, prompt: Callable[[str],
     todo = [p for p in todo_all if p.id not in done]
     if progress:
         progress(len(todo_all) - len(todo))
-    with preds_path.open("a", encoding="utf-8") as fh:
+    with append_to(preds_path) as fh:  # the file just written, never a link planted since
         for batch in _batches(todo, config.batch_size):
             outputs = backend.generate([prompt(p.question) for p in batch], [p.question for p in batch])
             for problem, gen in zip(batch, outputs, strict=True):

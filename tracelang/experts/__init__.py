@@ -14,7 +14,7 @@ from typing import TypeVar
 
 from ..ir import Step
 from ..numbers import Exact
-from .base import Env, ExecError, OpSpec, apply_table
+from .base import Env, ExecError, Identities, OpSpec, apply_table
 
 A = TypeVar("A")  # an arg as its reader keeps it (an IR arg, a draft's tuple)
 
@@ -35,6 +35,9 @@ class Expert:
     handlers: dict[str, Handler] = field(repr=False)
     # Operation tables for ops that take a `compute_op` (compute, compare).
     tables: dict[str, dict[str, OpSpec]] = field(default_factory=dict, repr=False)
+    # The no-op table (E401): (op, compute_op) -> (the arg value that makes the step carry an input
+    # unchanged, where: "any" arg or the "rest" after the first). Each expert module holds its own.
+    identities: Identities = field(default_factory=dict, repr=False)
 
     @property
     def ops(self) -> frozenset[str]:
@@ -49,7 +52,11 @@ class Expert:
         return self.tables.get(op, {}).get(compute_op)
 
     def identity(self, op: str, compute_op: str) -> Identity | None:
-        """The arg value that leaves ``compute_op`` of ``op`` unchanged (E401), and where it counts."""
+        """The arg value that leaves ``compute_op`` of ``op`` unchanged (E401), and where it counts:
+        this expert's no-op table (``identities``) where it names the pair, else the op spec's own
+        ``identity``, so an expert that brings an op with an identity needs no table entry for it."""
+        if (op, compute_op) in self.identities:
+            return self.identities[(op, compute_op)]
         spec = self.spec(op, compute_op)
         return spec.identity if spec is not None else None
 
@@ -101,13 +108,16 @@ def anyone() -> Expert:
     if not _ANY:
         handlers: dict[str, Handler] = {}
         tables: dict[str, dict[str, OpSpec]] = {}
+        identities: Identities = {}
         for name in sorted(experts()):
             e = experts()[name]
             for op, fn in e.handlers.items():
                 handlers.setdefault(op, fn)
             for op, table in e.tables.items():
-                tables.setdefault(op, table)
-        _ANY.append(Expert("(any)", "every expert's ops", handlers, tables))
+                if op not in tables:  # the table and its no-op entries from the same expert
+                    tables[op] = table
+                    identities.update({k: v for k, v in e.identities.items() if k[0] == op})
+        _ANY.append(Expert("(any)", "every expert's ops", handlers, tables, identities))
     return _ANY[0]
 
 
@@ -139,5 +149,5 @@ def experts_offering(op: str) -> list[str]:
     return sorted(e.name for e in experts().values() if op in e.ops)
 
 
-__all__ = ["Env", "ExecError", "Expert", "Identity", "OpSpec", "answering", "anyone", "experts", "experts_offering",
-           "get", "register", "unregister"]
+__all__ = ["Env", "ExecError", "Expert", "Identities", "Identity", "OpSpec", "answering", "anyone", "experts",
+           "experts_offering", "get", "register", "unregister"]

@@ -1,7 +1,8 @@
 """`arithmetic`: quantities combined by the compute ops."""
 
 from . import Expert, register
-from .base import COMPUTE_OPS, CORE_HANDLERS
+from .base import COMPUTE_IDENTITIES, COMPUTE_OPS, CORE_HANDLERS
 
 EXPERT = register(Expert("arithmetic", "init numbers, combine them with compute, query the answer",
-                         dict(CORE_HANDLERS), {"compute": COMPUTE_OPS}))
+                         dict(CORE_HANDLERS), {"compute": COMPUTE_OPS},
+                         COMPUTE_IDENTITIES))

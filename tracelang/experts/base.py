@@ -30,6 +30,12 @@ class Env:
             return arg.value
         return self.values[arg.name]
 
+    def set(self, name: str, value: Exact, node: object) -> Exact:
+        """Give ``name`` a value: the one way a handler writes a variable, so that every value any op
+        makes (a consume's remainder and a transfer's giver included) is held to the value limit."""
+        self.values[name] = self.bound(value, node)
+        return value
+
     def bound(self, value: Exact, node: object) -> Exact:
         """Refuse values too large to be a grade-school quantity (and too slow to carry on)."""
         limit_bits = int(self.limits.max_value_digits * 3.33)
@@ -133,21 +139,28 @@ COMPUTE_OPS: dict[str, OpSpec] = {
 }
 
 
+Identities = dict[tuple[str, str], tuple[Exact, str]]
+
+# The compute ops' identities (add 0, mul 1, sub/div/pow by 0/1/1 after the first), and max with 0:
+# for a quantity (never below 0) max(a, 0) is a; below 0 it is the 0 written in. Either way no computation.
+COMPUTE_IDENTITIES: Identities = {
+    **{("compute", name): spec.identity for name, spec in COMPUTE_OPS.items() if spec.identity is not None},
+    ("compute", "max"): (ZERO, "any"),
+}
+
+
 def op_init(step: InitStep, env: Env) -> Exact:
     if step.source is not None:
         index = step.source.target(len(env.results))
         value = env.results[index]  # type: ignore[index]  # the checker refused a source naming no block (E203)
     else:
         value = step.value.value  # type: ignore[union-attr]
-    env.values[step.var.name] = value
-    return value
+    return env.set(step.var.name, value, step)
 
 
 def apply_table(table: dict[str, OpSpec], step: ComputeStep, env: Env) -> Exact:
     spec = table[step.compute_op]
-    value = env.bound(spec.fn([env.read(a) for a in step.args], env, step), step)
-    env.values[step.var.name] = value
-    return value
+    return env.set(step.var.name, spec.fn([env.read(a) for a in step.args], env, step), step)
 
 
 def op_compute(step: ComputeStep, env: Env) -> Exact:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..ir import CompareStep
 from ..numbers import ONE, ZERO, Exact
 from . import Expert, register
-from .base import COMPUTE_OPS, CORE_HANDLERS, Env, OpSpec, apply_table, div
+from .base import COMPUTE_IDENTITIES, COMPUTE_OPS, CORE_HANDLERS, Env, Identities, OpSpec, apply_table, div
 
 
 def _truth(flag: bool) -> Exact:
@@ -23,10 +23,19 @@ COMPARE_OPS: dict[str, OpSpec] = {
 }
 
 
+# E401's table for this expert: compare's identities beside compute's. ratio by 1, |a - 0|, max with 0.
+IDENTITIES: Identities = {
+    **COMPUTE_IDENTITIES,
+    ("compare", "ratio"): (ONE, "rest"),
+    ("compare", "diff"): (ZERO, "any"),
+    ("compare", "max"): (ZERO, "any"),
+}
+
+
 def op_compare(step: CompareStep, env: Env) -> Exact:
     return apply_table(COMPARE_OPS, step, env)
 
 
 EXPERT = register(Expert("comparison", "the arithmetic ops plus compare (diff, ratio, max, min, gt, lt, eq)",
                          {**CORE_HANDLERS, "compare": op_compare},
-                         {"compute": COMPUTE_OPS, "compare": COMPARE_OPS}))
+                         {"compute": COMPUTE_OPS, "compare": COMPARE_OPS}, IDENTITIES))

@@ -7,7 +7,7 @@ from __future__ import annotations
 from ..ir import AddEntityStep, ConsumeStep, TransferStep
 from ..numbers import ZERO, Exact, render
 from . import Expert, register
-from .base import COMPUTE_OPS, CORE_HANDLERS, Env, ExecError
+from .base import COMPUTE_IDENTITIES, COMPUTE_OPS, CORE_HANDLERS, Env, ExecError
 
 
 def _amount(step, env: Env) -> Exact:
@@ -22,12 +22,11 @@ def _take(env: Env, name: str, amount: Exact, step: object) -> None:
     held = env.values[name]
     if amount > held:
         raise ExecError("E502", f"`{name}` holds {render(held)} but gives {render(amount)}", step)
-    env.values[name] = held - amount
+    env.set(name, held - amount, step)
 
 
 def _give(env: Env, name: str, amount: Exact, step: object) -> Exact:
-    env.values[name] = env.bound(env.values.get(name, ZERO) + amount, step)
-    return env.values[name]
+    return env.set(name, env.values.get(name, ZERO) + amount, step)
 
 
 def op_add_entity(step: AddEntityStep, env: Env) -> Exact:
@@ -49,5 +48,5 @@ def op_consume(step: ConsumeStep, env: Env) -> Exact:
 EXPERT = register(Expert(
     "entity_track", "the arithmetic ops plus add_entity, transfer and consume, which change a variable in place",
     {**CORE_HANDLERS, "add_entity": op_add_entity, "transfer": op_transfer, "consume": op_consume},
-    {"compute": COMPUTE_OPS},
+    {"compute": COMPUTE_OPS}, COMPUTE_IDENTITIES,
 ))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..ir import PercentStep
 from ..numbers import ONE, Exact, render
 from . import Expert, register
-from .base import COMPUTE_OPS, CORE_HANDLERS, Env, ExecError
+from .base import COMPUTE_IDENTITIES, COMPUTE_OPS, CORE_HANDLERS, Env, ExecError
 
 HUNDRED = Exact(100)
 
@@ -30,10 +30,9 @@ def op_percent(step: PercentStep, env: Env) -> Exact:
     why = rate_error(step.op, rate)
     if why is not None:
         raise ExecError("E503", why, step.rate, "a decrease is at most 100%")
-    value = env.bound(PERCENT_OPS[step.op](env.values[step.base.name], rate), step)
-    env.values[step.var.name] = value
-    return value
+    return env.set(step.var.name, PERCENT_OPS[step.op](env.values[step.base.name], rate), step)
 
 
 EXPERT = register(Expert("percentage", "the arithmetic ops plus percent_of, percent_off, percent_increase",
-                         {**CORE_HANDLERS, **dict.fromkeys(PERCENT_OPS, op_percent)}, {"compute": COMPUTE_OPS}))
+                         {**CORE_HANDLERS, **dict.fromkeys(PERCENT_OPS, op_percent)}, {"compute": COMPUTE_OPS},
+                         COMPUTE_IDENTITIES))

@@ -2,7 +2,8 @@
 routing (and evaluation by expert) can tell the families apart."""
 
 from . import Expert, register
-from .base import COMPUTE_OPS, CORE_HANDLERS
+from .base import COMPUTE_IDENTITIES, COMPUTE_OPS, CORE_HANDLERS
 
 EXPERT = register(Expert("rate_equation", "rates, speeds, prices per unit and times; same ops as arithmetic",
-                         dict(CORE_HANDLERS), {"compute": COMPUTE_OPS}))
+                         dict(CORE_HANDLERS), {"compute": COMPUTE_OPS},
+                         COMPUTE_IDENTITIES))

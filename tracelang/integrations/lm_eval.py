@@ -8,13 +8,13 @@ from __future__ import annotations
 from typing import Any
 
 from ..grounding import grounder_for
-from ..numbers import parse_answer
+from ..numbers import answer_value
 from ..pipeline import analyze
 
 
 def process_results(doc: dict[str, Any], results: list[str]) -> dict[str, float]:
     """lm-eval's per-document hook: ``results[0]`` is the generated text."""
-    gold = parse_answer(str(doc.get("answer", "")))
+    gold = answer_value(doc.get("answer", ""))
     text = results[0] if results else ""
     if gold is None:  # a document without an exact answer is never graded correct
         return {"exact_match": 0.0}

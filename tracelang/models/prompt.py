@@ -7,9 +7,16 @@ the grammar's first symbol, and SFT's loss covers exactly the trace and the end-
 from __future__ import annotations
 
 import random
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from ..errors import UsageError
 
 PROMPT_VERSION = "tracelang-prompt-v1"
 # The same format without the instruction preamble: a model trained on traces does not need to be
@@ -34,6 +41,39 @@ def owned_prompt_version(tokenizer: Any) -> str | None:
     if not isinstance(template, str) or not template.startswith(TEMPLATE_MARKER):
         return None
     return template[len(TEMPLATE_MARKER):].split(":", 1)[0]
+
+
+TEMPLATE_SECONDS = 10  # a real chat template renders in milliseconds
+
+
+class PromptError(UsageError, ValueError):
+    """A chat template that cannot render a prompt: one line for the user, not a jinja2 traceback."""
+
+
+class _TemplateTimeout(BaseException):
+    """Raised by the alarm inside a template's render; BaseException so no template code catches it."""
+
+
+@contextmanager
+def _time_limit(seconds: float) -> Iterator[None]:
+    """SIGALRM after ``seconds`` (main thread only; elsewhere no limit), restoring any timer that was set."""
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
+        yield
+        return
+
+    def expired(signum: int, frame: object) -> None:
+        raise _TemplateTimeout
+
+    old_handler = signal.signal(signal.SIGALRM, expired)
+    old_delay, _ = signal.setitimer(signal.ITIMER_REAL, seconds)
+    start = time.monotonic()
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old_handler)
+        if old_delay:  # an outer timer keeps running, less what this took
+            signal.setitimer(signal.ITIMER_REAL, max(old_delay - (time.monotonic() - start), 1e-3))
 
 
 @dataclass
@@ -64,8 +104,7 @@ class Prompter:
         if owned_prompt_version(self.tokenizer):  # an exported model: its template is the trained prompt
             if self.shots:
                 raise ValueError("this model's chat template is the prompt it was trained with; it takes no shots")
-            return self.tokenizer.apply_chat_template([{"role": "user", "content": question}], tokenize=False,
-                                                      add_generation_prompt=True)
+            return self._render([{"role": "user", "content": question}])
         if self.chat:
             messages = []
             for i, shot in enumerate(self.shots):
@@ -74,12 +113,28 @@ class Prompter:
                              {"role": "assistant", "content": shot["trace"]}]
             user = f"Question: {question.strip()}"
             messages.append({"role": "user", "content": user if self.shots else self._preamble(user)})
-            return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+            return self._render(messages)
         parts = [INSTRUCTIONS, ""] if self.instructions else []
         for shot in self.shots:
             parts += [f"Question: {shot['question'].strip()}", "Trace:", shot["trace"].rstrip("\n"), ""]
         parts += [f"Question: {question.strip()}", "Trace:", ""]
         return "\n".join(parts)
+
+    def _render(self, messages: list[dict[str, str]]) -> str:
+        """The chat template applied, within ``TEMPLATE_SECONDS`` (a template is code the model
+        ships: a loop of 10¹⁰ iterations must not hang `solve`) and with a template error (the
+        sandbox refusing an attribute, a syntax error) as one ``PromptError`` naming it."""
+        with _time_limit(TEMPLATE_SECONDS):
+            try:
+                return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+            except _TemplateTimeout:
+                raise PromptError(f"the tokenizer's chat template did not finish within {TEMPLATE_SECONDS} s") \
+                    from None
+            except Exception as err:  # jinja2: SecurityError, TemplateSyntaxError, its raise_exception
+                if type(err).__module__.split(".")[0] != "jinja2" and "TemplateError" not in type(err).__name__:
+                    raise
+                raise PromptError(f"the tokenizer's chat template fails: {type(err).__name__}: {str(err)[:200]}") \
+                    from None
 
     def stop_strings(self) -> list[str]:
         """Where an unconstrained completion has clearly left the trace (the plain format's next shot)."""

@@ -15,6 +15,7 @@ import typer
 
 from ..decoding.levels import HELP as LEVELS_HELP
 from ..errors import UsageError
+from ..fileio import atomic_write, refuse_overwriting
 from ..models.loading import ATTN_HELP, DEVICE_HELP, DTYPE_HELP, REVISION_HELP, resolve_device
 from .config import SECTIONS, STAGE_SETTINGS
 
@@ -94,14 +95,30 @@ def _prepare(ctx: typer.Context, recipe: Recipe, say=typer.echo) -> None:
     from .config import ConfigError
 
     root = ctx.find_root().command
-    for i, step in enumerate(recipe.prepare):
-        if Path(step.creates).exists():
-            continue
-        say(f"prepare: tracelang {' '.join(step.run)}")
-        code = root.main(step.run, prog_name="tracelang", standalone_mode=False)
-        if code not in (None, 0) or not Path(step.creates).exists():
-            raise ConfigError(f"{recipe.path}: prepare.{i}: `tracelang {' '.join(step.run)}` did not create "
-                              f"{step.creates}")
+    here = str(Path(recipe.path).resolve())
+    if here in _PREPARING:  # a prepare step that runs this recipe again, directly or through another
+        raise ConfigError(f"{recipe.path}: prepare runs this recipe again (a loop: "
+                          f"{' -> '.join([*_PREPARING, here])})")
+    _PREPARING.append(here)
+    try:
+        for i, step in enumerate(recipe.prepare):
+            if Path(step.creates).exists():
+                continue
+            runs = [str(Path(b).resolve()) for a, b in zip(step.run, step.run[1:], strict=False)
+                    if a in ("--config", "-c")]
+            if set(runs) & {*_PREPARING}:  # found before it runs: one error line, not one per level
+                raise ConfigError(f"{recipe.path}: prepare.{i} runs a recipe being prepared (a loop: "
+                                  f"{' -> '.join([*_PREPARING, runs[0]])})")
+            say(f"prepare: tracelang {' '.join(step.run)}")
+            code = root.main(step.run, prog_name="tracelang", standalone_mode=False)
+            if code not in (None, 0) or not Path(step.creates).exists():
+                raise ConfigError(f"{recipe.path}: prepare.{i}: `tracelang {' '.join(step.run)}` did not create "
+                                  f"{step.creates}")
+    finally:
+        _PREPARING.pop()
+
+
+_PREPARING: list[str] = []  # the recipes whose prepare steps are running, outermost first
 
 
 def _init_path(stage: str, cfg: Any) -> Path | None:
@@ -268,8 +285,10 @@ def run_command(
 
         def record(stage: str, row: dict[str, Any]) -> None:
             summary["stages"][stage] = row
-            summary_path.write_text(json.dumps(summary, indent=2) + "\n")
-            (out / "summary.md").write_text(_summary_md(summary))
+            with atomic_write(summary_path) as fh:
+                fh.write(json.dumps(summary, indent=2) + "\n")
+            with atomic_write(out / "summary.md") as fh:
+                fh.write(_summary_md(summary))
 
         _prepare(ctx, recipe)
         if "base" in wanted and evaluate:
@@ -306,6 +325,7 @@ def export_command(
     directory, for `tracelang eval --model DIR` or any transformers code."""
     from .checkpoint import export
 
+    refuse_overwriting({"<checkpoint>": checkpoint}, {"out": out})
     with _missing_files():
         path = export(checkpoint, out)
     typer.echo(f"wrote {path}")
@@ -334,6 +354,7 @@ def summary_command(
         raise UsageError(f"--out {out}: a .png file")
     if not out.parent.is_dir():
         raise UsageError(f"--out {out}: no directory {out.parent}")
+    refuse_overwriting({"<stage_dirs>": [d / "metrics.jsonl" for d in stage_dirs]}, {"out": out})
     path = chain_curve(stage_dirs, out, hours)
     if path is None:
         raise UsageError("nothing to draw (no logged loss), or matplotlib is missing: pip install 'tracelang[charts]'")
@@ -350,6 +371,7 @@ def ship_command(
     from ..models.loading import shipped_dir
     from .checkpoint import ship
 
+    refuse_overwriting({"<checkpoint>": checkpoint}, {"out": out})
     with _missing_files():
         path = ship(checkpoint, out or shipped_dir())
     typer.echo(f"wrote {path}")
@@ -364,10 +386,10 @@ def filter_command(
     n: int | None = typer.Option(None, "--n", min=1, help="A seeded sample of N questions."),
     k: int = typer.Option(4, "--k", min=1, help="Samples per question."),
     temperature: float = typer.Option(0.8, min=0.0, help="Sampling temperature."),
-    max_new_tokens: int = typer.Option(320, help="Longest trace, in tokens."),
+    max_new_tokens: int = typer.Option(320, min=1, help="Longest trace, in tokens."),
     levels: str = typer.Option("all", help=LEVELS_HELP),
-    shots: int = typer.Option(0, help="Worked examples in the prompt."),
-    seed: int = typer.Option(0, help="Seed of the question sample and of the sampling."),
+    shots: int = typer.Option(0, min=0, help="Worked examples in the prompt."),
+    seed: int = typer.Option(0, min=0, help="Seed of the question sample and of the sampling."),
     allow_warnings: bool = typer.Option(False, help="Keep correct traces that have warnings (e.g. W701)."),
     dtype: str = typer.Option("auto", help=DTYPE_HELP),
     device: str = typer.Option("auto", help=DEVICE_HELP),
@@ -391,6 +413,7 @@ def filter_command(
 
     if not data and not gsm8k_train:
         raise UsageError("give questions with --data and/or --gsm8k-train")
+    refuse_overwriting({"data": data, "gsm8k_train": gsm8k_train, "checkpoint": checkpoint}, {"out": out})
     with _missing_files():
         try:
             lv = Levels.parse(levels)

@@ -33,6 +33,7 @@ from pydantic import (
 
 from ..errors import TracelangError, UsageError
 from ..evaluation.runner import EvalConfig
+from ..fileio import InputError, read_text
 
 HeadMode = Literal["none", "full", "grammar"]
 LossVocab = Literal["full", "grammar", "constrained"]
@@ -58,6 +59,28 @@ class Invalid(TracelangError, ValueError):
         self.key, self.problem = key, problem
 
 
+def shown(value: Any, limit: int = 60, depth: int = 2) -> str:
+    """A bounded repr for error messages: a value from a recipe may be an integer of 5,000 digits
+    (whose repr Python refuses) or an alias bomb of 10⁹ items (whose repr never ends)."""
+    if isinstance(value, bool) or value is None or isinstance(value, float):
+        text = repr(value)
+    elif isinstance(value, int):
+        bits = value.bit_length()
+        text = repr(value) if bits < 200 else f"<an integer of about {int(bits * 0.30103) + 1} digits>"
+    elif isinstance(value, str):
+        text = repr(value[:limit])
+    elif isinstance(value, (list, tuple, dict)):
+        if depth <= 0 or len(value) > 4:
+            kind = "mapping" if isinstance(value, dict) else "list"
+            return f"<a {kind} of {len(value)} items>"
+        inner = (f"{shown(k, limit, 0)}: {shown(v, limit, depth - 1)}" for k, v in value.items()) \
+            if isinstance(value, dict) else (shown(v, limit, depth - 1) for v in value)
+        text = ("{%s}" if isinstance(value, dict) else "[%s]") % ", ".join(inner)
+    else:
+        text = f"<{type(value).__name__}>"
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
 # ---------------------------------------------------------------- value types
 # The recipe's own coercion rules, stricter than pydantic's lax mode where that would hide a typo:
 # `true` is not an integer, `1` is not a boolean, "5" (a quoted number) is not a count.
@@ -72,15 +95,19 @@ def _within(x: float, ge: float | None, gt: float | None, lt: float | None, le: 
             and (le is None or x <= le))
 
 
+_HUGE = 2**63  # no count, step or seed reaches this; past it, a value is a typo (or hostile)
+
+
 def _integer(ge: int | None = None, lt: int | None = None, optional: bool = False) -> Any:
     need = f"must be an integer{_bounds(ge, None, lt, None)}"
 
     def check(value: Any) -> int | None:
         if value is None and optional:
             return None
-        ok = isinstance(value, int | float) and not isinstance(value, bool) and float(value).is_integer()
-        if not ok or not _within(int(value), ge, None, lt, None):
-            raise ValueError(f"{need}{' (or null)' if optional else ''}, got {value!r}")
+        ok = not isinstance(value, bool) and (isinstance(value, int) or (isinstance(value, float)
+                                                                         and value.is_integer()))
+        if not ok or not _within(int(value), ge, None, lt, None) or abs(int(value)) >= _HUGE:
+            raise ValueError(f"{need}{' (or null)' if optional else ''}, got {shown(value)}")
         return int(value)
 
     return Annotated[int | None if optional else int, BeforeValidator(check)]
@@ -95,12 +122,13 @@ def _number(ge: float | None = None, gt: float | None = None, lt: float | None =
             return None
         x = math.nan
         if isinstance(value, int | float) and not isinstance(value, bool):
-            x = float(value)
-        elif isinstance(value, str):  # YAML 1.1 reads `1e-4` (no dot) as a string
+            with contextlib.suppress(OverflowError):  # an integer of 400 digits is no float
+                x = float(value)
+        elif isinstance(value, str) and len(value) < 100:  # YAML 1.1 reads `1e-4` (no dot) as a string
             with contextlib.suppress(ValueError):
                 x = float(value)
         if not (math.isfinite(x) and _within(x, ge, gt, lt, le)):
-            raise ValueError(f"{need}{' (or null)' if optional else ''}, got {value!r}")
+            raise ValueError(f"{need}{' (or null)' if optional else ''}, got {shown(value)}")
         return x
 
     return Annotated[float | None if optional else float, BeforeValidator(check)]
@@ -108,7 +136,7 @@ def _number(ge: float | None = None, gt: float | None = None, lt: float | None =
 
 def _flag(value: Any) -> bool:
     if not isinstance(value, bool):
-        raise ValueError(f"must be true or false, got {value!r}")
+        raise ValueError(f"must be true or false, got {shown(value)}")
     return value
 
 
@@ -117,7 +145,7 @@ def _text(value: Any) -> Any:
         return value
     if isinstance(value, int | float) and not isinstance(value, bool):
         return str(value)  # `model: 1` or a numeric path part
-    raise ValueError(f"must be a string, got {value!r}")
+    raise ValueError(f"must be a string, got {shown(value)}")
 
 
 def _one_of(kind: Any) -> Callable[[Any], Any]:
@@ -126,7 +154,7 @@ def _one_of(kind: Any) -> Callable[[Any], Any]:
     def check(value: Any) -> Any:
         if value is not None and value not in choices:
             hint = ' (quote "no": YAML reads a bare no as false)' if value is False and "no" in choices else ""
-            raise ValueError(f"must be one of {', '.join(choices)}, got {value!r}{hint}")
+            raise ValueError(f"must be one of {', '.join(choices)}, got {shown(value)}{hint}")
         return value
 
     return check
@@ -178,11 +206,11 @@ def describe(err: ValidationError) -> str:
     elif first["type"] == "missing":
         text = "required"
     elif first["type"] in ("model_type", "dict_type", "model_attributes_type"):
-        text = f"must be a mapping, got {first['input']!r}"
+        text = f"must be a mapping, got {shown(first['input'])}"
     elif first["type"] == "list_type":
-        text = f"must be a list, got {first['input']!r}"
+        text = f"must be a list, got {shown(first['input'])}"
     else:
-        text = f"{first['msg']}, got {first['input']!r}"
+        text = f"{first['msg']}, got {shown(first['input'])}"
     more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
     return f"{'.'.join(loc)}: {text}{more}" if loc else f"{text}{more}"
 
@@ -210,7 +238,7 @@ class DataSource(Settings):
         if isinstance(value, str):
             return {"path": value}
         if not isinstance(value, dict | DataSource):
-            raise ValueError(f"a data source is a path or {{path, weight}}, got {value!r}")
+            raise ValueError(f"a data source is a path or {{path, weight}}, got {shown(value)}")
         return value
 
 
@@ -435,7 +463,7 @@ def _section(value: Any) -> dict[str, Any]:
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise ValueError(f"a section is a mapping of keys to values, got {value!r}")
+        raise ValueError(f"a section is a mapping of keys to values, got {shown(value)}")
     return value
 
 
@@ -479,17 +507,37 @@ class Recipe(BaseModel):
         return dict(self.model_extra or {})
 
 
+class _NoAliases(yaml.SafeLoader):
+    """YAML without aliases: a recipe needs none, and ``*a`` nine levels deep is 10⁹ items to any
+    code that walks the value (an error message's repr, a deep copy, training.json)."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            raise yaml.composer.ComposerError(None, None, "an alias (*name): recipes take none",
+                                              self.peek_event().start_mark)
+        return super().compose_node(parent, index)
+
+
+def _yaml(text: str) -> Any:
+    """``text`` as YAML without aliases. Python's refusal of an integer over 4,300 digits is a
+    ``ValueError`` from inside the loader: it is reported as the YAMLError it is."""
+    try:
+        return yaml.load(text, Loader=_NoAliases)  # noqa: S506 - a SafeLoader
+    except (ValueError, RecursionError) as err:
+        raise yaml.YAMLError(f"a value too large or too deep to read ({str(err).split(';')[0]})") from None
+
+
 def load_recipe(path: str | Path) -> Recipe:
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as err:
-        raise ConfigError(f"{path}: {getattr(err, 'strerror', None) or err}") from None
+        text = read_text(path, 1 << 20)
+    except InputError as err:
+        raise ConfigError(str(err)) from None
     try:
-        data = yaml.safe_load(text) or {}
+        data = _yaml(text) or {}
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
-        raise ConfigError(f"{where}: not YAML: {getattr(err, 'problem', err)}") from None
+        raise ConfigError(f"{where}: not YAML: {getattr(err, 'problem', None) or err}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: a recipe is a mapping of keys to values")
     recipe = checked(Recipe, data, f"{path}: ")
@@ -503,11 +551,12 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
-            raise ConfigError(f"--set {item!r}: expected key=value")
+            raise ConfigError(f"--set {shown(item)}: expected key=value")
         try:
-            out[key.strip()] = yaml.safe_load(value) if value.strip() else None
-        except yaml.YAMLError:
-            raise ConfigError(f"--set {item!r}: the value is not a YAML scalar") from None
+            out[key.strip()] = _yaml(value) if value.strip() else None
+        except yaml.YAMLError as err:
+            raise ConfigError(f"--set {shown(item)}: the value is not a YAML scalar "
+                              f"({getattr(err, 'problem', None) or err})") from None
     return out
 
 

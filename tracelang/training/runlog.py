@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..fileio import atomic_write
+from ..fileio import append_to, atomic_write, open_lines
 
 
 def metric_rows(path: Path) -> list[dict[str, Any]]:
@@ -16,7 +16,11 @@ def metric_rows(path: Path) -> list[dict[str, Any]]:
     Python's JSON, not ``fileio.loads_line``: a row may hold NaN (a diverged loss) as ``metrics``
     wrote it."""
     rows = []
-    for line in path.read_text(encoding="utf-8").splitlines() if path.is_file() else []:
+    if not path.is_file():
+        return rows
+    with open_lines(path) as lines:
+        text = list(lines)
+    for line in text:
         try:
             row = json.loads(line)
         except json.JSONDecodeError:
@@ -50,7 +54,7 @@ class RunLog:
         if not self.enabled:
             return
         full = {"kind": kind, "step": step, "time": round(time.time(), 3), **row}
-        with self.path.open("a", encoding="utf-8") as fh:
+        with append_to(self.path) as fh:
             fh.write(json.dumps(full) + "\n")
         if self.accelerator is not None:
             from .trackers import scalars

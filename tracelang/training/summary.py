@@ -14,15 +14,24 @@ from pathlib import Path
 from typing import Any
 
 from ..evaluation.metrics import wilson
+from ..fileio import atomic_write
 from .runlog import metric_rows
 
 
 def read_metrics(stage_dir: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """(train rows, eval rows) of a stage's log; unreadable lines are skipped."""
+    """(train rows, eval rows) of a stage's log; unreadable lines are skipped, and so is a value that
+    is not a number (a hand-edited `"loss": [1, 2]`): what is drawn and averaged is numbers only."""
     train, evals = [], []
     for row in metric_rows(Path(stage_dir) / "metrics.jsonl"):
-        (evals if row.get("kind") == "eval" else train).append(row)
+        kind = row.get("kind")
+        row = {k: v for k, v in row.items() if _number(v)}
+        if isinstance(row.get("step"), int):  # a row is drawn at its step, a count
+            (evals if kind == "eval" else train).append(row)
     return train, evals
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and not abs(value) >= 1e300  # NaN stays
 
 
 def _smooth(values: list[float], window: int) -> list[float]:
@@ -135,10 +144,9 @@ def _draw(train: list[dict[str, Any]], evals: list[dict[str, Any]], out: Path, t
         ax_acc.text(0.5, 0.5, "no dev evaluation yet", ha="center", va="center", transform=ax_acc.transAxes)
     fig.suptitle(title)
     fig.tight_layout()
-    tmp = out.with_name(out.name + ".part.png")
-    fig.savefig(tmp, dpi=110)
+    with atomic_write(out, "wb") as fh:  # replaced, never written through a link planted there
+        fig.savefig(fh, dpi=110, format="png")
     plt.close(fig)
-    tmp.replace(out)
     return out
 
 
@@ -176,7 +184,6 @@ def write_summary(stage_dir: Path) -> Path:
     lines += ["", f"![learning curve]({picture.name})" if picture else
               "(no learning-curve picture: `pip install 'tracelang[charts]'` for matplotlib)"]
     out = stage_dir / "summary.md"
-    tmp = out.with_name(out.name + ".part")
-    tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    tmp.replace(out)
+    with atomic_write(out) as fh:
+        fh.write("\n".join(lines) + "\n")
     return out
