@@ -18,6 +18,7 @@ rm -rf "$OUT/eval"
 tracelang eval --model "$MODEL" --split test --n "$N" --seed 42 --out "$OUT/eval"
 cat "$OUT/eval/report.md"
 echo
+echo "every problem, question beside trace beside gold: open $OUT/eval/report.html in a browser"
 echo "== the first traces, executed step by step (with their questions: graded as the evaluation graded them)"
 python3 - "$OUT/eval/predictions.jsonl" "$OUT/traces" <<'PY'
 import json, pathlib, sys
