@@ -128,6 +128,30 @@ def test_run_exact_answer(tmp_path: Path) -> None:
     assert invoke("run", str(path)).output.strip().splitlines()[-1] == "5/7"
 
 
+CYCLIST = ("expert: rate_equation\ntrace:\n- {op: init, var: speed, value: 12}\n- {op: init, var: hours, value: 1}\n"
+           "- {op: compute, compute_op: mul, args: [speed, hours], var: result}\n- {op: query, var: result}\n")
+STATES_ONE = "A cyclist rides at 12 miles per hour. How far does she ride in 1 hour?"
+
+
+def test_run_and_check_take_the_question_so_grounding_agrees_with_eval(tmp_path: Path) -> None:
+    """A `mul` by a 1 the question states is the problem's own quantity (not E401) once the question
+    is given, by --question or by a record's field, as `tracelang eval` grades it; without it, E401."""
+    path = tmp_path / "t.yaml"
+    path.write_text(CYCLIST)
+    bare = invoke("run", str(path))
+    assert bare.exit_code == 1 and "E401" in bare.output
+    told = invoke("run", str(path), "--question", STATES_ONE)
+    assert told.exit_code == 0 and "E401" not in told.output and told.output.strip().splitlines()[-1] == "12"
+    record = tmp_path / "r.jsonl"
+    record.write_text(json.dumps({"question": STATES_ONE, "trace": CYCLIST}) + "\n")
+    assert invoke("run", str(record)).output.strip().splitlines()[-1] == "12"
+    assert invoke("check", str(path)).exit_code == 1
+    assert invoke("check", str(path), "--question", STATES_ONE).exit_code == 0
+    # a question that does not state the 1 keeps the error
+    other = "A cyclist rides at 12 miles per hour. How far does she ride in an hour?"
+    assert "E401" in invoke("run", str(path), "--question", other).output
+
+
 def test_fmt_rewrites_and_check_mode(tmp_path: Path) -> None:
     path = tmp_path / "t.yaml"
     messy = GOOD.replace("- {op: init, var: a, value: 5}", "- op: init\n  var: 'a'\n  value: 5.0  # five")

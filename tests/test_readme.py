@@ -36,8 +36,11 @@ def test_the_readme_has_the_ecosystem_section() -> None:
 
 
 @pytest.mark.parametrize("line,code", _blocks(), ids=[f"README.md:{line}" for line, _ in _blocks()])
-def test_readme_python_block_runs(line: int, code: str, tiny_adapter: Path, monkeypatch, capsys) -> None:
+def test_readme_python_block_runs(line: int, code: str, tiny_adapter: Path, monkeypatch, capsys,
+                                  tmp_path: Path) -> None:
     import tracelang.models.loading as loading
+
+    monkeypatch.chdir(tmp_path)  # what a block writes (a TRL output_dir) stays out of the checkout
 
     monkeypatch.setattr(loading, "shipped_dir", lambda: tiny_adapter)
     for name in sorted(set(re.findall(r"^\s*(?:from|import) (\w+)", code, re.M)) & OPTIONAL):

@@ -93,8 +93,12 @@ def _items(files: list[str], unreadable_as_records: bool = False) -> list[Item]:
     return items
 
 
+QUESTION_HELP = ("The problem's question, for the grounding check (W701) as evaluation does it; a .jsonl record's "
+                 "own `question` wins over it.")
+
+
 def _grounder(question: str | None) -> Grounder | None:
-    """Grounding (W701) for records that carry their question."""
+    """Grounding (W701) for records that carry their question, or with the one `--question` gives."""
     if not question:
         return None
     return grounder_for(question)
@@ -105,6 +109,7 @@ def check(
     files: list[str] = typer.Argument(..., help="Trace files (.yaml), corpora (.jsonl), or - for stdin."),
     output_format: str = typer.Option("text", "--format", help="text (human) or json (JSON Lines)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the summary."),
+    question: str | None = typer.Option(None, help=QUESTION_HELP),
 ) -> None:
     """Check traces: syntax, experts and ops, names, the query; execute those without errors.
 
@@ -132,7 +137,7 @@ def check(
                         "E003", f"the record's answer {shown} is not a finite exact number; it is not graded",
                         item.file_line or 1, 1, hint="write the answer as a number or a string like \"72\", "
                         "\"-3.5\" or \"2/3\" (or leave `answer` null)"))
-            report = analyze(item.text, expected=expected, grounder=_grounder(item.question))
+            report = analyze(item.text, expected=expected, grounder=_grounder(item.question or question))
             diags, report_json, text, location = report.diagnostics, report.to_json(), item.text, item.location
             if report.correct is False and report.answer is not None:
                 record_diags.append(diag.Diagnostic(
@@ -164,13 +169,19 @@ def check(
 
 
 @app.command()
-def run(file: str = typer.Argument(..., help="A trace file, or - for stdin.")) -> None:
-    """Check and execute one trace; print each step's value, and the exact answer as the last line."""
+def run(
+    file: str = typer.Argument(..., help="A trace file, a one-record .jsonl, or - for stdin."),
+    question: str | None = typer.Option(None, help=QUESTION_HELP),
+) -> None:
+    """Check and execute one trace; print each step's value, and the exact answer as the last line.
+
+    Given the question (`--question`, or a record's `question`), the grounding check is the one
+    `tracelang eval` graded with: a constant the question states is not flagged."""
     items = _items([file])
     if len(items) != 1:
         raise UsageError(f"{file}: `run` takes one trace; use `tracelang check` for corpora")
     item = items[0]
-    report = analyze(item.text)
+    report = analyze(item.text, grounder=_grounder(item.question or question))
     for d in report.diagnostics:
         typer.echo(diag.render(d, item.text, item.location) + "\n", err=d.severity == "error")
     if report.execution is None or not report.ok:

@@ -122,7 +122,7 @@ def evaluate(
     split: str = typer.Option("test", help="`test` (evaluation only) or `dev` (500 of train, for model selection)."),
     n: int | None = typer.Option(None, min=1, help="A seeded sample of N problems; the whole split if omitted."),
     seed: int = typer.Option(42, min=0, help="Seed of the sample (`--n 30 --seed 42` is the study's protocol)."),
-    out: Path = typer.Option(..., help="Directory for predictions.jsonl, metrics.json and report.md."),
+    out: Path = typer.Option(..., help="Directory for predictions.jsonl, metrics.json, report.md and report.html."),
     constrain: bool = typer.Option(True, "--constrain/--no-constrain", help="Decode under the grammar."),
     batch_size: int = typer.Option(32, min=1, help="Problems decoded together (on 2 CPU cores, bfloat16: 17/min at "
                                    "8, 22/min at 16, 25/min at 32 on dev problems)."),
@@ -186,4 +186,4 @@ def evaluate(
             "dataset", "wall_seconds")
     typer.echo(json.dumps({k: metrics[k] for k in keys}))
     typer.echo(f"wrote {out / 'predictions.jsonl'}, {out / 'metrics.json'}, {out / 'results.json'}, "
-               f"{out / 'report.md'}", err=json_out)
+               f"{out / 'report.md'}, {out / 'report.html'}", err=json_out)

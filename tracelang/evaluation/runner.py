@@ -1,8 +1,9 @@
 """`tracelang eval`: decode a GSM-8K split, check and execute every trace, write what happened.
 
 Each prediction is appended to ``predictions.jsonl`` as soon as its batch is done, so an
-interrupted run resumes where it stopped; ``metrics.json`` and ``report.md`` are written at the end
-(atomically). The run's settings are kept in ``config.json``; resuming with other settings is refused.
+interrupted run resumes where it stopped; ``metrics.json``, ``report.md`` and ``report.html`` (every
+problem, to look at: ``html_report``) are written at the end (atomically). The run's settings are
+kept in ``config.json``; resuming with other settings is refused.
 A caller that knows what the model is (training: its weights' fingerprint) passes ``identity``; the
 same settings for another model make the old predictions stale, and the run starts afresh.
 """
@@ -42,6 +43,7 @@ from ..numbers import render
 from ..pipeline import analyze, parse
 from .backends import Backend
 from .datasets import is_file_source, load_file
+from .html_report import write_html
 from .lm_eval_shape import results as lm_eval_results
 from .metrics import summarize
 from .report import write_report
@@ -175,7 +177,7 @@ def _read_settings(settings: Path) -> dict[str, Any]:
 
 
 # What a run writes in its --out directory (report.md's charts included).
-OUTPUT_FILES = ("config.json", "predictions.jsonl", "metrics.json", "results.json", "report.md",
+OUTPUT_FILES = ("config.json", "predictions.jsonl", "metrics.json", "results.json", "report.md", "report.html",
                 "accuracy_by_expert.png", "failure_taxonomy.png")
 
 
@@ -238,7 +240,7 @@ def run(config: EvalConfig, out: Path, backend: Backend, prompt: Callable[[str],
     if held != wanted:
         if identity is None or {k: v for k, v in held.items() if k != "model_identity"} != asdict(config):
             raise EvalError(f"{out} holds a run with other settings ({settings}); use another --out")
-        for name in ("predictions.jsonl", "metrics.json", "report.md"):
+        for name in ("predictions.jsonl", "metrics.json", "report.md", "report.html"):
             (out / name).unlink(missing_ok=True)
         echo(f"{out}: evaluated another model before (retrained?); its predictions removed, evaluating afresh")
     with atomic_write(settings) as fh:
@@ -277,4 +279,5 @@ def run(config: EvalConfig, out: Path, backend: Backend, prompt: Callable[[str],
     with atomic_write(out / "results.json") as fh:
         json.dump(lm_eval_results(metrics, rows, len(todo_all)), fh, indent=2)
     write_report(out / "report.md", metrics, rows)
+    write_html(out / "report.html", metrics, rows, todo_all)
     return metrics

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -129,14 +130,30 @@ def grpo_loss(logp: Tensor, old: Tensor, ref: Tensor | None, adv: Tensor, lens: 
     return loss, kl, clipped
 
 
-def rollout_metrics(groups: list[list[Rollout]]) -> dict[str, float]:
-    """This process's rewards, outcomes and lengths, per sample."""
+ROLLOUT_SUMS = ("rollouts", "reward", "correct", "valid", "finished", "completion_tokens")
+
+
+def rollout_sums(groups: list[list[Rollout]]) -> list[float]:
+    """This process's rollouts, summed (``ROLLOUT_SUMS``): summed over the processes, the step's."""
     rolls = [r for g in groups for r in g]
-    n = max(1, len(rolls))
     kinds = Counter(r.info["kind"] for r in rolls)
-    return {"reward_mean": sum(r.reward for r in rolls) / n, "correct": kinds["correct"] / n,
-            "valid": (kinds["correct"] + kinds["valid"]) / n, "finished": sum(r.finished for r in rolls) / n,
-            "completion_tokens": sum(len(r.completion) for r in rolls) / n}
+    return [float(len(rolls)), sum(r.reward for r in rolls), float(kinds["correct"]),
+            float(kinds["correct"] + kinds["valid"]), float(sum(r.finished for r in rolls)),
+            float(sum(len(r.completion) for r in rolls))]
+
+
+def rollout_metrics(sums: list[float]) -> dict[str, float]:
+    """Rewards, outcomes and lengths per sample, from the step's ``rollout_sums``."""
+    total = dict(zip(ROLLOUT_SUMS, sums, strict=True))
+    n = max(1.0, total["rollouts"])
+    return {"reward_mean": total["reward"] / n, "correct": total["correct"] / n, "valid": total["valid"] / n,
+            "finished": total["finished"] / n, "completion_tokens": total["completion_tokens"] / n}
+
+
+def rollout_seed(seed: int, step: int, index: int) -> int:
+    """The sampling seed of the step's ``index``-th question: one generator per question, so that a
+    question's rollouts are the same whichever process samples it (one process or several)."""
+    return int(np.random.SeedSequence([seed, step, index]).generate_state(1, dtype=np.uint64)[0] >> 1)
 
 
 class GRPOTrainer(Stage):
@@ -187,13 +204,18 @@ class GRPOTrainer(Stage):
         return out
 
     def sample(self, step: int) -> list[tuple[PromptItem, list[Rollout]]]:
-        """This process's share of the step's prompts, ``num_generations`` constrained samples each."""
+        """This process's share of the step's prompts (every ``num_processes``-th), ``num_generations``
+        constrained samples each, from the question's own generator (``rollout_seed``)."""
         cfg, acc = self.cfg, self.accelerator
-        mine = self.step_prompts(step)[acc.process_index::acc.num_processes]
-        gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step * 101 + acc.process_index)
+        prompts = self.step_prompts(step)
+        out = []
         with torch.no_grad():
-            return [(item, self.sampler.sample(item.prompt_ids, item.question, cfg.num_generations, cfg.temperature,
-                                               cfg.max_new_tokens, gen)) for item in mine]
+            for index in range(acc.process_index, len(prompts), acc.num_processes):
+                item = prompts[index]
+                gen = torch.Generator().manual_seed(rollout_seed(cfg.seed, step, index))
+                out.append((item, self.sampler.sample(item.prompt_ids, item.question, cfg.num_generations,
+                                                      cfg.temperature, cfg.max_new_tokens, gen)))
+        return out
 
     def reward(self, groups: list[tuple[PromptItem, list[Rollout]]]) -> None:
         for item, rolls in groups:
@@ -219,7 +241,9 @@ class GRPOTrainer(Stage):
         sampled = self.sample(step)
         self.reward(sampled)
         groups = [rolls for _, rolls in sampled]
-        row = rollout_metrics(groups)
+        sums = self.accelerator.reduce(torch.tensor(rollout_sums(groups), dtype=torch.float64,
+                                                    device=self.accelerator.device), reduction="sum")
+        row = rollout_metrics([float(x) for x in sums])
         kept = [g for g in groups if len({r.reward for r in g}) > 1]  # equal rewards: no advantage, no signal
         n_groups, n_seqs, n_tokens, skipped = self._counts(kept, len(groups))
         row.update({"groups_skipped_no_variance": int(skipped), "groups_used": int(n_groups),
@@ -273,8 +297,13 @@ class GRPOTrainer(Stage):
                 acc.backward(sum(p.sum() * 0.0 for p in params))
             stats["grad_norm"] += self._step(params)
         mu = cfg.num_iterations
-        return {"loss": stats["loss"] / mu, "kl": stats["kl"] / max(1, stats["tokens"]),
-                "clip_fraction": stats["clipped"] / max(1, stats["tokens"]), "grad_norm": stats["grad_norm"] / mu}
+        # each process's loss is its groups' share of the step's (normalised by the global counts):
+        # summed over the processes, the step's loss; kl and clipping per token of the whole step
+        local = torch.tensor([stats["loss"], stats["kl"], stats["clipped"], stats["tokens"]], dtype=torch.float64,
+                             device=acc.device)
+        loss, kl, clipped, tokens = (float(x) for x in acc.reduce(local, reduction="sum"))
+        return {"loss": loss / mu, "kl": kl / max(1, tokens), "clip_fraction": clipped / max(1, tokens),
+                "grad_norm": stats["grad_norm"] / mu}
 
     def _step(self, params: list[torch.nn.Parameter]) -> float:
         """Clip, step the optimiser and the schedule; the gradient norm before clipping (0 when not clipped)."""
