@@ -12,6 +12,7 @@ from typer.core import TyperGroup
 
 from . import diagnostics as diag
 from .checker import Grounder
+from .compact import SURFACES, surface_of
 from .corpus import commands as corpus_commands
 from .data import commands as data_commands
 from .decoding import commands as decoding_commands
@@ -175,22 +176,27 @@ def run(file: str = typer.Argument(..., help="A trace file, or - for stdin.")) -
     typer.echo(render(report.answer))
 
 
-def _canonical(item: Item) -> tuple[str | None, list[diag.Diagnostic]]:
+def _canonical(item: Item, to: str | None) -> tuple[str | None, list[diag.Diagnostic]]:
     report = parse(item.text)
     if report.program is None or not report.complete:
         return None, report.diagnostics
-    return format_program(report.program, report.comments), []
+    return format_program(report.program, report.comments, to or surface_of(item.text)), []
 
 
 @app.command()
 def fmt(
     files: list[str] = typer.Argument(..., help="Trace files (.yaml) or corpora (.jsonl); - reads stdin."),
     check_only: bool = typer.Option(False, "--check", help="Change nothing; exit 1 if a file would change."),
+    to: str = typer.Option(None, "--to", help="Write this surface: yaml (canonical) or compact; "
+                           "default: each trace's own."),
 ) -> None:
     """Rewrite traces in canonical form: one step per line, a fixed key order per op.
 
-    A trace with syntax or structural errors is left untouched and reported (exit 1).
+    Reads either surface; `--to` converts. A trace with syntax or structural errors is left
+    untouched and reported (exit 1).
     """
+    if to is not None and to not in SURFACES:
+        raise UsageError(f"--to takes {' or '.join(SURFACES)}, not {to!r}")
     status = 0
     for source in files:
         items = list(iter_items(source))
@@ -201,7 +207,7 @@ def fmt(
                 typer.echo(diag.render(item.error, "", item.source), err=True)
                 broken = True
                 continue
-            new, diags = _canonical(item)
+            new, diags = _canonical(item, to)
             for d in diags:
                 typer.echo(diag.render(d, item.text, item.location) + "\n", err=True)
             broken |= new is None

@@ -1,8 +1,10 @@
 """IR -> canonical text: one step per line, keys in the IR's field order (the grammar's
-`canonical` rule spells out the same layout; tests keep the two equal)."""
+`canonical` rule spells out the same layout; tests keep the two equal). ``surface="compact"``
+writes the compact surface instead (compact.py)."""
 
 from __future__ import annotations
 
+from . import compact
 from .ir import Block, Num, Program, Ref, Step, Var, step_fields
 from .numbers import render
 
@@ -43,7 +45,11 @@ class _Comments:
         return out
 
 
-def format_program(program: Program, comments: list[tuple[int, str]] = ()) -> str:
+def format_program(program: Program, comments: list[tuple[int, str]] = (), surface: str = "yaml") -> str:
+    if surface == "compact":
+        return compact.format_program(program, comments)
+    if surface != "yaml":
+        raise ValueError(f"unknown surface {surface!r}; surfaces: {', '.join(compact.SURFACES)}")
     lines: list[str] = []
     notes = _Comments(list(comments))
     indent = "  " if program.composed else ""
