@@ -64,6 +64,14 @@ def _questions(path: Path | None) -> list[str | None] | None:
     return out
 
 
+def _surface(surface: str) -> str:
+    from ..grammar import SURFACES
+
+    if surface not in SURFACES:
+        raise UsageError(f"--surface takes {' or '.join(SURFACES)}, not {surface!r}")
+    return surface
+
+
 def fuzz_command(
     tokenizer: str = typer.Option("embedded", "--tokenizer", help="embedded | tiny-bpe | tiny-spm | a local "
                                   "tokenizer directory."),
@@ -76,6 +84,7 @@ def fuzz_command(
                                "ops, grounding, values."),
     max_tokens: int = typer.Option(4096, "--max-tokens", min=16, help="A sample longer than this is dropped "
                                    "(and counted)."),
+    surface: str = typer.Option("yaml", "--surface", help="The surface the decoder writes: yaml or compact."),
 ) -> None:
     """Sample traces under the constraint from random logits (no model) and check every one.
 
@@ -95,12 +104,13 @@ def fuzz_command(
     from .constraint import compile_tokenizer
     from .fuzz import fuzz
 
+    _surface(surface)
     tok = _tokenizer(tokenizer)
     lv = _levels(levels)
     questions = _questions(question_file)
     grounders: dict[str, object] = {}
     t0 = time.perf_counter()
-    compiled = compile_tokenizer(tok)
+    compiled = compile_tokenizer(tok, surface=surface)
     counts = {"sampled": 0, "ok": 0, "with_errors": 0, "too_long": 0, "tokens": 0}
     codes: dict[str, int] = {}
     records = []
@@ -127,7 +137,7 @@ def fuzz_command(
         counts["with_errors" if bad else "ok"] += 1
         expert = report.program.blocks[0].expert if report.program and report.program.blocks else ""
         meta = {"tokenizer": tokenizer, "seed": seed, "index": i, "tokens": sample.tokens, "levels": levels,
-                "diagnostics": [d.code for d in report.diagnostics]}
+                "diagnostics": [d.code for d in report.diagnostics], "surface": surface}
         if sample.allowed_values is not None:
             from ..numbers import render
 
@@ -146,18 +156,20 @@ def export_command(
     fmt: str = typer.Option("lark", "--format", help="lark (llguidance), ebnf (xgrammar, llguidance), regex, "
                             "or vllm (the JSON `structured_outputs` request fragment, in EBNF: vLLM's xgrammar "
                             "and guidance backends both take it)."),
+    surface: str = typer.Option("yaml", "--surface", help="The surface: yaml (canonical) or compact."),
 ) -> None:
-    """Print the canonical grammar for another engine (derived from grammar/trace.lark)."""
+    """Print a surface's canonical grammar for another engine (derived from grammar/trace.lark)."""
     from .export import to_ebnf, to_lark, to_regex, vllm_request
 
+    _surface(surface)
     if fmt == "lark":
-        sys.stdout.write(to_lark())
+        sys.stdout.write(to_lark(surface))
     elif fmt == "ebnf":
-        sys.stdout.write(to_ebnf())
+        sys.stdout.write(to_ebnf(surface))
     elif fmt == "regex":
-        sys.stdout.write(to_regex() + "\n")
+        sys.stdout.write(to_regex(surface) + "\n")
     elif fmt == "vllm":
-        sys.stdout.write(json.dumps(vllm_request("ebnf"), indent=2) + "\n")
+        sys.stdout.write(json.dumps(vllm_request("ebnf", surface), indent=2) + "\n")
     else:
         raise UsageError("--format takes lark, ebnf, regex or vllm")
 

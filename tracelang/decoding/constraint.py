@@ -36,7 +36,7 @@ from .vocab import Vocab, fingerprint
 
 _FORMAT = 4  # bump when the vocab.npz layout changes
 _CACHE_FILE = "vocab.npz"
-_COMPILED: dict[tuple[str, str], Compiled] = {}
+_COMPILED: dict[tuple[str, str, str], Compiled] = {}
 
 
 def _dir(grammar: str, tok_hash: str) -> Path:
@@ -50,23 +50,24 @@ class CompileInfo:
     path: Path | None
 
 
-def compile_tokenizer(tokenizer, *, disk: bool = True, memory: bool = True) -> Compiled:
-    """The automaton bound to this tokenizer's vocabulary (cached in memory and on disk)."""
+def compile_tokenizer(tokenizer, *, disk: bool = True, memory: bool = True, surface: str = "yaml") -> Compiled:
+    """A surface's automaton bound to this tokenizer's vocabulary (cached in memory and on disk;
+    the vocabulary on disk is shared by the surfaces)."""
     t0 = time.perf_counter()
     fp = fingerprint(tokenizer)
     key = (grammar_hash(), fp)
-    if memory and key in _COMPILED:
-        return _COMPILED[key]
+    if memory and (*key, surface) in _COMPILED:
+        return _COMPILED[(*key, surface)]
     path = _dir(*key) / _CACHE_FILE
     compiled = None
     if disk:
         vocab = _load_vocab(path, fp)
         if vocab is not None:
-            compiled = Compiled(vocab, automaton() if memory else Automaton())
+            compiled = Compiled(vocab, automaton(surface) if memory else Automaton(surface))
             compiled.tokenizer_hash = fp  # type: ignore[attr-defined]
     from_disk = compiled is not None
     if compiled is None:
-        auto = automaton() if memory else Automaton()
+        auto = automaton(surface) if memory else Automaton(surface)
         compiled = Compiled(Vocab.from_tokenizer(tokenizer), auto)
         compiled.tokenizer_hash = fp  # type: ignore[attr-defined]
         if disk:
@@ -74,7 +75,7 @@ def compile_tokenizer(tokenizer, *, disk: bool = True, memory: bool = True) -> C
                 save(compiled)
     compiled.info = CompileInfo(time.perf_counter() - t0, from_disk, path if disk else None)  # type: ignore[attr-defined]
     if memory:
-        _COMPILED[key] = compiled
+        _COMPILED[(*key, surface)] = compiled
     return compiled
 
 
@@ -161,7 +162,7 @@ def make_config(levels: Levels = Levels(), question: str | None = None,
 # Byte preferences for the closing walk: close what is open, end the step, then take the ops that
 # end a trace soonest (query, else compute with add) and the shortest names and numbers.
 _CLOSING_ORDER = bytes(dict.fromkeys(
-    b"}],\n: 1-{qcaeruyxn234567890" + bytes(range(ord("a"), ord("z") + 1)) + b"_./" + bytes(range(32, 127))))
+    b"}]),\n: 1-{qrcaeuyxn234567890" + bytes(range(ord("a"), ord("z") + 1)) + b"_./" + bytes(range(32, 127))))
 
 
 class Constraint:
