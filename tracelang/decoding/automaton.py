@@ -252,15 +252,20 @@ class _Builder:
                 cur = nxt
             end = cur
         else:
-            start, end = _regex_fragment(nfa, sre_parse.parse(pattern.to_regexp()), occ.id)
+            inner, end = _regex_fragment(nfa, sre_parse.parse(pattern.to_regexp()), occ.id)
             # A regex may reach its first characters through empty moves (CANON_NUMBER's optional
-            # sign): each node on the way starts the occurrence, so its decisions and events apply.
-            stack = [start]
+            # sign). The occurrence starts at a node of its own that makes those first moves
+            # directly, so that the decisions and events on its first character always apply.
+            start = nfa.node(occ.id)
+            reach, stack = {inner}, [inner]
             while stack:
                 for m in nfa.eps[stack.pop()]:
-                    if nfa.occ_of[m] == occ.id and not nfa.first[m]:
-                        nfa.first[m] = True
+                    if m not in reach:
+                        reach.add(m)
                         stack.append(m)
+            nfa.moves[start] = [mv for n in sorted(reach) for mv in nfa.moves[n]]
+            if end in reach:
+                nfa.eps[start].append(end)
         nfa.first[start] = True
         return start, end
 

@@ -162,7 +162,11 @@ def make_config(levels: Levels = Levels(), question: str | None = None,
 # Byte preferences for the closing walk: close what is open, end the step, then take the ops that
 # end a trace soonest (query, else compute with add) and the shortest names and numbers.
 _CLOSING_ORDER = bytes(dict.fromkeys(
-    b"}]),\n: 1-{qrcaeuyxn234567890" + bytes(range(ord("a"), ord("z") + 1)) + b"_./" + bytes(range(32, 127))))
+    b"}],\n: 1-{qcaeruyxn234567890" + bytes(range(ord("a"), ord("z") + 1)) + b"_./" + bytes(range(32, 127))))
+# The compact surface's: close the call, end the line, `return` before another line (an init line,
+# started by a digit, never ends a trace), then a name argument before a literal.
+_CLOSING_ORDER_COMPACT = bytes(dict.fromkeys(
+    b")\n, raeqcuyxn1234567890" + bytes(range(ord("a"), ord("z") + 1)) + b"_./->" + bytes(range(32, 127))))
 
 
 class Constraint:
@@ -253,12 +257,13 @@ class Constraint:
         c = self.compiled
         kid, g, buf = self.kid, self.guide, self.buf
         out = bytearray()
+        order = _CLOSING_ORDER_COMPACT if c.auto.surface == "compact" else _CLOSING_ORDER
         while not self.done:
             if c.eos_ok(kid, g, buf):
                 return out.decode("utf-8")
             if len(out) >= limit:
                 return None
-            for b in _CLOSING_ORDER:
+            for b in order:
                 st = c.step(kid, g, buf, b)
                 if st is not None:
                     kid, g, buf = st
