@@ -1,6 +1,7 @@
 """A surface's canonical grammar as a character automaton, derived from ``grammar/trace.lark``.
 
-Each surface's rule (``canonical`` for the YAML, ``compact``; after lark's EBNF -> BNF) is regular. It is expanded into an NFA over bytes:
+Each surface's rule (``canonical`` for the YAML, ``compact``; after lark's EBNF -> BNF) is regular.
+It is expanded into an NFA over bytes:
 each terminal occurrence gets its own sub-automaton (literal strings as chains, regex terminals via
 Python's own regex parser), rules become Thompson fragments, lark's left-recursive repetition helpers
 become loops. Every terminal occurrence carries what the semantic layer needs:
