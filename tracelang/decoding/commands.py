@@ -213,6 +213,8 @@ def bench_decode(
                                "values; grounding applies to traces with a question)."),
     engines: str = typer.Option("tracelang,xgrammar,llguidance", "--engines"),
     json_out: Path | None = typer.Option(None, "--json", help="Also write the numbers as JSON."),
+    surfaces: str = typer.Option("yaml", "--surfaces", help="The surfaces to write the traces in: yaml, compact "
+                                 "or both (yaml,compact), each timed in this run."),
 ) -> None:
     """Per-token mask time and compile time: tracelang vs xgrammar vs llguidance on the same traces.
 
@@ -222,21 +224,24 @@ def bench_decode(
     """
     from .bench import mask_benchmark, write_json
 
+    chosen = tuple(_surface(x.strip()) for x in surfaces.split(",") if x.strip())
     tok = _tokenizer(tokenizer)
     traces = _traces(corpus, limit)
     names = tuple(e.strip() for e in engines.split(",") if e.strip())
     rows = mask_benchmark(tok, traces, _levels(levels), engines=names,
-                          progress=lambda name: typer.echo(f"running {name} ...", err=True))
-    tokens = sum(len(tok.encode(t.text, add_special_tokens=False)) + 1 for t in traces)
-    typer.echo(f"{len(traces)} traces, {tokens} tokens, tokenizer {tokenizer} ({len(tok)} ids)")
-    typer.echo(f"{'engine':<12} {'compile cold':>12} {'cached':>8}   {'mask µs: mean':>13} {'p50':>7} {'p99':>8} "
+                          progress=lambda name: typer.echo(f"running {name} ...", err=True), surfaces=chosen)
+    tokens = {r["surface"]: r["tokens"] for r in rows}
+    typer.echo(f"{len(traces)} traces, " + ", ".join(f"{n} tokens in {s}" for s, n in tokens.items())
+               + f", tokenizer {tokenizer} ({len(tok)} ids)")
+    typer.echo(f"{'engine':<22} {'compile cold':>12} {'cached':>8}   {'mask µs: mean':>13} {'p50':>7} {'p99':>8} "
                f"{'max':>9}   {'first pass mean/p99':>19}   {'take token mean':>15}  rejected")
     for r in rows:
+        label = f"{r['engine']} ({r['surface']})"
         if r["error"]:
-            typer.echo(f"{r['engine']:<12} unavailable: {r['error']}")
+            typer.echo(f"{label:<22} unavailable: {r['error']}")
             continue
         first = r["mask_first_pass_us"]
-        typer.echo(f"{r['engine']:<12} {r['compile_cold_s']:11.3f}s {r['compile_cached_s']:7.3f}s   "
+        typer.echo(f"{label:<22} {r['compile_cold_s']:11.3f}s {r['compile_cached_s']:7.3f}s   "
                    f"{_fmt(r['mask_us']):>40}   {first['mean']:9.1f}/{first['p99']:<9.1f}   "
                    f"{r['advance_us']['mean']:15.1f}  {r['rejected']}")
     if json_out:
