@@ -18,10 +18,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from ..compact import is_compact
 from ..data.gsm8k import Problem, load
 from ..data.importer import convert
 from ..data.splits import dev_ids
 from ..errors import UsageError
+from ..formatter import format_program
 from ..grounding import grounder_for
 from ..ir import Program
 from ..models.loading import SHIPPED
@@ -138,6 +140,8 @@ def predict(problem: Problem, text: str, new_tokens: int, seconds: float,
         "new_tokens": new_tokens,
         "seconds": round(seconds, 4),
     }
+    if is_compact(text):  # also in the canonical YAML, for the tools that read only that
+        row["trace_yaml"] = format_program(report.program) if report.program is not None and report.complete else None
     if budget_closed:
         row.update(answer=None, correct=False, valid=False, failure=BUDGET_CLOSED, budget_closed=True)
     return row
