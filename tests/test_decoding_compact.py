@@ -10,6 +10,7 @@ import re
 
 import numpy as np
 import pytest
+from test_decoding_semantics import _random_entity_trace
 from typer.testing import CliRunner
 
 from tracelang.cli import app
@@ -171,34 +172,13 @@ def test_importer_and_corpus_traces_pass_token_by_token(setup, root, tmp_path):
             assert analyze(text, grounder=grounder_for(question)).ok
 
 
-def _random_entity_trace(r: random.Random) -> str:
-    names = ["a", "b", "c", "d"]
-
-    def arg() -> str:
-        return r.choice(names) if r.random() < 0.4 else str(r.choice([0, 1, 1, 2, 3, 5, -2]))
-
-    steps = [f"{r.choice([0, 3, 5, 10])} -> a"]
-    if r.random() < 0.5:
-        steps.append(f"add_entity(b, {r.choice([0, 2, 4])})")
-    for _ in range(r.randint(1, 4)):
-        steps.append(r.choice([
-            lambda: f"{r.choice([0, 1, 2, 3, 5, 10])} -> {r.choice(names)}",
-            lambda: f"add_entity({r.choice(names)}, {arg()})",
-            lambda: f"transfer({r.choice(names)}, {r.choice(names)}, {arg()})",
-            lambda: f"consume({r.choice(names)}, {arg()})",
-            lambda: f"{r.choice(['add', 'sub', 'mul'])}({arg()}, {arg()}) -> {r.choice([*names, 'e', 'f'])}",
-        ])())
-    steps.append(f"return {r.choice([*names, 'e'])}")
-    return "expert entity_track\n" + "\n".join(steps) + "\n"
-
-
 def test_guide_accepts_exactly_what_the_checker_accepts(chars):
     """Random compact entity traces over a few names: the decoder takes a whole trace (and may end it)
     exactly when `check` finds no error in it, runtime errors included."""
     r = random.Random(7)
     verdicts, codes = [], set()
-    for _ in range(1500):
-        text = _random_entity_trace(r)
+    for _ in range(1500):  # the YAML test's traces, written in the compact surface
+        text = format_program(parse(_random_entity_trace(r)).program, surface="compact")
         report = analyze(text)
         con = state(chars)
         assert (con.advance_text(text) and con.can_end()) == report.ok, (text, report.diagnostics)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from conftest import GSM8K
+from test_training_cli import _recipe
 from typer.testing import CliRunner
 
 from tracelang.cli import app
@@ -23,23 +24,6 @@ from tracelang.models.tokenizer_store import tiny_bpe
 from tracelang.paths import SHOTS
 from tracelang.pipeline import analyze
 from tracelang.training.data import DataTally, canonical_trace
-
-
-def _recipe(tmp_path: Path) -> Path:
-    path = tmp_path / "tiny.yaml"
-    path.write_text(f"""
-model: tiny
-seed: 1
-output_dir: {tmp_path / "run"}
-unfreeze_layers: 1
-progress: false
-tensorboard: false
-sft:
-  data: [{{path: {SHOTS}, weight: 1.0}}]
-  per_device_train_batch_size: 3
-  learning_rate: 1.0e-3
-""")
-    return path
 
 
 def test_the_prompt_version_records_the_surface() -> None:

@@ -24,9 +24,10 @@ from lark.exceptions import UnexpectedInput
 
 from .build import field_kind
 from .diagnostics import Diagnostic
+from .formatter import value_text
 from .grammar import SURFACES as _RULES
 from .grammar import grammar_text, terminal_choices
-from .ir import STEP_TYPES, Block, InitStep, Num, Program, Ref, Step, TableStep, Var, step_fields
+from .ir import STEP_TYPES, Block, InitStep, Program, Step, TableStep, step_fields
 from .limits import DEFAULT_LIMITS, Limits
 from .numbers import render
 from .syntax import Document, Map, Scalar, Seq, SyntaxFailure, scalar_of, syntax_error
@@ -82,15 +83,8 @@ def call_fields(cls: type[Step]) -> tuple[tuple[str, ...], str | None]:
 
 
 def _value(value: object) -> str:
-    if isinstance(value, Var):
-        return value.name
-    if isinstance(value, Num):
-        return render(value.value)
-    if isinstance(value, Ref):
-        return str(value)
-    if isinstance(value, list):
-        return ", ".join(_value(v) for v in value)
-    return str(value)
+    """A field's value as a call writes it: a list's items are the call's arguments."""
+    return ", ".join(map(value_text, value)) if isinstance(value, list) else value_text(value)
 
 
 def format_step(step: Step) -> str:
