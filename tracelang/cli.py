@@ -11,6 +11,7 @@ from typer.core import TyperGroup
 
 from . import diagnostics as diag
 from .checker import Grounder
+from .compact import SURFACES, surface_of
 from .corpus import commands as corpus_commands
 from .data import commands as data_commands
 from .decoding import commands as decoding_commands
@@ -196,11 +197,11 @@ def run(
     typer.echo(render(report.answer))
 
 
-def _canonical(item: Item) -> tuple[str | None, list[diag.Diagnostic]]:
+def _canonical(item: Item, to: str | None) -> tuple[str | None, list[diag.Diagnostic]]:
     report = parse(item.text)
     if report.program is None or not report.complete:
         return None, report.diagnostics
-    return format_program(report.program, report.comments), []
+    return format_program(report.program, report.comments, to or surface_of(item.text)), []
 
 
 def _read_whole(source: str) -> str:
@@ -226,11 +227,16 @@ def _spliced(text: str, items: list[Item], outputs: list[str]) -> str:
 def fmt(
     files: list[str] = typer.Argument(..., help="Trace files (.yaml) or corpora (.jsonl); - reads stdin."),
     check_only: bool = typer.Option(False, "--check", help="Change nothing; exit 1 if a file would change."),
+    to: str = typer.Option(None, "--to", help="Write this surface: yaml (canonical) or compact; "
+                           "default: each trace's own."),
 ) -> None:
     """Rewrite traces in canonical form: one step per line, a fixed key order per op.
 
-    A trace with syntax or structural errors is left untouched and reported (exit 1).
+    Reads either surface; `--to` converts. A trace with syntax or structural errors is left
+    untouched and reported (exit 1).
     """
+    if to is not None and to not in SURFACES:
+        raise UsageError(f"--to takes {' or '.join(SURFACES)}, not {to!r}")
     status = 0
     for source in files:
         raw = _read_whole(source)
@@ -242,7 +248,7 @@ def fmt(
                 typer.echo(diag.render(item.error, "", item.source), err=True)
                 broken = True
                 continue
-            new, diags = _canonical(item)
+            new, diags = _canonical(item, to)
             for d in diags:
                 typer.echo(diag.render(d, item.text, item.location) + "\n", err=True)
             broken |= new is None

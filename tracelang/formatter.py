@@ -1,5 +1,6 @@
 """IR -> canonical text: one step per line, keys in the IR's field order (the grammar's
-`canonical` rule spells out the same layout; tests keep the two equal)."""
+`canonical` rule spells out the same layout; tests keep the two equal). ``surface="compact"``
+writes the compact surface instead (compact.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from .ir import Block, Num, Program, Ref, Step, Var, step_fields
 from .numbers import render
 
 
-def _value(value: object) -> str:
+def value_text(value: object) -> str:
+    """A field's value as canonical text (a list in brackets)."""
     if isinstance(value, Var):
         return value.name
     if isinstance(value, Num):
@@ -15,7 +17,7 @@ def _value(value: object) -> str:
     if isinstance(value, Ref):
         return str(value)
     if isinstance(value, list):
-        return "[" + ", ".join(_value(v) for v in value) + "]"
+        return "[" + ", ".join(value_text(v) for v in value) + "]"
     return str(value)
 
 
@@ -24,7 +26,7 @@ def format_step(step: Step) -> str:
     for name in step_fields(type(step)):
         value = getattr(step, name)
         if value is not None:
-            parts.append(f"{name}: {_value(value)}")
+            parts.append(f"{name}: {value_text(value)}")
     return "- {" + ", ".join(parts) + "}"
 
 
@@ -43,7 +45,13 @@ class _Comments:
         return out
 
 
-def format_program(program: Program, comments: list[tuple[int, str]] = ()) -> str:
+def format_program(program: Program, comments: list[tuple[int, str]] = (), surface: str = "yaml") -> str:
+    if surface == "compact":
+        from . import compact  # (compact writes its values with this module's value_text)
+
+        return compact.format_program(program, comments)
+    if surface != "yaml":
+        raise ValueError(f"unknown surface {surface!r}; surfaces: yaml, compact")
     lines: list[str] = []
     notes = _Comments(list(comments))
     indent = "  " if program.composed else ""

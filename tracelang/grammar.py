@@ -43,10 +43,21 @@ def grammar_hash() -> str:
     return hashlib.sha256(grammar_text().encode()).hexdigest()[:16]
 
 
+# The surfaces of the one IR, each with the grammar rule of its exact canonical texts.
+SURFACES = {"yaml": "canonical", "compact": "compact"}
+
+
 @cache
+def surface_parser(surface: str) -> Lark:
+    """An LALR parser of a surface's exact canonical form (used to derive regexes and automata)."""
+    if surface not in SURFACES:
+        raise GrammarError(f"unknown surface {surface!r}; surfaces: {', '.join(SURFACES)}")
+    return Lark(grammar_text(), parser="lalr", start=SURFACES[surface])
+
+
 def canonical_parser() -> Lark:
-    """An LALR parser of the exact canonical form (used to derive regexes and automata)."""
-    return Lark(grammar_text(), parser="lalr", start="canonical")
+    """An LALR parser of the exact canonical (YAML) form."""
+    return surface_parser("yaml")
 
 
 @cache
@@ -54,7 +65,8 @@ def terminal_patterns() -> dict[str, str]:
     """Regex source of every named terminal, from both entry points."""
     lenient = Lark(grammar_text(), parser="lalr", start="start", lexer="basic")
     out = {t.name: t.pattern.to_regexp() for t in lenient.terminals}
-    out.update({t.name: t.pattern.to_regexp() for t in canonical_parser().terminals})
+    for surface in SURFACES:
+        out.update({t.name: t.pattern.to_regexp() for t in surface_parser(surface).terminals})
     return out
 
 
@@ -106,6 +118,11 @@ def rule_regex(parser: Lark, start: str) -> str:
 
 
 @cache
+def surface_regex(surface: str) -> re.Pattern[str]:
+    """Matches exactly a surface's canonical texts: its rule compiled to one regex."""
+    return re.compile(rule_regex(surface_parser(surface), SURFACES[surface]))
+
+
 def canonical_regex() -> re.Pattern[str]:
-    """Matches exactly the canonical texts: the `canonical` rule compiled to one regex."""
-    return re.compile(rule_regex(canonical_parser(), "canonical"))
+    """Matches exactly the canonical (YAML) texts."""
+    return surface_regex("yaml")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from . import canonical
+from . import canonical, compact
 from .build import build
 from .checker import Grounder, check
 from .diagnostics import Diagnostic, has_errors
@@ -53,20 +53,26 @@ class Report:
 def parse(text: str, limits: Limits = DEFAULT_LIMITS) -> Report:
     """Text to IR with the structural diagnostics; no checks, no execution."""
     report = Report(text)
-    program = canonical.read(text, limits)
+    surface = compact.is_compact(text)
+    program = None if surface else canonical.read(text, limits)
     if program is not None:  # the fast road: canonical text, nothing to report
         report.program, report.complete = program, True
         return report
+    found: list[Diagnostic] = []
+    left_out: set[str] = set()
     try:
-        doc = parse_cst(text, limits)
+        if surface:
+            doc, found, left_out = compact.read(text, limits)
+        else:
+            doc = parse_cst(text, limits)
     except SyntaxFailure as failure:
         report.diagnostics.append(failure.diagnostic)
         return report
     report.comments = doc.comments
     built = build(doc.root, limits)
-    report.program, report.complete = built.program, built.complete
-    report.diagnostics.extend(built.diagnostics)
-    report.recovered = built.recovered
+    report.program, report.complete = built.program, built.complete and not found
+    report.diagnostics.extend(sorted(found + built.diagnostics, key=lambda d: (d.line, d.column)))
+    report.recovered = built.recovered | left_out
     return report
 
 

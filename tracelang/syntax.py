@@ -66,6 +66,7 @@ _TOKEN_WORDS = {
     "NAME": "a name", "NUMBER": "a number", "REF": "a reference like `prev.result`",
     "SQ_STRING": "a quoted string", "DQ_STRING": "a quoted string", "OP": "an operator",
     "GAP": "a space", "$END": "the end of the text",
+    "K_ARROW": "`->`", "K_LPAR": "`(`", "K_RPAR": "`)`", "K_HEAD": "`expert NAME`", "K_RETURN": "`return`",
 }
 
 
@@ -111,7 +112,8 @@ class _Indents(PostLex):
             yield Token.new_borrow_pos("_DEDENT", "", token) if token else Token("_DEDENT", "")
 
 
-def _scalar(tok: Token, kind: str) -> Scalar:
+def scalar_of(tok: Token, kind: str) -> Scalar:
+    """A token's scalar, its position past any blanks the token carries."""
     text = tok.value.strip()
     lead = len(tok.value) - len(tok.value.lstrip())
     col = tok.column + lead
@@ -170,7 +172,7 @@ class _ToCST(Transformer):
 
     def key(self, children):
         (c,) = children
-        return c if isinstance(c, Scalar) else _scalar(c, "name")
+        return c if isinstance(c, Scalar) else scalar_of(c, "name")
 
     def flow_map(self, children):
         brace = children[0]
@@ -185,7 +187,7 @@ class _ToCST(Transformer):
     @staticmethod
     def _node(c):
         if isinstance(c, Token) and c.type in _ATOMS:
-            return _scalar(c, _ATOMS[c.type])
+            return scalar_of(c, _ATOMS[c.type])
         return c
 
     def string(self, children):
@@ -218,7 +220,7 @@ def _expected(names: set[str]) -> str:
     return ", ".join(words)
 
 
-def _syntax_error(err: UnexpectedInput, text: str) -> Diagnostic:
+def syntax_error(err: UnexpectedInput, text: str) -> Diagnostic:
     line, col = max(1, err.line or 1), max(1, err.column or 1)
     if isinstance(err, UnexpectedCharacters):
         ch = text[err.pos_in_stream] if err.pos_in_stream < len(text) else ""
@@ -267,7 +269,7 @@ def parse_cst(text: str, limits: Limits = DEFAULT_LIMITS) -> Document:
     except SyntaxFailure:
         raise
     except UnexpectedInput as err:
-        raise SyntaxFailure(_syntax_error(err, src)) from None
+        raise SyntaxFailure(syntax_error(err, src)) from None
     except LarkError as err:  # a postlexer error wrapped by lark
         inner = err.__context__
         if isinstance(inner, SyntaxFailure):

@@ -1,16 +1,25 @@
-"""The canonical grammar as a character automaton, derived from ``grammar/trace.lark``.
+"""A surface's canonical grammar as a character automaton, derived from ``grammar/trace.lark``.
 
-The ``canonical`` rule (after lark's EBNF -> BNF) is regular. It is expanded into an NFA over bytes:
+Each surface's rule (``canonical`` for the YAML, ``compact``; after lark's EBNF -> BNF) is regular.
+It is expanded into an NFA over bytes:
 each terminal occurrence gets its own sub-automaton (literal strings as chains, regex terminals via
 Python's own regex parser), rules become Thompson fragments, lark's left-recursive repetition helpers
 become loops. Every terminal occurrence carries what the semantic layer needs:
 
 - a *slot* for the open or chosen terminals the decoder constrains (``def``/``use``/``target``
-  names, ``num`` literals, ``expert``, ``REF``, the op terminals), with the IR field it fills (read
-  from the literal before it: ``", value: "`` -> ``value``) and the step's op;
+  names, ``num`` literals, ``expert``, ``REF``, the op terminals), with the IR field it fills and the
+  step's op. Both come from the grammar and the IR, never from a surface's text: the op from the
+  step rule's name (``c_init``, ``k_transfer``), its leading literal or its op terminal; the field
+  by kind and order (a rule's name slots fill its IR class's name fields in the IR's order, and so
+  on for numbers, args, the op and the reference);
 - a *decision* on its first character where the grammar branches and semantics may refuse a branch
   (another step, another list item, closing a list, which op, another block);
 - an *event* the semantic layer reacts to (a step starts or ends, a block starts).
+
+An op terminal that starts a step line (the compact surface: ``add(``, ``add_entity(``, ``pow(``,
+``percent_of(``) is compiled as literal choices rather than a slot, so that lines starting alike
+share a DFA state: each choice is a decision on its first character, and its event, which fills
+the op slot, fires on the character after it (``add`` is known to be compute's only at ``(``).
 
 The DFA is built lazily by subset construction over NFA kernels (the NFA states right after a
 character); decisions filter the first-character moves, so the same kernel may lead to different
@@ -27,7 +36,8 @@ from functools import cache
 
 from lark.grammar import NonTerminal, Terminal
 
-from ..grammar import GrammarError, canonical_parser, grammar_hash, terminal_choices
+from ..build import field_kind
+from ..grammar import SURFACES, GrammarError, grammar_hash, surface_parser, terminal_choices
 from ..ir import STEP_TYPES, step_fields
 
 ASCII = range(128)
@@ -35,7 +45,9 @@ ASCII = range(128)
 # The grammar's hook points (named in trace.lark's canonical section).
 _ROLE_RULES = {"def": "def", "use": "use", "target": "target", "num": "num", "expert": "expert"}
 _OP_TERMINALS = {"COMPUTE_OP", "COMPARE_OP", "PERCENT_OP"}
-_KEY_RE = re.compile(r"(\w+): \[?$")
+# The kind of IR field (build.field_kind) each slot symbol fills.
+_SYMBOL_KINDS = {"def": "name", "use": "name", "target": "name", "num": "num", "REF": "ref"}
+_OP_WORD = re.compile(r"[a-z_]+")
 
 
 @dataclass(frozen=True, eq=False)
@@ -86,6 +98,7 @@ class NFA:
     occ_of: list[int] = field(default_factory=list)  # occurrence of each node (-1: glue)
     first: list[bool] = field(default_factory=list)  # the node is its occurrence's start
     occurrences: list[Occurrence] = field(default_factory=list)
+    exits: dict[int, tuple] = field(default_factory=dict)  # a choice's last node -> its deferred events
     start: int = 0
     final: int = 0
 
@@ -186,11 +199,13 @@ class _Ctx:
     role: str | None = None
     decisions: tuple = ()  # pending: attach to the next occurrence created
     events: tuple = ()
+    head: bool = False  # the symbol starts a step line
 
 
 class _Builder:
-    def __init__(self) -> None:
-        parser = canonical_parser()
+    def __init__(self, surface: str) -> None:
+        parser = surface_parser(surface)
+        self.start = SURFACES[surface]
         self.by_origin: dict[str, list[list]] = defaultdict(list)
         for rule in parser.rules:
             self.by_origin[rule.origin.name].append(rule.expansion)
@@ -198,7 +213,10 @@ class _Builder:
         self.nfa = NFA()
         self.rule_info: dict[str, tuple[str | None, str]] = {}  # step rule -> (op or None, IR class)
         self.rule_fields: dict[str, set[str]] = defaultdict(set)
-        self.step_rules = {e[1].name for e in self.by_origin["canon_step"] if len(e) == 3}
+        # The surface's step rule (its name ends in `_step`): each expansion holds one step rule.
+        self.container = next(n for n in self.by_origin if n.endswith("_step") and self.contains(self.start, n))
+        self.step_rules = {s.name for e in self.by_origin[self.container] for s in e
+                           if isinstance(s, NonTerminal) and not s.name.startswith("__")}
 
     def contains(self, rule: str, target: str, seen: frozenset = frozenset()) -> bool:
         if rule in seen:
@@ -215,6 +233,8 @@ class _Builder:
         pattern = self.terms[name]
         literal = pattern.value if pattern.type == "str" else None
         slot = None
+        if name in _OP_TERMINALS and ctx.head:
+            return self.choices(name, ctx)
         if name in _OP_TERMINALS:
             slot = Slot.make("op", ctx.key or "op", ctx.op, name, ctx.step)
         elif name == "REF":
@@ -233,8 +253,44 @@ class _Builder:
                 cur = nxt
             end = cur
         else:
-            start, end = _regex_fragment(nfa, sre_parse.parse(pattern.to_regexp()), occ.id)
+            inner, end = _regex_fragment(nfa, sre_parse.parse(pattern.to_regexp()), occ.id)
+            # A regex may reach its first characters through empty moves (CANON_NUMBER's optional
+            # sign). The occurrence starts at a node of its own that makes those first moves
+            # directly, so that the decisions and events on its first character always apply.
+            start = nfa.node(occ.id)
+            reach, stack = {inner}, [inner]
+            while stack:
+                for m in nfa.eps[stack.pop()]:
+                    if m not in reach:
+                        reach.add(m)
+                        stack.append(m)
+            nfa.moves[start] = [mv for n in sorted(reach) for mv in nfa.moves[n]]
+            if end in reach:
+                nfa.eps[start].append(end)
         nfa.first[start] = True
+        return start, end
+
+    def choices(self, name: str, ctx: _Ctx) -> tuple[int, int]:
+        """An op terminal at the start of a step line, as literal choices: each a decision on its
+        first character and, on the character after it, the event that fills the op slot."""
+        nfa = self.nfa
+        slot = Slot.make("op", ctx.key or "op", ctx.op, name, ctx.step)
+        if ctx.rule is not None:
+            self.rule_fields[ctx.rule].add(slot.key)
+        start, end = nfa.node(), nfa.node()
+        for value in terminal_choices(name):
+            choice = ("choice", slot, value)
+            occ = Occurrence(len(nfa.occurrences), name, value, None, (*ctx.decisions, choice), ctx.events)
+            nfa.occurrences.append(occ)
+            first = cur = nfa.node(occ.id)
+            nfa.first[first] = True
+            for byte in value.encode():
+                nxt = nfa.node(occ.id)
+                nfa.moves[cur].append((frozenset([byte]), nxt))
+                cur = nxt
+            nfa.exits[cur] = (choice,)
+            nfa.eps[start].append(first)
+            nfa.eps[cur].append(end)
         return start, end
 
     def symbol(self, sym, ctx: _Ctx) -> tuple[int, int]:
@@ -245,24 +301,24 @@ class _Builder:
     def sequence(self, exp: list, ctx: _Ctx, rule: str) -> tuple[int, int]:
         nfa = self.nfa
         start = cur = nfa.node()
-        key = ctx.key
+        keys = self.field_keys(rule, exp) if rule in self.step_rules else [ctx.key] * len(exp)
         after_list = False
         for i, sym in enumerate(exp):
-            c = _Ctx(ctx.rule, ctx.op, ctx.step, key, ctx.role)
+            c = _Ctx(ctx.rule, ctx.op, ctx.step, keys[i], ctx.role)
             if i == 0:
-                c.decisions, c.events = ctx.decisions, ctx.events
-            if rule == "canon_step" and isinstance(sym, NonTerminal) and sym.name in self.step_rules:
-                c.rule, c.key = sym.name, None
+                c.decisions, c.events, c.head = ctx.decisions, ctx.events, ctx.head
+            if rule == self.container and isinstance(sym, NonTerminal) and sym.name in self.step_rules:
+                c.rule, c.key, c.head = sym.name, None, i == 0
                 c.op = self.rule_op(sym.name)
                 c.step = self.rule_step(sym.name)
                 self.rule_info[sym.name] = (c.op, c.step)
                 c.decisions = (*c.decisions, ("rule", sym.name))
-            if rule == "canon_step" and i == 0:
+            if rule == self.container and i == 0:
                 c.events = (*c.events, "start_step")
-            if rule == "canon_step" and i == len(exp) - 1:
+            if rule == self.container and i == len(exp) - 1:
                 c.events = (*c.events, "end_step")
             if i == 0 and isinstance(sym, Terminal) and any(s.name == "expert" for s in exp):
-                c.events = (*c.events, ("block", rule != "canon_single"))
+                c.events = (*c.events, ("block", not rule.endswith("_single")))
             if after_list and isinstance(sym, Terminal):
                 c.decisions = (*c.decisions, ("close", ctx.rule))
             if isinstance(sym, NonTerminal) and sym.name in _ROLE_RULES:
@@ -272,23 +328,62 @@ class _Builder:
             s, e = self.symbol(sym, c)
             nfa.eps[cur].append(s)
             cur = e
-            if isinstance(sym, Terminal) and self.terms[sym.name].type == "str":
-                m = _KEY_RE.search(self.terms[sym.name].value)
-                if m:
-                    key = m.group(1)
-            after_list = isinstance(sym, NonTerminal) and (sym.name == "arg" or (
-                sym.name.startswith("__") and self.contains(sym.name, "arg")))
+            after_list = keys[i] is not None and ctx.step is not None and self.is_list(sym, keys[i], ctx.step)
         return start, cur
 
+    def is_list(self, sym, key: str, step: str) -> bool:
+        """The symbol writes (the end of) a list field's items: a closing decision follows it."""
+        return isinstance(sym, NonTerminal) and field_kind(_step_class(step), key) == "args" and (
+            sym.name == "arg" or (sym.name.startswith("__") and self.contains(sym.name, "arg")))
+
+    def field_keys(self, rule: str, exp: list) -> list[str | None]:
+        """The IR field each symbol of a step rule's expansion fills: the slots of one kind fill
+        that kind's fields of the rule's IR class in the IR's order (a list's helper continues it)."""
+        cls = _step_class(self.rule_step(rule))
+        queues: dict[str, list[str]] = defaultdict(list)
+        for f in step_fields(cls):
+            queues[field_kind(cls, f)].append(f)
+        lists = tuple(queues.get("args", ()))
+        out: list[str | None] = []
+        for sym in exp:
+            name = sym.name
+            if name in _OP_TERMINALS:
+                kind = "op_name" if queues.get("op_name") else None
+                out.append(queues["op_name"].pop(0) if kind else "op")
+                continue
+            if name.startswith("__") and self.contains(name, "arg") and out and out[-1] in lists:
+                out.append(out[-1])  # the rest of a list
+                continue
+            kind = "args" if name == "arg" and lists else "arg" if name == "arg" else _SYMBOL_KINDS.get(name)
+            if kind is None:
+                out.append(None)  # literal text
+                continue
+            if not queues.get(kind):
+                raise GrammarError(f"rule {rule}: a {kind} slot more than {cls.__name__} has fields of that kind")
+            out.append(queues[kind].pop(0))
+        return out
+
     def rule_op(self, rule: str) -> str | None:
-        first = self.by_origin[rule][0][0]
-        pattern = self.terms[first.name]
-        if pattern.type != "str":
-            return None  # the op is the slot's own value (c_percent)
-        op = pattern.value.split(",")[0].strip()
-        if op not in STEP_TYPES:
-            raise GrammarError(f"rule {rule} starts with {pattern.value!r}; {op!r} is not an op")
-        return op
+        """The op a step rule writes: named by the rule (``c_init``, ``k_add_entity``), else by its
+        leading literal (``"init, var: "``, ``"init("``) or its op terminal (COMPUTE_OP -> compute);
+        None when the op terminal's value is the op itself (the percent ops)."""
+        named = rule.partition("_")[2]
+        if named in STEP_TYPES:
+            return named
+        exp = self.by_origin[rule][0]
+        pattern = self.terms.get(exp[0].name)
+        if pattern is not None and pattern.type == "str":
+            m = _OP_WORD.match(pattern.value)
+            if m and m.group() in STEP_TYPES:
+                return m.group()
+        for sym in exp:
+            if sym.name in _OP_TERMINALS:
+                op = sym.name[:-3].lower()
+                if op in STEP_TYPES:
+                    return op
+                if all(c in STEP_TYPES for c in terminal_choices(sym.name)):
+                    return None
+        raise GrammarError(f"rule {rule}: no op (name it c_<op>, start it with the op, or give it an op terminal)")
 
     def rule_step(self, rule: str) -> str:
         """The IR class a step rule builds: from its literal op, or from its op terminal's choices."""
@@ -309,7 +404,7 @@ class _Builder:
         start, loop = nfa.node(), nfa.node()
         kind = None
         if tails:  # a repetition helper: every iteration, the first one too, is a decision
-            kind = "step" if self.contains(name, "canon_step") and not self.contains(name, "expert") else \
+            kind = "step" if self.contains(name, self.container) and not self.contains(name, "expert") else \
                 "block" if self.contains(name, "expert") else "more"
             decision = (kind, ctx.rule) if kind == "more" else (kind,)
             if [list(e) for e in base] == [list(e) for e in tails] and not ctx.decisions and not ctx.events:
@@ -341,7 +436,7 @@ class _Builder:
         return start, end
 
     def build(self) -> NFA:
-        start, end = self.rule("canonical", _Ctx())
+        start, end = self.rule(self.start, _Ctx())
         self.nfa.start, self.nfa.final = start, end
         self.check_keys()
         return self.nfa
@@ -354,10 +449,14 @@ class _Builder:
                 continue
             if slot.key == "op":
                 continue
-            cls = next(c for c in set(STEP_TYPES.values()) if c.__name__ == slot.step)
-            fields = step_fields(cls)
+            fields = step_fields(_step_class(slot.step))  # type: ignore[arg-type]
             if slot.key not in fields:
                 raise GrammarError(f"the grammar puts {slot.key!r} on `{slot.op}`, whose fields are {fields}")
+
+
+@cache
+def _step_class(name: str) -> type:
+    return next(c for c in set(STEP_TYPES.values()) if c.__name__ == name)
 
 
 # ---------------------------------------------------------------- lazy DFA
@@ -378,12 +477,14 @@ class Kernel:
 class Automaton:
     """Lazy DFA over NFA kernels; transitions depend on the set of allowed decisions."""
 
-    def __init__(self) -> None:
-        builder = _Builder()
+    def __init__(self, surface: str = "yaml") -> None:
+        builder = _Builder(surface)
+        self.surface = surface
         self.nfa = builder.build()
         self.rule_info = builder.rule_info
         self.rule_fields = {r: frozenset(f) for r, f in builder.rule_fields.items()}
         self.hash = grammar_hash()
+        self.exit_reach = {n: self._closure(frozenset([n])) for n in self.nfa.exits}
         self.kernels: list[Kernel] = []
         self.index: dict[frozenset[int], int] = {}
         self.trans: dict[tuple[int, frozenset, int], tuple[int, tuple] | None] = {}
@@ -444,6 +545,7 @@ class Automaton:
         out: set[int] = set()
         events: list = []
         stay = k.slot is not None and byte in k.cont
+        ended = [(self.exit_reach[p], nfa.exits[p]) for p in k.nodes if p in nfa.exits]
         for n in k.closure:
             occ = nfa.occ_of[n]
             if stay and occ not in k.slot_occs:
@@ -455,6 +557,9 @@ class Automaton:
                     o = nfa.occurrences[occ]
                     if any(d not in allowed for d in o.decisions):
                         continue
+                    for reach, deferred in ended:  # leaving a choice that ended here: it was the one
+                        if n in reach:
+                            events.extend(e for e in deferred if e not in events)
                     events.extend(e for e in o.events if e not in events)
                 out.add(dst)
         result = (self.intern(frozenset(out)), tuple(events)) if out else None
@@ -463,5 +568,5 @@ class Automaton:
 
 
 @cache
-def automaton() -> Automaton:
-    return Automaton()
+def automaton(surface: str = "yaml") -> Automaton:
+    return Automaton(surface)

@@ -117,14 +117,15 @@ def _replay(tm: Timing, traces: list[list[int]], passes: int, start: Callable[[i
                         break
 
 
-def _ours(tokenizer, traces: list[list[int]], questions: list[str | None], levels: Levels, passes: int) -> Timing:
+def _ours(tokenizer, traces: list[list[int]], questions: list[str | None], levels: Levels, passes: int,
+          surface: str = "yaml") -> Timing:
     tm = Timing("tracelang")
     t0 = time.perf_counter()
-    compiled = Compiled(Vocab.from_tokenizer(tokenizer), Automaton())
+    compiled = Compiled(Vocab.from_tokenizer(tokenizer), Automaton(surface))
     tm.compile_cold = time.perf_counter() - t0
     save(compiled)
     t0 = time.perf_counter()
-    compile_tokenizer(tokenizer, disk=True, memory=False)
+    compile_tokenizer(tokenizer, disk=True, memory=False, surface=surface)
     tm.compile_cached = time.perf_counter() - t0
     configs = [make_config(levels, question=q) if q else make_config(levels.without("grounding"))
                for q in questions]
@@ -138,7 +139,7 @@ def _ours(tokenizer, traces: list[list[int]], questions: list[str | None], level
     return tm
 
 
-def _xgrammar(tokenizer, traces: list[list[int]], passes: int) -> Timing:
+def _xgrammar(tokenizer, traces: list[list[int]], passes: int, surface: str = "yaml") -> Timing:
     tm = Timing("xgrammar")
     try:
         import torch
@@ -151,10 +152,10 @@ def _xgrammar(tokenizer, traces: list[list[int]], passes: int) -> Timing:
     t0 = time.perf_counter()
     info = xgr.TokenizerInfo.from_huggingface(tokenizer, vocab_size=len(tokenizer))
     compiler = xgr.GrammarCompiler(info, cache_enabled=True)
-    compiled = compiler.compile_grammar(to_ebnf())
+    compiled = compiler.compile_grammar(to_ebnf(surface))
     tm.compile_cold = time.perf_counter() - t0
     t0 = time.perf_counter()
-    compiler.compile_grammar(to_ebnf())
+    compiler.compile_grammar(to_ebnf(surface))
     tm.compile_cached = time.perf_counter() - t0
     bitmask = xgr.allocate_token_bitmask(1, info.vocab_size)
 
@@ -168,7 +169,7 @@ def _xgrammar(tokenizer, traces: list[list[int]], passes: int) -> Timing:
     return tm
 
 
-def _llguidance(tokenizer, traces: list[list[int]], passes: int) -> Timing:
+def _llguidance(tokenizer, traces: list[list[int]], passes: int, surface: str = "yaml") -> Timing:
     tm = Timing("llguidance")
     try:
         import llguidance
@@ -181,7 +182,7 @@ def _llguidance(tokenizer, traces: list[list[int]], passes: int) -> Timing:
 
     t0 = time.perf_counter()
     lltok = llguidance.hf.from_tokenizer(tokenizer, n_vocab=len(tokenizer))
-    grammar = llguidance.grammar_from("lark", to_lark())
+    grammar = llguidance.grammar_from("lark", to_lark(surface))
     matcher = llguidance.LLMatcher(lltok, grammar)
     tm.compile_cold = time.perf_counter() - t0
     if matcher.is_error():
@@ -201,24 +202,36 @@ def _llguidance(tokenizer, traces: list[list[int]], passes: int) -> Timing:
     return tm
 
 
+def surface_texts(traces: list[Trace], surface: str) -> list[str]:
+    """The traces written in ``surface`` (they are loaded in the canonical YAML)."""
+    if surface == "yaml":
+        return [t.text for t in traces]
+    from ..formatter import format_program
+    from ..pipeline import parse
+
+    return [format_program(parse(t.text).program, surface=surface) for t in traces]  # type: ignore[arg-type]
+
+
 def mask_benchmark(tokenizer, traces: list[Trace], levels: Levels = Levels(), passes: int = 2,
                    engines: tuple[str, ...] = ("tracelang", "xgrammar", "llguidance"),
-                   progress: Callable[[str], None] | None = None) -> list[dict]:
+                   progress: Callable[[str], None] | None = None, surfaces: tuple[str, ...] = ("yaml",)) -> list[dict]:
+    """One row per surface and engine: the same traces, each surface's own text and grammar."""
     eos = tokenizer.eos_token_id
-    ids = [tokenizer.encode(t.text, add_special_tokens=False) + [eos] for t in traces]
     out = []
-    for name in engines:
-        if progress:
-            progress(name)
-        if name == "tracelang":
-            tm = _ours(tokenizer, ids, [t.question for t in traces], levels, passes)
-        elif name == "xgrammar":
-            tm = _xgrammar(tokenizer, ids, passes)
-        elif name == "llguidance":
-            tm = _llguidance(tokenizer, ids, passes)
-        else:
-            raise ValueError(f"unknown engine {name}")
-        out.append(tm.summary())
+    for surface in surfaces:
+        ids = [tokenizer.encode(text, add_special_tokens=False) + [eos] for text in surface_texts(traces, surface)]
+        for name in engines:
+            if progress:
+                progress(f"{name} ({surface})")
+            if name == "tracelang":
+                tm = _ours(tokenizer, ids, [t.question for t in traces], levels, passes, surface)
+            elif name == "xgrammar":
+                tm = _xgrammar(tokenizer, ids, passes, surface)
+            elif name == "llguidance":
+                tm = _llguidance(tokenizer, ids, passes, surface)
+            else:
+                raise ValueError(f"unknown engine {name}")
+            out.append({**tm.summary(), "surface": surface, "tokens": sum(map(len, ids))})
     return out
 
 

@@ -59,6 +59,14 @@ def _questions(path: Path | None) -> list[str | None] | None:
     return out
 
 
+def _surface(surface: str) -> str:
+    from ..grammar import SURFACES
+
+    if surface not in SURFACES:
+        raise UsageError(f"--surface takes {' or '.join(SURFACES)}, not {surface!r}")
+    return surface
+
+
 def fuzz_command(
     tokenizer: str = typer.Option("embedded", "--tokenizer", help="embedded | tiny-bpe | tiny-spm | a local "
                                   "tokenizer directory."),
@@ -70,6 +78,7 @@ def fuzz_command(
     levels: str = typer.Option("all", "--levels", help=LEVELS_HELP),
     max_tokens: int = typer.Option(4096, "--max-tokens", min=16, help="A sample longer than this is dropped "
                                    "(and counted)."),
+    surface: str = typer.Option("yaml", "--surface", help="The surface the decoder writes: yaml or compact."),
 ) -> None:
     """Sample traces under the constraint from random logits (no model) and check every one.
 
@@ -86,12 +95,13 @@ def fuzz_command(
     from .constraint import compile_tokenizer
     from .fuzz import fuzz
 
+    _surface(surface)
     tok = _tokenizer(tokenizer)
     lv = _levels(levels)
     questions = _questions(question_file)
     grounders: dict[str, object] = {}
     t0 = time.perf_counter()
-    compiled = compile_tokenizer(tok)
+    compiled = compile_tokenizer(tok, surface=surface)
     counts = {"sampled": 0, "ok": 0, "with_errors": 0, "too_long": 0, "tokens": 0}
     codes: dict[str, int] = {}
     records = []
@@ -118,7 +128,7 @@ def fuzz_command(
         counts["with_errors" if bad else "ok"] += 1
         expert = report.program.blocks[0].expert if report.program and report.program.blocks else ""
         meta = {"tokenizer": tokenizer, "seed": seed, "index": i, "tokens": sample.tokens, "levels": levels,
-                "diagnostics": [d.code for d in report.diagnostics]}
+                "diagnostics": [d.code for d in report.diagnostics], "surface": surface}
         if sample.allowed_values is not None:
             from ..numbers import render
 
@@ -137,18 +147,20 @@ def export_command(
     fmt: str = typer.Option("lark", "--format", help="lark (llguidance), ebnf (xgrammar, llguidance), regex, "
                             "or vllm (the JSON `structured_outputs` request fragment, in EBNF: vLLM's xgrammar "
                             "and guidance backends both take it)."),
+    surface: str = typer.Option("yaml", "--surface", help="The surface: yaml (canonical) or compact."),
 ) -> None:
-    """Print the canonical grammar for another engine (derived from grammar/trace.lark)."""
+    """Print a surface's canonical grammar for another engine (derived from grammar/trace.lark)."""
     from .export import to_ebnf, to_lark, to_regex, vllm_request
 
+    _surface(surface)
     if fmt == "lark":
-        sys.stdout.write(to_lark())
+        sys.stdout.write(to_lark(surface))
     elif fmt == "ebnf":
-        sys.stdout.write(to_ebnf())
+        sys.stdout.write(to_ebnf(surface))
     elif fmt == "regex":
-        sys.stdout.write(to_regex() + "\n")
+        sys.stdout.write(to_regex(surface) + "\n")
     elif fmt == "vllm":
-        sys.stdout.write(json.dumps(vllm_request("ebnf"), indent=2) + "\n")
+        sys.stdout.write(json.dumps(vllm_request("ebnf", surface), indent=2) + "\n")
     else:
         raise UsageError("--format takes lark, ebnf, regex or vllm")
 
@@ -192,6 +204,8 @@ def bench_decode(
                                "traces with a question."),
     engines: str = typer.Option("tracelang,xgrammar,llguidance", "--engines"),
     json_out: Path | None = typer.Option(None, "--json", help="Also write the numbers as JSON."),
+    surfaces: str = typer.Option("yaml", "--surfaces", help="The surfaces to write the traces in: yaml, compact "
+                                 "or both (yaml,compact), each timed in this run."),
 ) -> None:
     """Per-token mask time and compile time: tracelang vs xgrammar vs llguidance on the same traces.
 
@@ -201,21 +215,24 @@ def bench_decode(
     """
     from .bench import mask_benchmark, write_json
 
+    chosen = tuple(_surface(x.strip()) for x in surfaces.split(",") if x.strip())
     tok = _tokenizer(tokenizer)
     traces = _traces(corpus, limit)
     names = tuple(e.strip() for e in engines.split(",") if e.strip())
     rows = mask_benchmark(tok, traces, _levels(levels), engines=names,
-                          progress=lambda name: typer.echo(f"running {name} ...", err=True))
-    tokens = sum(len(tok.encode(t.text, add_special_tokens=False)) + 1 for t in traces)
-    typer.echo(f"{len(traces)} traces, {tokens} tokens, tokenizer {tokenizer} ({len(tok)} ids)")
-    typer.echo(f"{'engine':<12} {'compile cold':>12} {'cached':>8}   {'mask µs: mean':>13} {'p50':>7} {'p99':>8} "
+                          progress=lambda name: typer.echo(f"running {name} ...", err=True), surfaces=chosen)
+    tokens = {r["surface"]: r["tokens"] for r in rows}
+    typer.echo(f"{len(traces)} traces, " + ", ".join(f"{n} tokens in {s}" for s, n in tokens.items())
+               + f", tokenizer {tokenizer} ({len(tok)} ids)")
+    typer.echo(f"{'engine':<22} {'compile cold':>12} {'cached':>8}   {'mask µs: mean':>13} {'p50':>7} {'p99':>8} "
                f"{'max':>9}   {'first pass mean/p99':>19}   {'take token mean':>15}  rejected")
     for r in rows:
+        label = f"{r['engine']} ({r['surface']})"
         if r["error"]:
-            typer.echo(f"{r['engine']:<12} unavailable: {r['error']}")
+            typer.echo(f"{label:<22} unavailable: {r['error']}")
             continue
         first = r["mask_first_pass_us"]
-        typer.echo(f"{r['engine']:<12} {r['compile_cold_s']:11.3f}s {r['compile_cached_s']:7.3f}s   "
+        typer.echo(f"{label:<22} {r['compile_cold_s']:11.3f}s {r['compile_cached_s']:7.3f}s   "
                    f"{_fmt(r['mask_us']):>40}   {first['mean']:9.1f}/{first['p99']:<9.1f}   "
                    f"{r['advance_us']['mean']:15.1f}  {r['rejected']}")
     if json_out:

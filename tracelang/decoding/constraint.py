@@ -37,7 +37,7 @@ from .vocab import Vocab, fingerprint
 
 _FORMAT = 4  # bump when the vocab.npz layout changes
 _CACHE_FILE = "vocab.npz"
-_COMPILED: dict[tuple[str, str], Compiled] = {}
+_COMPILED: dict[tuple[str, str, str], Compiled] = {}
 
 
 def _dir(grammar: str, tok_hash: str) -> Path:
@@ -51,23 +51,24 @@ class CompileInfo:
     path: Path | None
 
 
-def compile_tokenizer(tokenizer, *, disk: bool = True, memory: bool = True) -> Compiled:
-    """The automaton bound to this tokenizer's vocabulary (cached in memory and on disk)."""
+def compile_tokenizer(tokenizer, *, disk: bool = True, memory: bool = True, surface: str = "yaml") -> Compiled:
+    """A surface's automaton bound to this tokenizer's vocabulary (cached in memory and on disk;
+    the vocabulary on disk is shared by the surfaces)."""
     t0 = time.perf_counter()
     fp = fingerprint(tokenizer)
     key = (grammar_hash(), fp)
-    if memory and key in _COMPILED:
-        return _COMPILED[key]
+    if memory and (*key, surface) in _COMPILED:
+        return _COMPILED[(*key, surface)]
     path = _dir(*key) / _CACHE_FILE
     compiled = None
     if disk:
         vocab = _load_vocab(path, fp)
         if vocab is not None:
-            compiled = Compiled(vocab, automaton() if memory else Automaton())
+            compiled = Compiled(vocab, automaton(surface) if memory else Automaton(surface))
             compiled.tokenizer_hash = fp  # type: ignore[attr-defined]
     from_disk = compiled is not None
     if compiled is None:
-        auto = automaton() if memory else Automaton()
+        auto = automaton(surface) if memory else Automaton(surface)
         compiled = Compiled(Vocab.from_tokenizer(tokenizer), auto)
         compiled.tokenizer_hash = fp  # type: ignore[attr-defined]
         if disk:
@@ -75,7 +76,7 @@ def compile_tokenizer(tokenizer, *, disk: bool = True, memory: bool = True) -> C
                 save(compiled)
     compiled.info = CompileInfo(time.perf_counter() - t0, from_disk, path if disk else None)  # type: ignore[attr-defined]
     if memory:
-        _COMPILED[key] = compiled
+        _COMPILED[(*key, surface)] = compiled
     return compiled
 
 
@@ -163,6 +164,10 @@ def make_config(levels: Levels = Levels(), question: str | None = None,
 # end a trace soonest (query, else compute with add) and the shortest names and numbers.
 _CLOSING_ORDER = bytes(dict.fromkeys(
     b"}],\n: 1-{qcaeruyxn234567890" + bytes(range(ord("a"), ord("z") + 1)) + b"_./" + bytes(range(32, 127))))
+# The compact surface's: close the call, end the line, `return` before another line (an init line,
+# started by a digit, never ends a trace), then a name argument before a literal.
+_CLOSING_ORDER_COMPACT = bytes(dict.fromkeys(
+    b")\n, raeqcuyxn1234567890" + bytes(range(ord("a"), ord("z") + 1)) + b"_./->" + bytes(range(32, 127))))
 
 
 class Constraint:
@@ -253,12 +258,13 @@ class Constraint:
         c = self.compiled
         kid, g, buf = self.kid, self.guide, self.buf
         out = bytearray()
+        order = _CLOSING_ORDER_COMPACT if c.auto.surface == "compact" else _CLOSING_ORDER
         while not self.done:
             if c.eos_ok(kid, g, buf):
                 return out.decode("utf-8")
             if len(out) >= limit:
                 return None
-            for b in _CLOSING_ORDER:
+            for b in order:
                 st = c.step(kid, g, buf, b)
                 if st is not None:
                     kid, g, buf = st

@@ -1,4 +1,4 @@
-"""The canonical grammar in other engines' syntaxes, derived from ``grammar/trace.lark``.
+"""A surface's canonical grammar in other engines' syntaxes, derived from ``grammar/trace.lark``.
 
 xgrammar takes EBNF (GBNF style), llguidance takes Lark or GBNF, vLLM takes either through its
 ``structured_outputs.grammar`` field. They are written here from lark's own BNF of the ``canonical``
@@ -18,11 +18,11 @@ from functools import cache
 
 from lark.grammar import NonTerminal, Terminal
 
-from ..grammar import GrammarError, canonical_parser
+from ..grammar import SURFACES, GrammarError, surface_parser
 
 
-def _structure() -> tuple[dict[str, list[list]], dict[str, object]]:
-    parser = canonical_parser()
+def _structure(surface: str) -> tuple[dict[str, list[list]], dict[str, object]]:
+    parser = surface_parser(surface)
     by_origin: dict[str, list[list]] = defaultdict(list)
     for rule in parser.rules:
         by_origin[rule.origin.name].append(list(rule.expansion))
@@ -107,24 +107,25 @@ def _class_char(code: int) -> str:
 
 
 @cache
-def to_ebnf() -> str:
+def to_ebnf(surface: str = "yaml") -> str:
     """The canonical grammar as EBNF for xgrammar (``root`` is the start rule)."""
-    by_origin, terms = _structure()
+    by_origin, terms = _structure(surface)
+    top = SURFACES[surface]
 
     def fmt(sym) -> str:
         if isinstance(sym, NonTerminal):
-            return "root" if sym.name == "canonical" else sym.name.strip("_")
+            return "root" if sym.name == top else sym.name.strip("_")
         pattern = terms[sym.name]
         return json.dumps(pattern.value) if pattern.type == "str" else sym.name.lower()
 
     lines = []
     helpers = {n for n in by_origin if n.startswith("__")}
-    for name in _reachable(by_origin, "canonical"):
+    for name in _reachable(by_origin, top):
         body = _inline(by_origin, name, helpers, fmt)
         if name in helpers:
             continue
-        lines.append(f"{'root' if name == 'canonical' else name} ::= {body}")
-    used = sorted({s.name for n in _reachable(by_origin, "canonical") for e in by_origin[n]
+        lines.append(f"{'root' if name == top else name} ::= {body}")
+    used = sorted({s.name for n in _reachable(by_origin, top) for e in by_origin[n]
                    for s in e if isinstance(s, Terminal) and terms[s.name].type != "str"})
     for t in used:
         lines.append(f"{t.lower()} ::= {_ebnf_regex(sre_parse.parse(terms[t].to_regexp()))}")
@@ -141,23 +142,24 @@ def _inline(by_origin: dict, name: str, helpers: set[str], fmt) -> str:
 
 
 @cache
-def to_lark() -> str:
+def to_lark(surface: str = "yaml") -> str:
     """The canonical grammar in Lark syntax (llguidance, vLLM's ``guidance`` backend)."""
-    by_origin, terms = _structure()
+    by_origin, terms = _structure(surface)
+    top = SURFACES[surface]
     helpers = {n for n in by_origin if n.startswith("__")}
 
     def fmt(sym) -> str:
         if isinstance(sym, NonTerminal):
-            return "start" if sym.name == "canonical" else sym.name.strip("_")
+            return "start" if sym.name == top else sym.name.strip("_")
         pattern = terms[sym.name]
         return json.dumps(pattern.value) if pattern.type == "str" else sym.name
 
     lines = []
-    for name in _reachable(by_origin, "canonical"):
+    for name in _reachable(by_origin, top):
         if name in helpers:
             continue
-        lines.append(f"{'start' if name == 'canonical' else name}: {_inline(by_origin, name, helpers, fmt)}")
-    used = sorted({s.name for n in _reachable(by_origin, "canonical") for e in by_origin[n]
+        lines.append(f"{'start' if name == top else name}: {_inline(by_origin, name, helpers, fmt)}")
+    used = sorted({s.name for n in _reachable(by_origin, top) for e in by_origin[n]
                    for s in e if isinstance(s, Terminal) and terms[s.name].type != "str"})
     for t in used:
         lines.append(f"{t}: /{terms[t].to_regexp()}/")
@@ -238,10 +240,11 @@ def _re_parsed(parsed) -> Piece:
 
 
 @cache
-def to_regex() -> str:
+def to_regex(surface: str = "yaml") -> str:
     """The whole canonical language as one regex (for engines that take only regexes). It matches
     what ``grammar.canonical_regex`` matches; only the escapes a regex needs (``\\n`` for a newline)."""
-    by_origin, terms = _structure()
+    by_origin, terms = _structure(surface)
+    top = SURFACES[surface]
 
     @cache
     def rule(name: str) -> Piece:
@@ -265,10 +268,10 @@ def to_regex() -> str:
             return _re_literal(pattern.value)
         return _re_parsed(sre_parse.parse(pattern.to_regexp()))
 
-    return rule("canonical")[0]
+    return rule(top)[0]
 
 
-def vllm_request(fmt: str = "ebnf") -> dict:
+def vllm_request(fmt: str = "ebnf", surface: str = "yaml") -> dict:
     """The ``structured_outputs`` part of a vLLM request constraining output to canonical traces.
 
     EBNF (the default) works with both of vLLM's grammar backends: xgrammar reads it as is, and the
@@ -276,9 +279,9 @@ def vllm_request(fmt: str = "ebnf") -> dict:
     xgrammar backend converts Lark with a line-based rewrite that reads words inside ``/regex/`` as
     rule names."""
     if fmt == "ebnf":
-        return {"structured_outputs": {"grammar": to_ebnf()}}
+        return {"structured_outputs": {"grammar": to_ebnf(surface)}}
     if fmt == "lark":
-        return {"structured_outputs": {"grammar": to_lark()}}
+        return {"structured_outputs": {"grammar": to_lark(surface)}}
     if fmt == "regex":
-        return {"structured_outputs": {"regex": to_regex()}}
+        return {"structured_outputs": {"regex": to_regex(surface)}}
     raise ValueError("format: ebnf | lark | regex")

@@ -30,7 +30,7 @@ from ..degenerate import PERCENT_IDENTITY, ROUNDING, repeated
 from ..experts import Env, ExecError
 from ..experts.base import OpSpec
 from ..experts.percentage import PERCENT_OPS, rate_error
-from ..grammar import terminal_choices
+from ..grammar import SURFACES, terminal_choices
 from ..ir import STEP_TYPES, Num, QueryStep, Ref, Step, Var, make, names_in
 from ..limits import DEFAULT_LIMITS, Limits
 from ..numbers import ZERO, Exact, render
@@ -459,6 +459,8 @@ class Guide:
             return b is not None and (not b.has_query or not self.lv.ops)
         if kind == "rule":
             return self._rule_ok(d[1])
+        if kind == "choice":  # an op slot written as literal choices (automaton.py): its allow-list
+            return d[2] in self.slot(d[1])[1]  # type: ignore[operator]
         if kind in ("more", "close"):
             args = self.field("args", ())
             op, cop = self.op, self.field("compute_op")
@@ -683,6 +685,11 @@ class Guide:
             return self._with(draft=(None, ()))
         if e == "end_step":
             return self._commit()
+        if isinstance(e, tuple) and e[0] == "choice":
+            done = self.complete(e[1], e[2])
+            if done is None:
+                raise ValueError(f"choice {e[2]!r} was not allowed")
+            return done
         if isinstance(e, tuple) and e[0] == "block":
             results = self.results
             if self.block is not None:
@@ -775,7 +782,8 @@ def _rule_info(rule: str) -> tuple[str | None, str]:
     if hit is None:
         from .automaton import automaton
 
-        _RULES.update(automaton().rule_info)
+        for surface in SURFACES:
+            _RULES.update(automaton(surface).rule_info)
         hit = _RULES.get(rule)
         if hit is None:
             raise ValueError(f"unknown step rule {rule}")
@@ -787,6 +795,7 @@ def automaton_rule_fields(rule: str) -> frozenset[str]:
     if hit is None:
         from .automaton import automaton
 
-        _RULE_FIELDS.update(automaton().rule_fields)
+        for surface in SURFACES:
+            _RULE_FIELDS.update(automaton(surface).rule_fields)
         hit = _RULE_FIELDS[rule]
     return hit

@@ -10,6 +10,7 @@ import typer
 from ..diagnostics import render as render_diag
 from ..errors import UsageError
 from ..fileio import InputError
+from ..grammar import SURFACES
 from ..models import ModelError, Prompter, load_model
 from ..models.loading import ATTN_HELP, DEVICE_HELP, DTYPE_HELP, REVISION_HELP, resolve_device, resolve_dtype
 from ..models.prompt import load_shots
@@ -24,6 +25,8 @@ MODEL_HELP = ("`shipped` (the default: Gemma 3 270M with the trained adapter in 
               "there), `embedded` (the untrained base), `tiny`, a training checkpoint, an adapter directory, a "
               "local model directory or a hub id.")
 SHOTS_HELP = "Worked examples in the prompt (default: 0 for a trained model, 3 for an untrained one)."
+SURFACE_HELP = ("The surface the model writes: yaml or compact (default: the one it was trained on, from its prompt "
+                "version; yaml for an untrained model).")
 
 
 def register(app: typer.Typer) -> None:
@@ -61,7 +64,9 @@ def default_shots(loaded, shots: int | None) -> int:
 def make_backend(model: str, constrain: bool, shots: int | None, shots_from: str | None, max_new_tokens: int,
                  seed: int = 0, dtype: str = "float32", device: str | None = None, samples: int = 1,
                  temperature: float = 0.0, revision: str | None = None,
-                 attn_implementation: str | None = None) -> tuple[Backend, Prompter]:
+                 attn_implementation: str | None = None, surface: str | None = None) -> tuple[Backend, Prompter]:
+    if surface is not None and surface not in SURFACES:
+        raise UsageError(f"--surface takes {' or '.join(SURFACES)}, not {surface!r}")
     loaded = load_any(model, seed=seed, dtype=dtype, device=device, revision=revision,
                       attn_implementation=attn_implementation)
     shots = default_shots(loaded, shots)
@@ -72,7 +77,7 @@ def make_backend(model: str, constrain: bool, shots: int | None, shots_from: str
         chosen = load_shots(source, shots, seed) if shots else []
     except InputError as err:
         raise UsageError(f"--shots-from: {err}") from None
-    prompter = Prompter.for_version(loaded.tokenizer, loaded.prompt_version, chosen)
+    prompter = Prompter.for_version(loaded.tokenizer, loaded.prompt_version, chosen, surface)
     if not constrain:
         return FreeBackend(loaded, prompter, max_new_tokens), prompter
     from .constrained import ConstrainedBackend
@@ -96,11 +101,12 @@ def solve(
     device: str = typer.Option("auto", help=DEVICE_HELP),
     revision: str | None = typer.Option(None, help=REVISION_HELP),
     attn_implementation: str | None = typer.Option(None, help=ATTN_HELP),
+    surface: str | None = typer.Option(None, help=SURFACE_HELP),
 ) -> None:
     """Write a trace for one question with a model, check it, run it, print the answer."""
     device = _device(device)
     backend, prompter = make_backend(model, constrain, shots, shots_from, max_new_tokens, dtype=dtype, device=device,
-                                     revision=revision, attn_implementation=attn_implementation)
+                                     revision=revision, attn_implementation=attn_implementation, surface=surface)
     (out,) = backend.generate([prompter.prompt(question)], [question])
     typer.echo(out.text, nl=False)
     if out.budget_closed:  # the decoder wrote the end: whatever it runs to is not the model's answer
@@ -144,6 +150,7 @@ def evaluate(
                                              "(default 0.7)."),
     revision: str | None = typer.Option(None, help=REVISION_HELP),
     attn_implementation: str | None = typer.Option(None, help=ATTN_HELP),
+    surface: str | None = typer.Option(None, help=SURFACE_HELP),
 ) -> None:
     """Evaluate a model on GSM-8K: decode, check, execute; write predictions, metrics and a report.
 
@@ -156,6 +163,8 @@ def evaluate(
     from ..models.prompt import PROMPT_VERSION
 
     device = _device(device)
+    if surface is not None and surface not in SURFACES:  # before any model loads
+        raise UsageError(f"--surface takes {' or '.join(SURFACES)}, not {surface!r}")
     if samples > 1 and not constrain:
         raise UsageError("--samples needs constrained decoding (every sample must parse to be executed)")
     temperature = (0.7 if samples > 1 else 0.0) if temperature is None else temperature
@@ -174,7 +183,7 @@ def evaluate(
     total = len(problems(config))  # a bad split or data directory fails before the model loads
     check_out(out, {"data": data if is_file_source(data) else None, "shots_from": shots_from})
     backend, prompter = make_backend(model, constrain, shots, shots_from, max_new_tokens, seed, dtype, device,
-                                     samples, temperature, revision, attn_implementation)
+                                     samples, temperature, revision, attn_implementation, surface)
     config = dataclasses.replace(config, shots=len(prompter.shots), prompt_version=prompter.version,
                                  shots_from=shots_from if prompter.shots else None)
     bar = tqdm(total=total, unit="problem", desc=f"eval {split}")

@@ -16,7 +16,7 @@ class ConstrainedBackend:
                  temperature: float = 0.0):
         self.loaded, self.prompter = loaded, prompter
         self.max_new_tokens, self.seed, self.temperature = max_new_tokens, seed, temperature
-        self.compiled = compile_tokenizer(loaded.tokenizer)
+        self.compiled = compile_tokenizer(loaded.tokenizer, surface=prompter.surface)
         self.prefix = PrefixCache()  # the prompt's shared head (instructions, shots), computed once
 
     def generate(self, prompts: list[str], questions: list[str]) -> list[Generated]:

@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from ..compact import is_compact
 from ..data.gsm8k import Problem, load
 from ..data.importer import convert
 from ..data.splits import dev_ids
@@ -36,6 +37,7 @@ from ..fileio import (
     refuse_overwriting,
     write_jsonl,
 )
+from ..formatter import format_program
 from ..grounding import grounder_for
 from ..ir import Program
 from ..models.loading import SHIPPED
@@ -156,6 +158,8 @@ def predict(problem: Problem, text: str, new_tokens: int, seconds: float,
         "new_tokens": new_tokens,
         "seconds": round(seconds, 4),
     }
+    if is_compact(text):  # also in the canonical YAML, for the tools that read only that
+        row["trace_yaml"] = format_program(report.program) if report.program is not None and report.complete else None
     if budget_closed:
         row.update(answer=None, correct=False, valid=False, failure=BUDGET_CLOSED, budget_closed=True)
     if sample_answers is not None:  # maj@k: pass@k is a right answer among the samples (both rendered exactly)

@@ -74,11 +74,12 @@ def _question_of(prompt: str, questions: list[str]) -> str:
 
 
 def constrain_generation(model: Any, tokenizer: Any, questions: Iterable[str] | None = None,
-                         levels: str = "all") -> Any:
+                         levels: str = "all", surface: str = "yaml") -> Any:
     """Make ``model.generate`` decode under tracelang's constraint (``levels``: as a recipe's
-    ``constraint_levels``). With ``questions`` (the dataset's), each row is grounded in the question
-    its prompt holds, so init values are the question's quantities, as in `tracelang eval`; a prompt
-    holding none of them is an error, never a silently ungrounded row. Returns ``model``.
+    ``constraint_levels``; ``surface``: the one the model writes, its ``Prompter``'s). With
+    ``questions`` (the dataset's), each row is grounded in the question its prompt holds, so init
+    values are the question's quantities, as in `tracelang eval`; a prompt holding none of them is
+    an error, never a silently ungrounded row. Returns ``model``.
 
     Every rollout then parses; a finished row only pads with EOS. Fast-forward is not available
     through ``generate`` (one token per step), so forced tokens are taken one at a time."""
@@ -88,7 +89,7 @@ def constrain_generation(model: Any, tokenizer: Any, questions: Iterable[str] | 
     from ..decoding.guide import Levels
     from ..decoding.hf import TraceLogitsProcessor
 
-    compiled = compile_tokenizer(tokenizer)
+    compiled = compile_tokenizer(tokenizer, surface=surface)
     guide_levels = Levels.parse(levels)
     known = sorted({q.strip() for q in questions or () if q and q.strip()}, key=len, reverse=True)
     unconstrained = model.generate

@@ -22,13 +22,28 @@ PROMPT_VERSION = "tracelang-prompt-v1"
 # The same format without the instruction preamble: a model trained on traces does not need to be
 # told what to write, and the preamble is a fifth of a training example's tokens (70 of ~320).
 BARE_PROMPT_VERSION = "tracelang-prompt-v1-bare"
-PROMPT_VERSIONS = (PROMPT_VERSION, BARE_PROMPT_VERSION)
+# The surface the trace is written in is part of the version: a model trained on the compact
+# surface is prompted (its shots too) and decoded in it. The YAML keeps the versions it had.
+COMPACT_SUFFIX = "-compact"
+PROMPT_VERSIONS = (PROMPT_VERSION, BARE_PROMPT_VERSION, PROMPT_VERSION + COMPACT_SUFFIX,
+                   BARE_PROMPT_VERSION + COMPACT_SUFFIX)
 
 INSTRUCTIONS = (
     "Solve the math problem by writing a tracelang trace: name each quantity of the problem with an "
     "`init` step, combine them with `compute` steps (add, sub, mul, div, ...), and end with a `query` "
     "of the answer. Do not do arithmetic yourself: the runtime computes every step exactly."
 )
+COMPACT_INSTRUCTIONS = (
+    "Solve the math problem by writing a tracelang trace in its compact form: after the `expert` line, "
+    "name each quantity of the problem with a line `NUMBER -> name`, combine them with lines like "
+    "`mul(a, b) -> name` (add, sub, mul, div, ...), and end with `return name` for the answer. Do not do "
+    "arithmetic yourself: the runtime computes every step exactly."
+)
+
+
+def surface_of_version(version: str | None) -> str:
+    """The surface a prompt version's traces are written in."""
+    return "compact" if version is not None and version.endswith(COMPACT_SUFFIX) else "yaml"
 
 # An exported model's chat template starts with this comment and its prompt version: it renders the
 # trained prompt around the question by itself (tracelang.training.model_card).
@@ -81,24 +96,42 @@ class Prompter:
     tokenizer: Any
     shots: list[dict] = field(default_factory=list)  # records with `question` and `trace`
     instructions: bool = True  # the preamble; False for models trained without it
+    surface: str = "yaml"  # the surface of the traces: the shots' and the one the model writes
+
+    def __post_init__(self) -> None:
+        from ..compact import SURFACES
+
+        if self.surface not in SURFACES:
+            raise ValueError(f"unknown surface {self.surface!r} (surfaces: {', '.join(SURFACES)})")
+        if self.surface != "yaml":
+            self.shots = [{**shot, "trace": _written(shot["trace"], self.surface)} for shot in self.shots]
 
     @property
     def version(self) -> str:
-        return owned_prompt_version(self.tokenizer) or (PROMPT_VERSION if self.instructions else BARE_PROMPT_VERSION)
+        base = PROMPT_VERSION if self.instructions else BARE_PROMPT_VERSION
+        return owned_prompt_version(self.tokenizer) or base + (COMPACT_SUFFIX if self.surface == "compact" else "")
 
     @classmethod
-    def for_version(cls, tokenizer: Any, version: str | None, shots: list[dict] | None = None) -> Prompter:
-        """The prompter a model was trained with (``None``: the default, with the preamble)."""
+    def for_version(cls, tokenizer: Any, version: str | None, shots: list[dict] | None = None,
+                    surface: str | None = None) -> Prompter:
+        """The prompter a model was trained with (``None``: the default, with the preamble); its
+        surface is the version's unless ``surface`` says otherwise."""
         if version not in (None, *PROMPT_VERSIONS):
             raise ValueError(f"unknown prompt version {version!r} (known: {', '.join(PROMPT_VERSIONS)})")
-        return cls(tokenizer, list(shots or []), instructions=version != BARE_PROMPT_VERSION)
+        bare = version is not None and version.startswith(BARE_PROMPT_VERSION)
+        return cls(tokenizer, list(shots or []), instructions=not bare,
+                   surface=surface or surface_of_version(version))
 
     @property
     def chat(self) -> bool:
         return getattr(self.tokenizer, "chat_template", None) is not None
 
+    @property
+    def _instructions(self) -> str:
+        return COMPACT_INSTRUCTIONS if self.surface == "compact" else INSTRUCTIONS
+
     def _preamble(self, text: str) -> str:
-        return INSTRUCTIONS + "\n\n" + text if self.instructions else text
+        return self._instructions + "\n\n" + text if self.instructions else text
 
     def prompt(self, question: str) -> str:
         if owned_prompt_version(self.tokenizer):  # an exported model: its template is the trained prompt
@@ -114,7 +147,7 @@ class Prompter:
             user = f"Question: {question.strip()}"
             messages.append({"role": "user", "content": user if self.shots else self._preamble(user)})
             return self._render(messages)
-        parts = [INSTRUCTIONS, ""] if self.instructions else []
+        parts = [self._instructions, ""] if self.instructions else []
         for shot in self.shots:
             parts += [f"Question: {shot['question'].strip()}", "Trace:", shot["trace"].rstrip("\n"), ""]
         parts += [f"Question: {question.strip()}", "Trace:", ""]
@@ -139,6 +172,17 @@ class Prompter:
     def stop_strings(self) -> list[str]:
         """Where an unconstrained completion has clearly left the trace (the plain format's next shot)."""
         return ["\nQuestion:", "\n\n"]
+
+
+def _written(trace: str, surface: str) -> str:
+    """A shot's trace in ``surface`` (as it is, if it does not parse whole)."""
+    from ..formatter import format_program
+    from ..pipeline import parse
+
+    report = parse(trace)
+    if report.program is None or not report.complete:
+        return trace
+    return format_program(report.program, surface=surface)
 
 
 def load_shots(path: str | Path, k: int, seed: int = 0) -> list[dict]:

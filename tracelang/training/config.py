@@ -36,6 +36,7 @@ from ..evaluation.runner import EvalConfig
 from ..fileio import InputError, read_text
 
 HeadMode = Literal["none", "full", "grammar"]
+Surface = Literal["yaml", "compact"]
 LossVocab = Literal["full", "grammar", "constrained"]
 LossType = Literal["grpo", "dr_grpo", "dapo"]
 Schedule = Literal["constant", "constant_with_warmup", "linear", "cosine"]
@@ -275,6 +276,9 @@ class TrainConfig(Settings):
                             "with a fresh optimiser.")
     prompt_instructions: Flag = Field(True, description="The prompt's instruction preamble (false: the bare "
                                       "prompt).")
+    surface: Annotated[Surface, BeforeValidator(_one_of(Surface))] = Field(
+        "yaml", description="The surface the model reads and writes traces in: yaml (the canonical form) or "
+        "compact (the same IR in about half the tokens). The prompt version records it.")
     train_final_norm: Flag = Field(True, description="The norm after the last layer trains with the unfrozen "
                                    "layers.")
     loss_vocab: Annotated[LossVocab, BeforeValidator(_one_of(LossVocab))] = Field(

@@ -98,8 +98,9 @@ def read_source(path: str | Path, tally: DataTally) -> list[dict[str, Any]]:
     return out
 
 
-def canonical_trace(record: dict[str, Any], tally: DataTally) -> str | None:
-    """The record's trace in canonical form if it checks, runs and gives the record's answer."""
+def canonical_trace(record: dict[str, Any], tally: DataTally, surface: str = "yaml") -> str | None:
+    """The record's trace in canonical form (of ``surface``) if it checks, runs and gives the
+    record's answer."""
     report = analyze(record["trace"], expected=record.get("answer"))
     if report.program is None or not report.complete or not report.ok or report.answer is None:
         tally.add("skipped (trace does not check or run)")
@@ -107,7 +108,7 @@ def canonical_trace(record: dict[str, Any], tally: DataTally) -> str | None:
     if report.correct is False:
         tally.add("skipped (wrong answer)")
         return None
-    text = format_program(report.program)
+    text = format_program(report.program, surface=surface)
     if text != record["trace"]:
         tally.add("reformatted to canonical")
     return text
@@ -130,7 +131,7 @@ def load_examples(sources: list[DataSource], tokenizer, prompter, max_length: in
             raise TrainingDataError(f"{src.path}: a negative mixing weight")
         examples = []
         for record in read_source(src.path, tally):
-            trace = canonical_trace(record, tally)
+            trace = canonical_trace(record, tally, prompter.surface)
             if trace is None:
                 continue
             prompt_ids, target_ids = tokenize(tokenizer, prompter, record["question"], trace)

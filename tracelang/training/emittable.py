@@ -25,8 +25,8 @@ from ..decoding.vocab import fingerprint as tokenizer_fingerprint
 class _Factors:
     """Subset simulation of the NFA started from all of its nodes, with interned, memoised states."""
 
-    def __init__(self) -> None:
-        nfa = automaton().nfa
+    def __init__(self, surface: str = "yaml") -> None:
+        nfa = automaton(surface).nfa
         self.eps, self.moves = nfa.eps, nfa.moves
         self.states: list[frozenset[int]] = []
         self.index: dict[frozenset[int], int] = {}
@@ -56,9 +56,9 @@ class _Factors:
         return hit
 
 
-def factor_tokens(pieces: list[bytes | None]) -> list[int]:
-    """Ids of the tokens whose bytes occur in some canonical trace (sorted)."""
-    f = _Factors()
+def factor_tokens(pieces: list[bytes | None], surface: str = "yaml") -> list[int]:
+    """Ids of the tokens whose bytes occur in some canonical trace of ``surface`` (sorted)."""
+    f = _Factors(surface)
     order = sorted((b, i) for i, b in enumerate(pieces) if b)
     out: list[int] = []
     prev = b""
@@ -87,14 +87,15 @@ def _emittable(fp: str, tokenizer_id: int) -> tuple[int, ...]:  # noqa: ARG001 -
     raise AssertionError("filled by emittable_ids")
 
 
-_CACHE: dict[str, tuple[int, ...]] = {}
+_CACHE: dict[tuple[str, str], tuple[int, ...]] = {}
 
 
-def emittable_ids(tokenizer) -> tuple[int, ...]:
-    """EOS plus every token a constrained decoder could emit, sorted (memoised per tokenizer)."""
+def emittable_ids(tokenizer, surface: str = "yaml") -> tuple[int, ...]:
+    """EOS plus every token a constrained decoder writing ``surface`` could emit, sorted (memoised
+    per tokenizer and surface)."""
     fp = tokenizer_fingerprint(tokenizer)
-    hit = _CACHE.get(fp)
+    hit = _CACHE.get((fp, surface))
     if hit is None:
-        ids = set(factor_tokens(token_bytes(tokenizer))) | set(eos_ids(tokenizer))
-        hit = _CACHE[fp] = tuple(sorted(ids))
+        ids = set(factor_tokens(token_bytes(tokenizer), surface)) | set(eos_ids(tokenizer))
+        hit = _CACHE[(fp, surface)] = tuple(sorted(ids))
     return hit

@@ -80,7 +80,8 @@ def evaluate(setup: Setup, settings: EvalSettings, out_dir: Path, label: str, sh
     identity = model_identity(setup)
     tok = setup.loaded.tokenizer
     prompter = Prompter(tok, load_shots(_shots_source(settings, shots), shots, settings.seed) if shots else [],
-                        instructions=setup.prompter.instructions if instructions is None else instructions)
+                        instructions=setup.prompter.instructions if instructions is None else instructions,
+                        surface=setup.prompter.surface)
     dtype = weights_dtype(setup)
     results: dict[str, Any] = {}
     modes = [m for m, on in (("free", settings.free), ("constrained", settings.constrained)) if on]

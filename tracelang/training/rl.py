@@ -184,7 +184,8 @@ class GRPOTrainer(Stage):
         self.echo(f"prompts: {self.tally.line() or sum(self.sizes)}")
         pm = self.setup.pm
         self.sampler = Sampler(pm, self.setup.loaded.tokenizer, self.setup.table, self.setup.subset_index,
-                               Levels.parse(cfg.constraint_levels), capture_states=cfg.cache_prefix)
+                               Levels.parse(cfg.constraint_levels), capture_states=cfg.cache_prefix,
+                               surface=self.setup.prompter.surface)
         self.reference = {n: p.detach().clone() for n, p in pm.trained_parameters().items()} if cfg.beta > 0 else None
         self.optimizer = optimizer_for(cfg, pm)
         self.updates = cfg.max_steps * cfg.num_iterations

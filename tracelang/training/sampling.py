@@ -118,9 +118,9 @@ class _Watch(Observer):
 
 class Sampler:
     def __init__(self, pm: PartialModel, tokenizer, table: MaskTable, subset_index: np.ndarray,
-                 levels: Levels = Levels(), capture_states: bool = False):
+                 levels: Levels = Levels(), capture_states: bool = False, surface: str = "yaml"):
         self.pm, self.tokenizer, self.table = pm, tokenizer, table
-        self.compiled = compile_tokenizer(tokenizer)
+        self.compiled = compile_tokenizer(tokenizer, surface=surface)
         self.recorder = Recorder(subset_index, table, len(tokenizer))
         self.levels = levels
         self.capture_states = capture_states and pm.prefix_frozen

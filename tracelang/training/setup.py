@@ -43,11 +43,11 @@ class Setup:
 def prompter_for(cfg: TrainConfig, tokenizer) -> Prompter:
     instructions = getattr(cfg, "prompt_instructions", True)
     if not cfg.shots:
-        return Prompter(tokenizer, instructions=instructions)
+        return Prompter(tokenizer, instructions=instructions, surface=cfg.surface)
     source = Path(cfg.shots_from) if cfg.shots_from else SHOTS
     if not source.is_file():
         raise ConfigError(f"shots: no corpus at {source}")
-    return Prompter(tokenizer, load_shots(source, cfg.shots, cfg.seed), instructions=instructions)
+    return Prompter(tokenizer, load_shots(source, cfg.shots, cfg.seed), instructions=instructions, surface=cfg.surface)
 
 
 def build(cfg: TrainConfig, init_checkpoint: Path | None = None, device: torch.device | None = None) -> Setup:
@@ -73,7 +73,7 @@ def build(cfg: TrainConfig, init_checkpoint: Path | None = None, device: torch.d
         peft_model = adapters.attach(loaded.model, p.r, p.lora_alpha, p.lora_dropout, p.target_modules, layers)
         if resume_adapter is not None:
             adapters.load_into(peft_model, resume_adapter)
-    subset = emittable_ids(loaded.tokenizer)
+    subset = emittable_ids(loaded.tokenizer, cfg.surface)
     pm = PartialModel(loaded.model, cfg.unfreeze_layers, cfg.train_lm_head, cfg.train_final_norm, subset,
                       adapters=peft_model is not None)
     if cfg.head_dtype == "float32":

@@ -45,14 +45,14 @@ class MaskBuilder:
     left out of every step it is drawn in."""
 
     def __init__(self, tokenizer: Any, subset: np.ndarray, table: MaskTable, levels: str, tally: DataTally,
-                 cache: bool):
+                 cache: bool, surface: str = "yaml"):
         """``subset``: the grammar subset's token ids, sorted (emittable.py)."""
         from ..decoding.vocab import fingerprint
         from ..grammar import grammar_hash
         from ..paths import cache_dir
 
         tok = tokenizer
-        self.compiled = compile_tokenizer(tok)
+        self.compiled = compile_tokenizer(tok, surface=surface)
         index = np.full(max(len(tok), int(subset.max()) + 1), -1, dtype=np.int64)
         index[subset] = np.arange(len(subset))
         self.recorder = Recorder(index, table, len(tok))
@@ -67,6 +67,8 @@ class MaskBuilder:
         # experts, IR, numbers ...), computed from its imports, and the grammar
         code = source_digest(Constraint.__module__)
         namespace = f"{fingerprint(tok)}:{grammar_hash()}:{code}:{self.tries}:{digest}"
+        if surface != "yaml":  # (the YAML's masks keep the namespace they had)
+            namespace += f":{surface}"
         self.store = MaskStore(cache_dir() / "masks", namespace, table) if cache else None
         self._lock = threading.Lock()
 
@@ -133,7 +135,7 @@ class SFTTrainer(Stage):
         self.masks = None
         if cfg.loss_vocab == "constrained":
             self.masks = MaskBuilder(self.setup.loaded.tokenizer, self.setup.pm.subset.cpu().numpy(), self.setup.table,
-                                     cfg.constraint_levels, tally, cfg.mask_cache)
+                                     cfg.constraint_levels, tally, cfg.mask_cache, cfg.surface)
         self.per_source = per_source
         self.tally = tally
         self.echo(f"data: {tally.line()}")
@@ -298,10 +300,10 @@ def build_masks(cfg: SFTConfig, shard: int = 0, shards: int = 1, echo: Callable[
     from .setup import prompter_for
 
     tok = load_tokenizer(cfg.model)
-    subset = np.asarray(sorted(emittable_ids(tok)), dtype=np.int64)
+    subset = np.asarray(sorted(emittable_ids(tok, cfg.surface)), dtype=np.int64)
     tally = DataTally()
     per_source = load_examples(cfg.data, tok, prompter_for(cfg, tok), cfg.max_length, tally)
-    builder = MaskBuilder(tok, subset, MaskTable(len(subset)), cfg.constraint_levels, tally, True)
+    builder = MaskBuilder(tok, subset, MaskTable(len(subset)), cfg.constraint_levels, tally, True, cfg.surface)
     order = epoch_order([len(x) for x in per_source], [s.weight for s in cfg.data], cfg.seed, 0)
     seen: set[tuple[int, int]] = set()
     mine = [k for k in order if not (k in seen or seen.add(k))][shard::shards]
