@@ -116,7 +116,7 @@ def test_mixed_precision_defaults_to_the_accelerate_config(tmp_path: Path, monke
     SFTTrainer(stage_config(recipe, "sft"), recipe)  # None: `accelerate launch`'s setting stands
     SFTTrainer(stage_config(recipe, "sft", {"mixed_precision": "bf16"}), recipe)
     assert seen == [None, "bf16"]
-    with pytest.raises(ConfigError, match="mixed_precision: must be one of no, bf16, fp16, got 'fp8'"):
+    with pytest.raises(ConfigError, match="mixed_precision: must be one of no, bf16, fp16, auto, got 'fp8'"):
         stage_config(recipe, "sft", {"mixed_precision": "fp8"})
 
 
@@ -223,3 +223,18 @@ def test_each_stage_is_named_once_and_its_trainer_registers_under_it() -> None:
     with pytest.raises(TypeError, match="'distill' is not a stage"):
         type("Distill", (Stage,), {"name": "distill"})
     assert "distill" not in TRAINERS
+
+
+def test_mixed_precision_auto_follows_the_hardware(monkeypatch) -> None:
+    import torch
+
+    from tracelang.training import stage
+
+    cfg = checked(SFTConfig, {"data": ["x.jsonl"], "mixed_precision": "auto"})
+    assert cfg.mixed_precision == "auto"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    for native, expected in ((True, "bf16"), (False, "no")):
+        monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda n=native: n, raising=False)
+        monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False, raising=False)
+        assert stage.mixed_precision("auto") == expected
+    assert stage.mixed_precision("bf16") == "bf16" and stage.mixed_precision(None) is None

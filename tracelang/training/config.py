@@ -41,7 +41,7 @@ LossVocab = Literal["full", "grammar", "constrained"]
 LossType = Literal["grpo", "dr_grpo", "dapo"]
 Schedule = Literal["constant", "constant_with_warmup", "linear", "cosine"]
 WeightsDtype = Literal["float32", "bfloat16", "auto"]
-MixedPrecision = Literal["no", "bf16", "fp16"]
+MixedPrecision = Literal["no", "bf16", "fp16", "auto"]
 HeadDtype = Literal["float32", "auto"]
 HEAD_MODES, LOSS_VOCABS, LOSS_TYPES, SCHEDULES, DTYPES = (get_args(t) for t in (HeadMode, LossVocab, LossType,
                                                                                  Schedule, WeightsDtype))
@@ -303,8 +303,9 @@ class TrainConfig(Settings):
         "cosine", description="transformers' get_scheduler name.")
     warmup_ratio: Ratio = Field(0.0, description="Warmup steps = ceil(ratio x optimiser steps).")
     mixed_precision: Annotated[MixedPrecision | None, BeforeValidator(_one_of(MixedPrecision))] = Field(
-        None, description="no | bf16 | fp16 for the Accelerator; null: what accelerate is configured with (quote "
-        "\"no\": YAML reads a bare no as false).")
+        None, description="no | bf16 | fp16 for the Accelerator; auto: bf16 where the hardware computes it "
+        "natively, else no (without AVX512-BF16/AMX a CPU runs bf16 matmuls through a slow fallback); null: what "
+        "accelerate is configured with (quote \"no\": YAML reads a bare no as false).")
     logging_steps: Count = Field(1, description="A metrics row every K optimiser steps (and at the last).")
     save_steps: Natural = Field(50, description="A resumable checkpoint every K optimiser steps (0: only at the "
                                 "end).")
