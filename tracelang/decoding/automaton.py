@@ -20,13 +20,13 @@ successors depending on what the semantic layer allows.
 from __future__ import annotations
 
 import re
-import re._parser as sre_parse  # the stdlib's own regex parser: no second regex dialect to maintain
 from collections import defaultdict
 from dataclasses import dataclass, field
 from functools import cache
 
 from lark.grammar import NonTerminal, Terminal
 
+from .. import regex_tree
 from ..grammar import GrammarError, canonical_parser, grammar_hash, terminal_choices
 from ..ir import STEP_TYPES, step_fields
 
@@ -153,7 +153,7 @@ def _regex_fragment(nfa: NFA, parsed, occ: int) -> tuple[int, int]:
                 s, e = _regex_fragment(nfa, item, occ)
                 nfa.eps[cur].append(s)
                 cur = e
-            if hi == sre_parse.MAXREPEAT:
+            if hi == regex_tree.MAXREPEAT:
                 s, e = _regex_fragment(nfa, item, occ)
                 loop = nfa.node(occ)
                 nfa.eps[cur].append(loop)
@@ -233,7 +233,7 @@ class _Builder:
                 cur = nxt
             end = cur
         else:
-            start, end = _regex_fragment(nfa, sre_parse.parse(pattern.to_regexp()), occ.id)
+            start, end = _regex_fragment(nfa, regex_tree.parse(pattern.to_regexp()), occ.id)
         nfa.first[start] = True
         return start, end
 
