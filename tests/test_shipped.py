@@ -3,8 +3,9 @@ onto the embedded base, and solves problems end to end through `tracelang solve`
 model): loading, merging, the bare prompt, constrained decoding, the runtime.
 
 The two problems are our own, written for this project (not from GSM-8K): two of the 40 one- and
-two-step problems we evaluate the shipped model on (7/40 solved, weights/shipped/README.md). It
-gives the same trace and answer for both in float32 and bfloat16, on one thread and on two.
+two-step problems we evaluate the shipped model on (7/40 solved, weights/shipped/README.md). They
+run in float32 (`--dtype float32`), the dtype whose answers are asserted; bfloat16 and other thread
+counts are not tested here.
 """
 
 from __future__ import annotations

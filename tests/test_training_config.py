@@ -211,13 +211,14 @@ def test_overrides_reach_list_items_and_refuse_missing_ones(tmp_path: Path) -> N
 
 
 def test_each_stage_is_named_once_and_its_trainer_registers_under_it() -> None:
-    from tracelang.training import config, rl, sft  # noqa: F401  (the trainers register as they load)
+    from tracelang.training import config, rl, sft, stages  # noqa: F401  (the trainers register as they load)
     from tracelang.training.commands import STAGES, _split_overrides
     from tracelang.training.stage import TRAINERS, Stage
 
-    assert set(TRAINERS) == set(config.STAGE_SETTINGS)
-    assert ("base", *config.STAGE_SETTINGS) == STAGES
-    assert set(config.SECTIONS) == {name for name in config.Recipe.model_fields
+    assert tuple(config.STAGE_SETTINGS) == tuple(stages.STAGES)
+    assert set(TRAINERS) == set(stages.STAGES)  # registered as imported: rl before sft when a walk imports both
+    assert ("base", *stages.STAGES) == STAGES
+    assert set(stages.SECTIONS) == {name for name in config.Recipe.model_fields
                                     if name not in ("name", "description", "prepare")}
     assert _split_overrides(["seed=3", "rl.seed=4"]) == {"sft": {"seed": 3}, "rl": {"seed": 4}, "eval": {}}
     with pytest.raises(TypeError, match="'distill' is not a stage"):

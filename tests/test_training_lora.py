@@ -150,12 +150,18 @@ def test_export_merges_the_adapter(lora_run, tmp_path: Path) -> None:
         assert torch.allclose(full.model(IDS).logits, merged.model(IDS).logits, atol=1e-5)
 
 
-def test_masks_come_back_from_the_disk_cache(lora_run, tmp_path: Path) -> None:
-    _, first = lora_run
+def _masks_again(tmp_path: Path) -> tuple[SFTTrainer, list]:
+    """A new trainer on the same data, its masks read from the cache (or built)."""
     again = SFTTrainer(_cfg(tmp_path, 1), echo=_quiet)
     again.prepare()
     examples = [ex for xs in again.per_source for ex in xs]
     again.masks.ensure(examples)
+    return again, examples
+
+
+def test_masks_come_back_from_the_disk_cache(lora_run, tmp_path: Path) -> None:
+    _, first = lora_run
+    again, examples = _masks_again(tmp_path)
     assert again.masks.tally.counts["masks from the cache"] == len(examples)
     assert again.masks.tally.counts["masks built"] == 0
     before = {ex.id: ex.masks for xs in first.per_source for ex in xs if ex.masks is not None}
@@ -280,9 +286,6 @@ def test_an_edit_to_a_module_the_decoder_imports_is_a_cache_miss(lora_run, tmp_p
     edited = copy_root / "numbers.py"
     edited.write_text(edited.read_text() + "\n# edited\n")
     monkeypatch.setattr(sft, "source_digest", lambda name: source_digest(name, copy_root))
-    again = SFTTrainer(_cfg(tmp_path, 1), echo=_quiet)
-    again.prepare()
-    examples = [ex for xs in again.per_source for ex in xs]
-    again.masks.ensure(examples)
+    again, examples = _masks_again(tmp_path)
     assert again.masks.tally.counts["masks built"] == len(examples)
     assert again.masks.tally.counts["masks from the cache"] == 0

@@ -80,6 +80,12 @@ class Diagnostic:
     end_column: int | None = None  # exclusive; None marks one character
     hint: str | None = None
 
+    def __post_init__(self) -> None:
+        # the one table: a code that is not in it (a typo) or is retired is a bug where it is made
+        known = CODES.get(self.code)
+        if known is None or known.retired:
+            raise ValueError(f"diagnostic code {self.code!r} is {'retired' if known else 'not in CODES'}")
+
     @property
     def severity(self) -> Severity:
         return CODES[self.code].severity

@@ -29,13 +29,13 @@ successors depending on what the semantic layer allows.
 from __future__ import annotations
 
 import re
-import re._parser as sre_parse  # the stdlib's own regex parser: no second regex dialect to maintain
 from collections import defaultdict
 from dataclasses import dataclass, field
 from functools import cache
 
 from lark.grammar import NonTerminal, Terminal
 
+from .. import regex_tree
 from ..build import field_kind
 from ..grammar import SURFACES, GrammarError, grammar_hash, surface_parser, terminal_choices
 from ..ir import STEP_TYPES, step_fields
@@ -166,7 +166,7 @@ def _regex_fragment(nfa: NFA, parsed, occ: int) -> tuple[int, int]:
                 s, e = _regex_fragment(nfa, item, occ)
                 nfa.eps[cur].append(s)
                 cur = e
-            if hi == sre_parse.MAXREPEAT:
+            if hi == regex_tree.MAXREPEAT:
                 s, e = _regex_fragment(nfa, item, occ)
                 loop = nfa.node(occ)
                 nfa.eps[cur].append(loop)
@@ -253,7 +253,7 @@ class _Builder:
                 cur = nxt
             end = cur
         else:
-            inner, end = _regex_fragment(nfa, sre_parse.parse(pattern.to_regexp()), occ.id)
+            inner, end = _regex_fragment(nfa, regex_tree.parse(pattern.to_regexp()), occ.id)
             # A regex may reach its first characters through empty moves (CANON_NUMBER's optional
             # sign). The occurrence starts at a node of its own that makes those first moves
             # directly, so that the decisions and events on its first character always apply.

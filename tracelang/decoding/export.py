@@ -12,12 +12,12 @@ names, ops and grounding are what ``tracelang.decoding`` adds on top.
 from __future__ import annotations
 
 import json
-import re._parser as sre_parse
 from collections import defaultdict
 from functools import cache
 
 from lark.grammar import NonTerminal, Terminal
 
+from .. import regex_tree
 from ..grammar import SURFACES, GrammarError, surface_parser
 
 
@@ -88,9 +88,9 @@ def _ebnf_regex(parsed) -> str:
             inner = "(" + _ebnf_regex(item) + ")"
             if (lo, hi) == (0, 1):
                 parts.append(inner + "?")
-            elif lo == 0 and hi == sre_parse.MAXREPEAT:
+            elif lo == 0 and hi == regex_tree.MAXREPEAT:
                 parts.append(inner + "*")
-            elif lo == 1 and hi == sre_parse.MAXREPEAT:
+            elif lo == 1 and hi == regex_tree.MAXREPEAT:
                 parts.append(inner + "+")
             else:
                 raise GrammarError(f"unsupported repeat {{{lo},{hi}}} for EBNF")
@@ -128,7 +128,7 @@ def to_ebnf(surface: str = "yaml") -> str:
     used = sorted({s.name for n in _reachable(by_origin, top) for e in by_origin[n]
                    for s in e if isinstance(s, Terminal) and terms[s.name].type != "str"})
     for t in used:
-        lines.append(f"{t.lower()} ::= {_ebnf_regex(sre_parse.parse(terms[t].to_regexp()))}")
+        lines.append(f"{t.lower()} ::= {_ebnf_regex(regex_tree.parse(terms[t].to_regexp()))}")
     return "\n".join(lines) + "\n"
 
 
@@ -229,7 +229,7 @@ def _re_parsed(parsed) -> Piece:
         elif name in ("MAX_REPEAT", "MIN_REPEAT"):
             lo, hi, item = arg
             inner = _group(_re_parsed(item))
-            many = hi == sre_parse.MAXREPEAT
+            many = hi == regex_tree.MAXREPEAT
             suffix = {(0, 1): "?", (0, -1): "*", (1, -1): "+"}.get((lo, -1 if many else hi))
             if suffix is None:
                 suffix = f"{{{lo},}}" if many else (f"{{{lo}}}" if lo == hi else f"{{{lo},{hi}}}")
@@ -266,7 +266,7 @@ def to_regex(surface: str = "yaml") -> str:
         pattern = terms[sym.name]
         if pattern.type == "str":
             return _re_literal(pattern.value)
-        return _re_parsed(sre_parse.parse(pattern.to_regexp()))
+        return _re_parsed(regex_tree.parse(pattern.to_regexp()))
 
     return rule(top)[0]
 

@@ -307,9 +307,11 @@ class Observer:
     """What a caller may watch beyond the results (RL records each step's allowed tokens and the
     hidden states of every position fed). These methods do nothing."""
 
-    def masked(self, row: int, mask: np.ndarray) -> None:
-        """Row ``row``'s allowed tokens (packed bits, as ``Constraint.fill_mask`` writes them) where
-        its next token is chosen; not where the decoder forces or closes."""
+    watches_masks = False  # True: ``masked`` is called (the decoder then lists each row's allowed ids)
+
+    def masked(self, row: int, ids: np.ndarray) -> None:
+        """Row ``row``'s allowed tokens (sorted ids below the head's width) where its next token is
+        chosen; not where the decoder forces or closes."""
 
     def prefix(self, lengths: list[int]) -> None:
         """The last forward pass ran the prompts' shared prefix at batch size one; row i's prompt
@@ -441,12 +443,15 @@ class _Loop:
         """Row i's next token under its mask (filled before the forward pass, see ``masks``), and
         its log-probability (None where it is the reference's)."""
         c, res = self.cons[i], self.results[i]
-        allowed = None
+        ids = None
         if c is not None:
             t0 = time.perf_counter()
             allowed = _bits(self.bufs[i], self.width)  # type: ignore[arg-type]
+            # the mask unpacked once: its ids serve the observer and the draw alike
+            ids = np.flatnonzero(allowed.numpy()) if self.observer.watches_masks or self.temperature > 0 else None
             self.t_mask += time.perf_counter() - t0
-            self.observer.masked(i, self.bufs[i])  # type: ignore[arg-type]
+            if self.observer.watches_masks:
+                self.observer.masked(i, ids)  # type: ignore[arg-type]
             logits = logits.masked_fill(~allowed, float("-inf"))
         if self.reference is not None:
             step, ref = len(res.token_ids), self.reference[i]
@@ -454,17 +459,16 @@ class _Loop:
         if self.temperature <= 0:
             tok = int(torch.argmax(logits))
             return tok, float(torch.log_softmax(logits, -1)[tok])
-        return self.draw(logits, allowed)
+        return self.draw(logits, None if ids is None else torch.from_numpy(ids))
 
-    def draw(self, logits: torch.Tensor, allowed: torch.Tensor | None) -> tuple[int, float]:
+    def draw(self, logits: torch.Tensor, ids: torch.Tensor | None) -> tuple[int, float]:
         """A token from softmax(logits / temperature) and its log-probability there. Under a mask
         the draw is over the allowed tokens alone (the same distribution; the vocabulary-wide draw
         costs a random number per token), and a token forced by the mask draws nothing."""
         t = self.temperature
-        if allowed is None:
+        if ids is None:
             tok = int(torch.multinomial(torch.softmax(logits / t, -1), 1, generator=self.gen))
             return tok, float(torch.log_softmax(logits / t, -1)[tok])
-        ids = allowed.nonzero().squeeze(1)
         if len(ids) == 1:
             return int(ids[0]), 0.0
         logp = torch.log_softmax(logits[ids] / t, -1)

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
-
-import torch
-from safetensors.torch import load_file
+from typing import TYPE_CHECKING, Any
 
 from ..errors import UsageError
 from . import adapters
+
+if TYPE_CHECKING:  # torch loads when a checkpoint is applied, not when the command line starts
+    import torch
 
 FORMAT = "tracelang-train-v1"
 
@@ -39,6 +39,7 @@ def read_meta(path: Path) -> dict[str, Any]:
 def read_tensors(path: Path) -> dict[str, torch.Tensor]:
     """The trained tensors, by their names in the training model (what a resume puts back)."""
     from safetensors import SafetensorError
+    from safetensors.torch import load_file
 
     file = Path(path) / "trained.safetensors"
     try:
@@ -77,6 +78,8 @@ def materialize(model: torch.nn.Module, path: Path) -> torch.nn.Module:
 def write_tensors(model: torch.nn.Module, tensors: dict[str, torch.Tensor]) -> None:
     """Write trained tensors into a model of the base architecture. Head rows make the head an
     untied copy of the embeddings with those rows replaced."""
+    import torch
+
     state = model.state_dict()
     rows = tensors.get("head_rows")
     for name, value in tensors.items():

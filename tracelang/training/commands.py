@@ -17,12 +17,13 @@ from ..decoding.levels import HELP as LEVELS_HELP
 from ..errors import UsageError
 from ..fileio import atomic_write, refuse_overwriting
 from ..models.loading import ATTN_HELP, DEVICE_HELP, DTYPE_HELP, REVISION_HELP, resolve_device
-from .config import SECTIONS, STAGE_SETTINGS
+from .stages import SECTIONS
+from .stages import STAGES as STAGE_HELP
 
 if TYPE_CHECKING:
     from .config import Recipe
 
-STAGES = ("base", *STAGE_SETTINGS)  # `train run`'s stages, in the order they run: base is evaluation only
+STAGES = ("base", *STAGE_HELP)  # `train run`'s stages, in the order they run: base is evaluation only
 JSON_HELP = "Print only the result, as one JSON object, on stdout; every other line goes to stderr."
 
 
@@ -30,7 +31,7 @@ def register(app: typer.Typer) -> None:
     """Add the `train` group to ``app``."""
     train_app = typer.Typer(help="Training: SFT with partial unfreezing, GRPO with the verifier's reward, recipes.",
                             no_args_is_help=True)
-    for stage in STAGE_SETTINGS:
+    for stage in STAGE_HELP:
         train_app.command(stage)(_stage_command(stage))
     train_app.command("masks")(masks_command)
     train_app.command("run")(run_command)
@@ -84,7 +85,7 @@ def _split_overrides(sets: list[str]) -> dict[str, dict[str, Any]]:
         if head in out and rest:
             out[head][rest] = value
         else:
-            for stage in STAGE_SETTINGS:
+            for stage in STAGE_HELP:
                 out[stage][key] = value
     return out
 
@@ -193,7 +194,7 @@ def _train_stage(ctx: typer.Context, stage: str, config: Path, sets: list[str], 
 
 
 def _stage_command(stage: str):
-    """`train STAGE`: the stage's settings class's docstring is its help."""
+    """`train STAGE`, with the stage's help from stages.py."""
 
     def command(ctx: typer.Context, config: Path = _CONFIG, sets: list[str] = _SETS, model: str | None = _MODEL,
                 output_dir: str | None = _OUTPUT_DIR, max_steps: int | None = _MAX_STEPS, seed: int | None = _SEED,
@@ -202,7 +203,7 @@ def _stage_command(stage: str):
         _train_stage(ctx, stage, config, sets, resume, evaluate, json_out, model=model, output_dir=output_dir,
                      max_steps=max_steps, seed=seed, init=init)
 
-    command.__doc__ = STAGE_SETTINGS[stage].__doc__
+    command.__doc__ = STAGE_HELP[stage]
     command.__name__ = f"{stage}_command"
     return command
 
@@ -272,9 +273,9 @@ def run_command(
             raise ConfigError(f"--stages {stages!r}: expected a comma-separated list of {', '.join(STAGES)}")
         recipe = load_recipe(config)
         over = _split_overrides(sets)
-        first = next(iter(STAGE_SETTINGS))  # its settings name the model the base evaluation loads
+        first = next(iter(STAGE_HELP))  # its settings name the model the base evaluation loads
         # every stage's settings checked now, not after the one before has trained for hours
-        cfgs = {stage: stage_config(recipe, stage, over[stage]) for stage in STAGE_SETTINGS
+        cfgs = {stage: stage_config(recipe, stage, over[stage]) for stage in STAGE_HELP
                 if stage in wanted or stage == first}
         settings = stage_config(recipe, "eval", over["eval"])
         out = Path(cfgs[first].output_dir)
@@ -300,7 +301,7 @@ def run_command(
             record("base", row)
             del setup
             gc.collect()
-        for stage in STAGE_SETTINGS:
+        for stage in STAGE_HELP:
             if stage not in wanted:
                 continue
             t0 = time.perf_counter()

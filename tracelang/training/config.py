@@ -34,6 +34,7 @@ from pydantic import (
 from ..errors import TracelangError, UsageError
 from ..evaluation.runner import EvalConfig
 from ..fileio import InputError, read_text
+from .stages import SECTIONS
 
 HeadMode = Literal["none", "full", "grammar"]
 Surface = Literal["yaml", "compact"]
@@ -353,8 +354,6 @@ class TrainConfig(Settings):
 
 
 class SFTConfig(TrainConfig):
-    """Supervised fine-tuning (LoRA adapters, or the last N layers + head) on corpora of verified traces."""
-
     data: list[DataSource] = Field(default_factory=list, description="Corpora: paths or {path, weight} "
                                    "(required).")
     per_device_train_batch_size: Count = Field(4, description="Examples per micro-batch and process.")
@@ -377,8 +376,6 @@ class SFTConfig(TrainConfig):
 
 
 class RLConfig(TrainConfig):
-    """GRPO on constrained rollouts, rewarded by the checker and the runtime."""
-
     init: MaybeText = Field("sft", description="`sft` (this recipe's SFT result), a checkpoint directory, or "
                             "null (the plain model).")
     data: list[DataSource] = Field(default_factory=list, description="Corpora whose questions and answers are "
@@ -443,12 +440,11 @@ class EvalSettings(Settings):
                           dtype=dtype)
 
 
-# The training stages, by name, in the order `train run` runs them: the one place a stage is named.
-# The name is its recipe section, its `train NAME` command, its run directory, and the name its
-# trainer registers under (stage.py).
+# each stage's settings (stages.py names the stages; this must cover exactly those, in order)
 STAGE_SETTINGS: dict[str, type[TrainConfig]] = {"sft": SFTConfig, "rl": RLConfig}
 _STAGES: dict[str, type[Settings]] = {**STAGE_SETTINGS, "eval": EvalSettings}
-SECTIONS = tuple(_STAGES)  # the recipe's sections: the stages', then the evaluations'
+if tuple(_STAGES) != SECTIONS:
+    raise ImportError(f"training/config.py: settings for {tuple(_STAGES)}, but stages.py names {SECTIONS}")
 # top-level keys a section has but must not inherit: a top-level `data` is the training corpora,
 # `eval.data` the GSM-8K directory
 _NOT_INHERITED: dict[str, set[str]] = {"eval": {"data"}}

@@ -81,7 +81,10 @@ class Recorder:
 
     def ids(self, mask: np.ndarray) -> np.ndarray:
         """The token ids of a mask (packed bits, as ``Constraint.fill_mask`` writes them), sorted."""
-        ids = np.flatnonzero(np.unpackbits(mask.view(np.uint8), bitorder="little"))
+        return self.within(np.flatnonzero(np.unpackbits(mask.view(np.uint8), bitorder="little")))
+
+    def within(self, ids: np.ndarray) -> np.ndarray:
+        """The ids that are tokens of the tokenizer (a head may be wider than its vocabulary)."""
         return ids[ids < self.vocab_size]
 
     def file(self, ids: np.ndarray, into: PositionMasks) -> np.ndarray:

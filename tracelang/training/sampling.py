@@ -98,8 +98,10 @@ class _Watch(Observer):
     def _keep(self, _module, _inputs, output) -> None:
         self.last = (output[0] if isinstance(output, tuple) else output).detach()
 
-    def masked(self, row: int, mask: np.ndarray) -> None:
-        self.recorder.file(self.recorder.ids(mask), self.masks[row])
+    watches_masks = True
+
+    def masked(self, row: int, ids: np.ndarray) -> None:
+        self.recorder.file(self.recorder.within(ids), self.masks[row])
 
     def prefix(self, lengths: list[int]) -> None:
         if self.module is not None:

@@ -11,9 +11,10 @@ from typing import Any
 
 from ..models.trained import CheckpointError, chain, read_meta
 from . import checkpoint as ckpt
-from .config import STAGE_SETTINGS, Recipe, to_dict
+from .config import Recipe, to_dict
 from .runlog import RunLog
 from .setup import Setup, build, load_trained_into, trained_tensors
+from .stages import STAGES
 from .summary import write_summary
 
 TRAINERS: dict[str, type[Stage]] = {}  # stage name -> trainer, filled as the trainers' modules load
@@ -22,15 +23,15 @@ Evaluate = Callable[[Setup, int], dict[str, Any]]  # (setup, step) -> metrics to
 
 class Stage:
     """A trainer. A subclass registers itself under its ``name``, which must be a stage of
-    ``config.STAGE_SETTINGS``; the command line finds it in ``TRAINERS``."""
+    ``stages.STAGES``; the command line finds it in ``TRAINERS``."""
 
     name = ""  # the run directory under output_dir, and `stage` in every checkpoint
     prepares = False  # the recipe's `prepare` steps run first (they make the corpora it trains on)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        if cls.name not in STAGE_SETTINGS:
-            raise TypeError(f"{cls.__name__}.name {cls.name!r} is not a stage ({', '.join(STAGE_SETTINGS)})")
+        if cls.name not in STAGES:
+            raise TypeError(f"{cls.__name__}.name {cls.name!r} is not a stage ({', '.join(STAGES)})")
         if cls.name in TRAINERS and TRAINERS[cls.name] is not cls:
             raise TypeError(f"stage {cls.name!r} already has a trainer, {TRAINERS[cls.name].__name__}")
         TRAINERS[cls.name] = cls
