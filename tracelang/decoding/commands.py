@@ -11,7 +11,7 @@ import typer
 
 from ..errors import UsageError
 from ..paths import EXAMPLES
-from ..records import LineError, parse_lines
+from ..records import LineError, open_lines, parse_lines
 
 
 def register(app: typer.Typer) -> None:
@@ -49,11 +49,9 @@ def _questions(path: Path | None) -> list[str | None] | None:
     if path is None:
         return None
     out: list[str | None] = []
-    try:
-        lines = path.read_text(encoding="utf-8").split("\n")  # not splitlines: U+2028 is inside a string
-    except (OSError, UnicodeDecodeError) as err:
-        raise UsageError(f"{path}: {err}") from None
-    for n, record in parse_lines(lines):
+    with open_lines(path) as lines:  # bounded; JSON Lines break at "\n" only (U+2028 is inside a string)
+        parsed = list(parse_lines(lines))
+    for n, record in parsed:
         if isinstance(record, LineError):
             raise UsageError(f"{path}:{n}:{record.column}: {record.message}")
         if not isinstance(record, dict) or not isinstance(record.get("question"), str):
