@@ -601,8 +601,8 @@ def test_a_chat_template_that_fails_or_loops_is_one_prompt_error(monkeypatch, te
     from tracelang.models.prompt import Prompter, PromptError
 
     monkeypatch.setattr(prompt, "TEMPLATE_SECONDS", 1)
-    tok = tiny_bpe()  # cached and shared: the template is put back after the test
-    monkeypatch.setattr(tok, "chat_template", template)
+    tok = tiny_bpe()  # shared by every test: the template is set back afterwards
+    monkeypatch.setattr(tok, "chat_template", template, raising=False)
     with time_limit(SECONDS), pytest.raises(PromptError, match=says):
         Prompter(tok).prompt("Ann has 3 apples.")
 

@@ -390,7 +390,7 @@ def test_atomic_write_goes_through_a_symlink_and_keeps_the_mode(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["link.txt", "real.txt"]
 
 
-@pytest.mark.parametrize("kind", ["symlink", "hardlink", "dangling"])
+@pytest.mark.parametrize("kind", ["symlink", "hardlink", "dangling", "device"])
 def test_atomic_write_replaces_a_link_and_never_writes_through_it(tmp_path, kind):
     """Issue 25 class 8: a link planted where an output goes is replaced; what it points at is untouched."""
     from tracelang.fileio import atomic_write
@@ -402,6 +402,8 @@ def test_atomic_write_replaces_a_link_and_never_writes_through_it(tmp_path, kind
         out.symlink_to(target)
     elif kind == "hardlink":
         os.link(target, out)
+    elif kind == "device":  # a link to a device is replaced too: only a device named itself is written
+        out.symlink_to("/dev/null")
     else:
         out.symlink_to(tmp_path / "nowhere" / "x.txt")
     with atomic_write(out) as fh:

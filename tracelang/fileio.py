@@ -445,13 +445,15 @@ def atomic_write(path: str | Path, mode: str = "w", *, through_links: bool = Fal
     symlink's target is replaced instead and the link stays. An existing regular file keeps its
     permission bits; a device node or a FIFO (``/dev/stdout``, ``/dev/null``) is written in place,
     never replaced; a directory is an ``IsADirectoryError`` naming the path."""
-    path = Path(path)
-    path = Path(os.path.realpath(path)) if through_links else Path(os.path.realpath(path.parent)) / path.name
+    given = Path(path)
+    follow = through_links or _descriptor_alias(given)
+    path = Path(os.path.realpath(given)) if follow else Path(os.path.realpath(given.parent)) / given.name
     if path.is_dir():
         raise IsADirectoryError(errno.EISDIR, "is a directory", str(path))
     encoding = None if "b" in mode else "utf-8"
-    if path.exists() and not path.is_file():  # a device node or a FIFO (through a link too): never replace it
-        with open(path, mode, encoding=encoding) as fh:
+    # a device node, a FIFO, a pipe: written in place (through a link only where links are followed)
+    if (follow or not given.is_symlink()) and given.exists() and not given.is_file():
+        with open(given, mode, encoding=encoding) as fh:
             yield fh
         return
     old_mode = stat.S_IMODE(path.lstat().st_mode) if path.exists() and not path.is_symlink() else None
@@ -463,6 +465,19 @@ def atomic_write(path: str | Path, mode: str = "w", *, through_links: bool = Fal
         raise OSError(err.errno, f"cannot write ({err.strerror}{where})", str(path)) from None
     with removed_on_signal(tmp):
         yield from _write_part(fd, tmp, path, mode, encoding, old_mode)
+
+
+def _descriptor_alias(path: Path) -> bool:
+    """Whether ``path`` is a link to an open descriptor (``/dev/stdout`` -> ``/proc/self/fd/1``): the
+    user named the stream, so it is written (or its file replaced), never the link in /dev."""
+    for _ in range(8):
+        if not path.is_symlink():
+            return False
+        target = os.readlink(path)
+        if target.startswith(("/proc/", "/dev/fd/")):
+            return True
+        path = path.parent / target
+    return False
 
 
 def append_to(path: str | Path) -> IO[str]:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from random import Random
 
+from ..fileio import InputError, read_text
 from ..paths import TEMPLATES
 from .pools import Pool, PoolEntry, PoolError, load_pools
 from .template import Template, TemplateError, VarSpec, check_slots, compile_template, phrases, var_spec
@@ -81,12 +82,12 @@ class Library:
         distractors: list[Distractor] = []
         for path in sorted(root.glob("*.toml")):
             try:
-                source = path.read_text(encoding="utf-8")
+                source = read_text(path, 1 << 22)  # a template file is a few kilobytes
                 data = tomllib.loads(source)
             except tomllib.TOMLDecodeError as err:
                 raise TemplateError(f"{path}: {err}") from None
-            except (OSError, UnicodeDecodeError) as err:
-                raise TemplateError(f"{path}: cannot read ({err})") from None
+            except InputError as err:
+                raise TemplateError(f"cannot read {err}") from None
             unknown = set(data) - {"template", "distractor"}
             if unknown:
                 raise TemplateError(f"{path}: unknown table `{sorted(unknown)[0]}` (files hold [[template]] "

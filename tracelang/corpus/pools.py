@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import UsageError
+from ..fileio import InputError, read_text
 from ..numbers import Exact
 from .expr import MAX_DIGITS
 
@@ -189,11 +190,11 @@ def load_pools(paths: list[Path]) -> dict[str, Pool]:
     pools: dict[str, Pool] = {}
     for path in paths:
         try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
+            data = tomllib.loads(read_text(path, 1 << 22))  # a pool file is a few kilobytes
         except tomllib.TOMLDecodeError as err:
             raise PoolError(f"{path}: {err}") from None
-        except (OSError, UnicodeDecodeError) as err:
-            raise PoolError(f"{path}: cannot read ({err})") from None
+        except InputError as err:
+            raise PoolError(f"cannot read {err}") from None
         for name, table in data.items():
             if name in pools:
                 raise PoolError(f"{path}: pool `{name}` is defined twice")

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import UsageError
+from ..errors import TracelangError, UsageError
 
 PROMPT_VERSION = "tracelang-prompt-v1"
 # The same format without the instruction preamble: a model trained on traces does not need to be
@@ -65,8 +65,8 @@ class PromptError(UsageError, ValueError):
     """A chat template that cannot render a prompt: one line for the user, not a jinja2 traceback."""
 
 
-class _TemplateTimeout(BaseException):
-    """Raised by the alarm inside a template's render; BaseException so no template code catches it."""
+class _TemplateTimeout(TracelangError):
+    """Raised by the alarm inside a template's render (a jinja2 template cannot catch it)."""
 
 
 @contextmanager
