@@ -252,7 +252,7 @@ class GRPOTrainer(Stage):
         if n_groups == 0:
             self._skip_update()
         else:
-            row.update(self._update(kept, n_seqs, n_tokens))
+            row.update(self._update(kept, n_seqs, n_tokens, groups))
         row.update({"lr": self.scheduler.get_last_lr()[0], "seconds": round(time.perf_counter() - t0, 2)})
         return row
 
@@ -272,9 +272,11 @@ class GRPOTrainer(Stage):
             for _ in range(self.cfg.num_iterations):
                 self.scheduler.step()
 
-    def _update(self, kept: list[list[Rollout]], n_seqs: float, n_tokens: float) -> dict[str, float]:
+    def _update(self, kept: list[list[Rollout]], n_seqs: float, n_tokens: float,
+                own: list[list[Rollout]] | None = None) -> dict[str, float]:
         """``num_iterations`` optimiser steps on the kept groups; each group's loss is backpropagated
-        on its own (the gradients add up), and processes synchronise on the last."""
+        on its own (the gradients add up), and processes synchronise on the last. ``own``: all of this
+        process's groups, kept or not."""
         cfg, acc = self.cfg, self.accelerator
         advs = [advantages(torch.tensor([r.reward for r in g], dtype=torch.float32), cfg.loss_type) for g in kept]
         refs = [self._logp(self.model, g, False, self.reference) for g in kept] if self.reference is not None else None
@@ -294,8 +296,14 @@ class GRPOTrainer(Stage):
                 stats["kl"] += float(kl.sum())
                 stats["clipped"] += float(clipped.sum())
                 stats["tokens"] += len(logp)
-            if not kept:  # the other processes have groups: join their gradient reduction with zeros
-                acc.backward(sum(p.sum() * 0.0 for p in params))
+            if not kept:
+                # the other processes have groups: join their gradient reduction with a zero-weighted
+                # forward and backward through the wrapped model (a backward without a forward never
+                # reaches DDP's reducer, and the others would wait in their all-reduce for ever)
+                if own:
+                    acc.backward(self._logp(self.model, own[0], True).sum() * 0.0)
+                else:  # no question on this process at all (prompts_per_step < processes)
+                    acc.backward(sum(p.sum() * 0.0 for p in params))
             stats["grad_norm"] += self._step(params)
         mu = cfg.num_iterations
         # each process's loss is its groups' share of the step's (normalised by the global counts):

@@ -274,9 +274,17 @@ class SFTTrainer(Stage):
                 loss = -logp.sum() / n_tokens * acc.num_processes
                 acc.backward(loss)
             loss_sum += -logp.detach().float().sum()
-        if not micro:  # this process had nothing in a short last step; keep DDP in step
+        if not micro and chosen:
+            # This process has nothing in a short last step, but the others reduce gradients: a
+            # zero-weighted forward and backward on the step's first example joins them. (A backward
+            # without a forward through the wrapped model never reaches DDP's reducer: the other
+            # processes then wait in their all-reduce for ever.)
+            pairs = chosen[:1]
+            batch = make_batch([ex for _, ex in pairs], self.setup.loaded.tokenizer.pad_token_id,
+                               self.setup.table if cfg.loss_vocab == "constrained" else None,
+                               self._states(pairs)).to(acc.device)
             with acc.autocast():
-                acc.backward(sum(p.sum() * 0.0 for p in params))
+                acc.backward(self.model(batch, cfg.loss_vocab).sum() * 0.0)
         grad_norm = acc.clip_grad_norm_(params, cfg.max_grad_norm) if cfg.max_grad_norm > 0 else None
         self.optimizer.step()
         self.scheduler.step()
