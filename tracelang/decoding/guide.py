@@ -215,7 +215,7 @@ class Guide:
         if missing == 0 and (spec.max_args is None or n + 1 < spec.max_args):
             missing = 1  # fresh literal as an extension witness (closing now is checked below)
         fill = _fills(missing)[0] if missing else ()
-        ident = spec.identity
+        ident = self._expert(op).identity(op, cop)  # the block's expert's E401 identity
         out = []
         for x in names:
             num, val = numbers.get(x), values.get(x)
@@ -253,7 +253,7 @@ class Guide:
             return False
         b = self.block
         defs, numbers, values = b.scope.defs, b.scope.numbers, b.values  # type: ignore[union-attr]
-        ident = spec.identity
+        ident = self._expert(op).identity(op, cop)  # the block's expert's E401 identity
         ip = int(ident[0].numerator) if ident is not None else None
         divides = spec.divides
         keys = []
