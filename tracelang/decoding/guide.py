@@ -152,10 +152,6 @@ class Guide:
     def _table(self, op: str) -> dict[str, OpSpec]:
         return self._expert(op).compute_ops(op)
 
-    def _identity(self, op: str, cop: str) -> registry.Identity | None:
-        """The no-op table's entry (E401), read as the checker reads it (``Expert.identity``)."""
-        return self._expert(op).identity(op, cop)
-
     def _offers(self, op: str) -> bool:
         b = self.block
         return not self.lv.ops or (b is not None and b.expert is not None and op in b.expert.ops)
@@ -219,7 +215,7 @@ class Guide:
         if missing == 0 and (spec.max_args is None or n + 1 < spec.max_args):
             missing = 1  # fresh literal as an extension witness (closing now is checked below)
         fill = _fills(missing)[0] if missing else ()
-        ident = self._identity(op, cop)
+        ident = self._expert(op).identity(op, cop)  # the block's expert's E401 identity
         out = []
         for x in names:
             num, val = numbers.get(x), values.get(x)
@@ -257,7 +253,7 @@ class Guide:
             return False
         b = self.block
         defs, numbers, values = b.scope.defs, b.scope.numbers, b.values  # type: ignore[union-attr]
-        ident = self._identity(op, cop)
+        ident = self._expert(op).identity(op, cop)  # the block's expert's E401 identity
         ip = int(ident[0].numerator) if ident is not None else None
         divides = spec.divides
         keys = []
