@@ -1,14 +1,15 @@
-"""Two processes, kept proven: `accelerate launch --num_processes 2 --cpu` (gloo) runs `train sft`
-and GRPO on the tiny model, and each ends where one process ends with the same global batch.
+"""Two processes, kept proven: `accelerate launch` with two CPU processes (gloo; see ``_launch`` for
+why not `--cpu --num_processes 2`) runs `train sft` and GRPO on the tiny model, and each ends where
+one process ends with the same global batch.
 
 Tolerance: losses, gradient norms and rewards within 1e-5 relative (1e-7 absolute), the trained
 weights within 5e-5 absolute (the runs move them by up to learning rate x steps, 0.03 and 0.1; 4e-6
-was seen; GRPO runs with AdamW's epsilon at 1e-4, see tests/launch_rl_toy.py). Two processes add the same numbers in another order (each process's share of the step,
-then the all-reduce), and AdamW's m / sqrt(v) magnifies rounding where a gradient is near zero, so
-bit-equality is not promised; anything beyond rounding (a wrong normaliser, a question sampled
-twice, a gradient not averaged) is far outside it.
-Checkpoints are written once (by process 0; each process its own optimiser state), and a two-process
-run resumed from its checkpoint continues exactly as the uninterrupted run.
+was seen; GRPO runs with AdamW's epsilon at 1e-4, see tests/launch_rl_toy.py). Two processes add the
+same numbers in another order (each process's share of the step, then the all-reduce), and AdamW's
+m / sqrt(v) magnifies rounding where a gradient is near zero, so bit-equality is not promised;
+anything beyond rounding (a wrong normaliser, a question sampled twice, a gradient not averaged) is
+far outside it. Checkpoints are written once (by process 0; each process its own optimiser state),
+and a two-process run resumed from its checkpoint continues exactly as the uninterrupted run.
 """
 
 from __future__ import annotations
