@@ -64,6 +64,8 @@ def main() -> None:
         rewards = tracelang_reward(prompts, completions, answer=answer, question=question)
         correct = correctness_reward(prompts, completions, answer=answer, question=question)
         groups.append({"questions": question, "completions": completions, "rewards": rewards, "correct": correct})
+        for g in range(0, len(rewards), args.generations):  # as soon as graded: a CPU step is long
+            print(json.dumps({"question": question[g][:60], "rewards": rewards[g:g + args.generations]}), flush=True)
         return rewards
 
     batch = args.n * args.generations  # one group per problem, all in one step
@@ -79,15 +81,12 @@ def main() -> None:
 
     from tracelang.pipeline import parse
 
-    report = []
-    for step in groups:
+    for step in groups:  # the same groups again, with how many of each group's completions parse
         for g in range(0, len(step["rewards"]), args.generations):
             texts = step["completions"][g:g + args.generations]
-            report.append({"question": step["questions"][g][:60], "rewards": step["rewards"][g:g + args.generations],
-                           "correct": step["correct"][g:g + args.generations],
-                           "parsed": sum(parse(t).program is not None for t in texts)})
-    for row in report:
-        print(json.dumps(row))
+            print(json.dumps({"question": step["questions"][g][:60], "rewards": step["rewards"][g:g + args.generations],
+                              "correct": step["correct"][g:g + args.generations],
+                              "parsed": sum(parse(t).program is not None for t in texts)}))
     print(json.dumps({"log": [r for r in trainer.state.log_history if "loss" in r]}))
 
 
