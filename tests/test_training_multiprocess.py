@@ -22,8 +22,8 @@ from pathlib import Path
 
 import yaml
 
+from tracelang.models import trained as ckpt  # checkpoint reading lives in models/ (i23)
 from tracelang.paths import SHOTS
-from tracelang.training import checkpoint as ckpt
 
 ROOT = Path(__file__).resolve().parents[1]
 RTOL, ATOL, WEIGHTS_ATOL = 1e-5, 1e-7, 5e-5
