@@ -108,10 +108,10 @@ def canonical_trace(record: dict[str, Any], tally: DataTally, surface: str = "ya
     if report.correct is False:
         tally.add("skipped (wrong answer)")
         return None
-    text = format_program(report.program, surface=surface)
+    text = format_program(report.program)
     if text != record["trace"]:
         tally.add("reformatted to canonical")
-    return text
+    return text if surface == "yaml" else format_program(report.program, surface=surface)
 
 
 def tokenize(tokenizer, prompter, question: str, trace: str) -> tuple[list[int], list[int]]:
