@@ -78,7 +78,8 @@ def _pct(k: int, n: int) -> str:
 def _bar_chart(title: str, bars: list[tuple[str, float, tuple[float, float] | None]], unit: str,
                maximum: float) -> str:
     """A horizontal SVG bar chart; a bar's optional interval is drawn as a whisker."""
-    width, left, row = 460, 150, 26
+    left = max(150, 8 * max((len(label) for label, _, _ in bars), default=0) + 12)  # room for the longest label
+    width, row = left + 310, 26
     height = 34 + row * len(bars)
     scale = (width - left - 50) / maximum if maximum > 0 else 0.0
     parts = [f'<svg class="chart" role="img" aria-label="{escape(title)}" width="{width}" height="{height}" '
