@@ -107,7 +107,8 @@ def test_grammar_loss_target_outside_the_subset(runner: CliRunner, tmp_path: Pat
     tok = load_model("tiny").tokenizer
     trace = next(iter(read_records(SHOTS)))["trace"]
     first = tokenize(tok, Prompter(tok), "", trace)[1][0]  # the first target token
-    monkeypatch.setattr(setup, "emittable_ids", lambda t: tuple(i for i in emittable_ids(t) if i != first))
+    monkeypatch.setattr(setup, "emittable_ids",
+                        lambda t, surface="yaml": tuple(i for i in emittable_ids(t, surface) if i != first))
     res = runner.invoke(app, ["train", "sft", "--config", str(_recipe(tmp_path)), "--no-eval",
                               "--set", "loss_vocab=grammar"])
     _one_line_error(res, "is outside the grammar's tokens; use loss_vocab: full")
