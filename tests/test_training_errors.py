@@ -80,7 +80,7 @@ def test_usage_errors_come_before_any_model_loads(runner: CliRunner, tmp_path: P
     def no_model(*_a, **_k):
         raise AssertionError("a model was loaded")
 
-    monkeypatch.setattr(setup, "load_model", no_model)
+    monkeypatch.setattr(setup, "load_stacked", no_model)
     res = runner.invoke(app, [*args[:2], "--config", str(_recipe(tmp_path)), *args[2:]])
     _one_line_error(res, "")
     assert len(res.output.strip().splitlines()) == 1, res.output
