@@ -20,6 +20,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 from tracelang.models import trained as ckpt  # checkpoint reading lives in models/ (i23)
@@ -28,6 +29,24 @@ from tracelang.paths import SHOTS
 ROOT = Path(__file__).resolve().parents[1]
 RTOL, ATOL, WEIGHTS_ATOL = 1e-5, 1e-7, 5e-5
 
+
+
+@pytest.fixture(autouse=True)
+def _fresh_single_process(monkeypatch: pytest.MonkeyPatch):
+    """The single-process reference runs in this process: as the launched ones do, one thread (a
+    gemm split over two threads rounds differently, 1e-4 relative in a gradient norm) and no state
+    left by earlier tests (transformers' TrainingArguments exports ACCELERATE_MIXED_PRECISION, and
+    accelerate keeps one AcceleratorState per process)."""
+    import torch
+    from accelerate.state import AcceleratorState
+
+    monkeypatch.delenv("ACCELERATE_MIXED_PRECISION", raising=False)
+    AcceleratorState._reset_state(True)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+    AcceleratorState._reset_state(True)
 
 
 def _launch(args: list[str], tmp_path: Path) -> None:
