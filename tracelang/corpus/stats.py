@@ -129,8 +129,8 @@ def measure(questions: Iterable[str | None], traces: Iterable[tuple[str, str | N
         s.names_per_question += len(names)
     s.distinct_questions = len(seen)
     asked = list(asked)
-    for n, (trace, expert) in enumerate(traces):
-        question = asked[n] if n < len(asked) else None
+    for i, (trace, expert) in enumerate(traces):
+        question = asked[i] if i < len(asked) else None
         if isinstance(question, str):
             report = parse(trace)
             if report.program is not None:
