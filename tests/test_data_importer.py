@@ -105,10 +105,10 @@ def test_solution_words_pick_which_occurrence() -> None:
         "There are 8 runners - 5 runners = <<8-5=3>>3 others.\nThey run 3*3 = <<3*3=9>>9 hours.\n"
         "In all 40+9 = <<40+9=49>>49 hours.\n#### 49")
     lines = record["trace"].splitlines()
-    assert "- {op: compute, compute_op: mul, args: [runners_run, hours], var: step1}" in lines
+    assert "- {op: compute, compute_op: mul, args: [runners_run, hours_each], var: hours}" in lines
     assert "- {op: compute, compute_op: sub, args: [runners, runners_run], var: others}" in lines
     # the computed 3 and the stated "3 hours" are kept apart
-    assert "- {op: compute, compute_op: mul, args: [others, hours_2], var: step2}" in lines
+    assert "- {op: compute, compute_op: mul, args: [others, hours_each_2], var: step1}" in lines
 
 
 def test_repeated_computation_is_reused_and_identities_dropped() -> None:

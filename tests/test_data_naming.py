@@ -29,6 +29,10 @@ def name_of(question: str, number: str) -> str:
     ("Leo has 8 fewer cards than Mia.", "8", "fewer_cards_than_mia"),
     ("Sam sold 48 clips in April.", "48", "clips_sold_in_april"),
     ("There are 7 apples left.", "7", "apples_left"),
+    ("Tickets cost $7 each.", "$7", "tickets_cost_each"),
+    ("The 5 runners run for 8 hours each.", "8", "hours_each"),
+    ("Each box holds 6 cups.", "6", "cups_per_box"),
+    ("Every crate has 12 pears.", "12", "pears_per_crate"),
 ])
 def test_quantity_names_keep_the_relation_words(question: str, number: str, name: str) -> None:
     assert name_of(question, number) == name

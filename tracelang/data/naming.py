@@ -202,6 +202,19 @@ def _direction_before(words: list[str]) -> list[str]:
     return []
 
 
+def _each(after: list[str], noun: list[str], before: list[str]) -> list[str]:
+    """The rate that "each" gives a quantity: "$5 each", "8 hours each" -> [each]; "each box holds 6
+    cups" -> [per, box]; [] otherwise. "each" decides a mul, so the name keeps it (issue 26)."""
+    at = after.index(noun[-1]) + 1 if noun and noun[-1] in after else 0
+    if after[at:at + 1] == ["each"]:
+        return ["each"]
+    for i, w in enumerate(before[:-1]):
+        determiner = i == 0 or before[i - 1] in STOP  # "boxes each hold 6": each is no determiner there
+        if w in ("each", "every") and determiner and before[i + 1] not in STOP and len(before[i + 1]) > 1:
+            return ["per", before[i + 1]]
+    return []
+
+
 def phrase(words: list[str]) -> list[str]:
     """The noun phrase at the start of ``words`` with the relation words around it: a comparative
     before the noun ("more girls than boys") and a tail after it ("children got off")."""
@@ -256,6 +269,9 @@ def base_name(question: str, q: Quantity) -> str:
             parts.append(after[0])  # "gives 5 away"
     if unit and unit not in parts:
         parts += ["per", unit]
+    elif unit is None and q.kind not in ("multiplier", "count", "percent", "fraction"):
+        each = _each(after, noun, _words_before(question, q.start))
+        parts += [w for w in each if w not in parts or w == "per"]
     if q.kind == "percent":
         parts = [p for p in parts if p not in ("percent", "cent")] + ["percent"]
     elif q.kind == "fraction" and not text[0].isalpha():
