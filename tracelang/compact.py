@@ -24,10 +24,9 @@ from lark.exceptions import UnexpectedInput
 
 from .build import field_kind
 from .diagnostics import MISSING_FIELD, SYNTAX_ERROR, TOO_LONG, UNKNOWN_FIELD, UNKNOWN_OP, Diagnostic
-from .formatter import value_text
 from .grammar import SURFACES as _RULES
 from .grammar import grammar_text, terminal_choices
-from .ir import STEP_TYPES, Block, InitStep, Program, Step, TableStep, step_fields
+from .ir import STEP_TYPES, Block, InitStep, Program, Step, TableStep, step_fields, value_text
 from .limits import DEFAULT_LIMITS, Limits
 from .numbers import render
 from .syntax import Document, Map, Scalar, Seq, SyntaxFailure, scalar_of, syntax_error
