@@ -124,7 +124,8 @@ class Levels:
         return Levels.of, (tuple(sorted(self.on)),)
 
     def __repr__(self) -> str:
-        return f"Levels({', '.join(self.names) or 'none'})"
+        # as the dataclass this was wrote it: the mask cache's namespace holds it (training/sft.py)
+        return f"Levels({', '.join(f'{n}={n in self.on}' for n in LEVELS)})"
 
     @classmethod
     def of(cls, names: Iterable[str]) -> Levels:
