@@ -95,24 +95,29 @@ def test_commands_register_explicitly_and_the_corpus_group_is_one() -> None:
     assert corpus.list_commands(ctx) == ["contamination", "generate", "lint", "stats", "filter"]
 
 
-def test_every_code_written_in_the_source_is_a_live_code_of_the_table() -> None:
-    """Codes are written as strings where they are raised (E401 beside its check); each must be a
-    code of diagnostics.CODES that is not retired, and a Diagnostic refuses any other."""
+def test_every_code_comes_from_the_table() -> None:
+    """Codes are declared once, in diagnostics.py, as constants named after them; the rest of the
+    package writes none as a bare string, and a Diagnostic refuses a code not in the table or retired."""
     import re
     from pathlib import Path
 
     import pytest
 
     import tracelang
+    from tracelang import diagnostics
     from tracelang.diagnostics import CODES, Diagnostic
 
     root = Path(tracelang.__file__).resolve().parent
-    written = {(m.group(1), f.name) for f in root.rglob("*.py") if f.name != "diagnostics.py"
-               for m in re.finditer(r"[\"']([EW]\d{3})[\"']", f.read_text(encoding="utf-8"))}
-    assert len(written) > 30
-    bad = sorted((code, file) for code, file in written if code not in CODES or CODES[code].retired)
-    assert not bad, bad
+    bare = sorted((m.group(1), str(f.relative_to(root))) for f in root.rglob("*.py") if f.name != "diagnostics.py"
+                  for m in re.finditer(r"[\"']([EW]\d{3})[\"']", f.read_text(encoding="utf-8")))
+    assert not bare, bare
+    for code in CODES.values():  # each live code has its constant, named after it; a retired one has none
+        constant = code.name.upper().replace("-", "_")
+        assert getattr(diagnostics, constant, None) == (None if code.retired else code.code), code
+    assert diagnostics.UNDEFINED_VARIABLE == "E201" and diagnostics.UNGROUNDED_VALUE == "W701"
     with pytest.raises(ValueError, match="not in CODES"):
         Diagnostic("E999", "a typo")
     with pytest.raises(ValueError, match="retired"):
         Diagnostic("E204", "a retired code")
+    with pytest.raises(ValueError, match="declared twice"):
+        diagnostics._declare("E201", "undefined-variable", "a second declaration")

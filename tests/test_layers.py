@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import ast
 import shutil
-from graphlib import TopologicalSorter
+from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1] / "tracelang"
@@ -78,3 +78,62 @@ def test_a_lazy_import_back_up_is_seen(tmp_path: Path) -> None:
     file = copy / "evaluation" / "commands.py"
     file.write_text(file.read_text() + "\n\ndef _late():\n    from ..training.checkpoint import save  # noqa\n")
     assert _arrows_up(copy) == ["evaluation/commands.py (evaluation) imports tracelang.training.checkpoint (training)"]
+
+
+def _module(parts: tuple[str, ...], root: Path) -> Path | None:
+    """The file of ``tracelang.<parts>``, or of the module a name in it is imported from."""
+    while parts:
+        if (root / Path(*parts)).with_suffix(".py").is_file():
+            return (root / Path(*parts)).with_suffix(".py")
+        if (root / Path(*parts) / "__init__.py").is_file():
+            return root / Path(*parts) / "__init__.py"
+        parts = parts[:-1]
+    return None
+
+
+def _cycles(root: Path) -> list[str]:
+    """Module-level import cycles, counting every import (lazy and type-only ones too); a package's
+    ``__init__`` importing its own modules is not one (they import their package's face)."""
+    graph: dict[Path, set[Path]] = {}
+    for file in sorted(root.rglob("*.py")):
+        targets = {_module(t, root) for t in _targets(file, root)} - {None, file}
+        if file.name == "__init__.py":
+            targets = {t for t in targets if t.parent != file.parent}  # type: ignore[union-attr]
+        graph[file] = targets  # type: ignore[assignment]
+    try:
+        list(TopologicalSorter(graph).static_order())
+    except CycleError as err:
+        return [str(p.relative_to(root)) for p in err.args[1]]
+    return []
+
+
+def test_no_module_imports_itself_round_a_circle(tmp_path: Path) -> None:
+    assert _cycles(ROOT) == []
+    copy = tmp_path / "tracelang"
+    shutil.copytree(ROOT, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    file = copy / "ir.py"  # the formatter imports the IR: a lazy import back is a circle
+    file.write_text(file.read_text() + "\n\ndef _late():\n    from .formatter import format_step  # noqa\n")
+    assert {"ir.py", "formatter.py"} <= set(_cycles(copy))
+
+
+def test_the_core_floors_of_the_architecture_page_are_the_imports() -> None:
+    """spec/architecture.md draws the core's modules in floors: each one floor above the highest it
+    imports (experts/ counted as one); the drawing is recomputed here from the imports."""
+    import re
+
+    def node(file: Path) -> str:
+        return "experts/" if file.parent.name == "experts" else file.name
+
+    core = [f for f in ROOT.rglob("*.py") if _layer(f.relative_to(ROOT).with_suffix("").parts) == "core"
+            and f.name != "__init__.py" or f == ROOT / "experts" / "__init__.py"]
+    deps: dict[str, set[str]] = {}
+    for file in core:
+        found = {node(m) for t in _targets(file) if (m := _module(t, ROOT)) and _layer(t) == "core"
+                 and m != ROOT / "__init__.py"}
+        deps.setdefault(node(file), set()).update(found - {node(file)})
+    floor: dict[str, int] = {}
+    for name in TopologicalSorter(deps).static_order():
+        floor[name] = 1 + max((floor[d] for d in deps.get(name, ())), default=0)
+    page = (ROOT.parent / "spec" / "architecture.md").read_text(encoding="utf-8")
+    drawn = {name: int(n) for n, names in re.findall(r"^ (\d)  (\S.*)$", page, re.M) for name in names.split()}
+    assert drawn == floor

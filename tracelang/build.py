@@ -12,7 +12,17 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any, get_args
 
-from .diagnostics import Diagnostic
+from .diagnostics import (
+    EXPRESSION_IN_INIT,
+    MISSING_FIELD,
+    NUMBER_TOO_LARGE,
+    TOO_LONG,
+    UNKNOWN_FIELD,
+    UNKNOWN_OP,
+    UNRESOLVED_SOURCE,
+    WRONG_TYPE,
+    Diagnostic,
+)
 from .ir import (
     STEP_TYPES,
     Block,
@@ -125,13 +135,13 @@ class _Builder:
         if isinstance(node, Scalar) and node.kind == "name":
             var = var_node(node.text, _span(node), self.limits)
             if var is None:
-                self.err("E601", f"a name of {len(node.text)} characters; the limit is "
+                self.err(TOO_LONG, f"a name of {len(node.text)} characters; the limit is "
                          f"{self.limits.max_name_chars}", node)
             return var
         hint = None
         if isinstance(node, Scalar) and node.kind == "number":
             hint = "give the number a name with `init` first, then use the name"
-        self.err("E106", f"`{what}` takes a variable name, not {_describe(node)}", node, hint)
+        self.err(WRONG_TYPE, f"`{what}` takes a variable name, not {_describe(node)}", node, hint)
         return None
 
     def number(self, node: Node, what: str, in_init: bool) -> Num | None:
@@ -141,18 +151,18 @@ class _Builder:
                 return num
             lit = parse_literal(node.text)
             if lit is not None and lit.digits > self.limits.max_literal_digits:
-                self.err("E603", f"a literal of {lit.digits} digits; the limit is "
+                self.err(NUMBER_TOO_LARGE, f"a literal of {lit.digits} digits; the limit is "
                          f"{self.limits.max_literal_digits}", node)
                 return None
         if in_init and isinstance(node, Scalar) and node.kind in ("expr", "number"):
-            self.err("E107", f"init holds the expression `{node.text}`; it takes one number", node,
+            self.err(EXPRESSION_IN_INIT, f"init holds the expression `{node.text}`; it takes one number", node,
                      "init each number on its own and compute the result with a `compute` step")
             return None
         hint = "a literal is an integer, a decimal or p/q in lowest terms" if isinstance(node, Scalar) \
             and node.kind in ("expr", "number") else None
         if isinstance(node, Scalar) and node.kind == "name" and in_init:
             hint = "to reuse a variable, use it directly where it is needed"
-        self.err("E106", f"`{what}` takes a number, not {_describe(node)}", node, hint)
+        self.err(WRONG_TYPE, f"`{what}` takes a number, not {_describe(node)}", node, hint)
         return None
 
     def arg(self, node: Node, what: str) -> Var | Num | None:
@@ -160,30 +170,30 @@ class _Builder:
             return self.name(node, what)
         if isinstance(node, Scalar) and node.kind == "number":
             return self.number(node, what, in_init=False)
-        self.err("E106", f"`{what}` takes a variable name or a number, not {_describe(node)}", node)
+        self.err(WRONG_TYPE, f"`{what}` takes a variable name or a number, not {_describe(node)}", node)
         return None
 
     def args(self, node: Node, what: str) -> list | None:
         if not isinstance(node, Seq):
-            self.err("E106", f"`{what}` takes a list like `[a, b]`, not {_describe(node)}", node)
+            self.err(WRONG_TYPE, f"`{what}` takes a list like `[a, b]`, not {_describe(node)}", node)
             return None
         out = [self.arg(item, what) for item in node.items]
         return None if any(a is None for a in out) else out
 
     def ref(self, node: Node, what: str) -> Ref | None:
         if not (isinstance(node, Scalar) and node.kind == "ref"):
-            self.err("E106", f"`{what}` takes a reference like `prev.result`, not {_describe(node)}", node)
+            self.err(WRONG_TYPE, f"`{what}` takes a reference like `prev.result`, not {_describe(node)}", node)
             return None
         ref = ref_node(node.text, _span(node))
         if ref is None:
-            self.err("E203", f"`{node.text}` names no block result", node,
+            self.err(UNRESOLVED_SOURCE, f"`{node.text}` names no block result", node,
                      "a source is `prev.result` or `subN.result` (N counts blocks from 0)")
         return ref
 
     def op_name(self, node: Node, what: str) -> str | None:
         if isinstance(node, Scalar) and node.kind == "name":
             return node.text
-        self.err("E106", f"`{what}` takes an operation name, not {_describe(node)}", node)
+        self.err(WRONG_TYPE, f"`{what}` takes an operation name, not {_describe(node)}", node)
         return None
 
     def value(self, cls: type[Step], fname: str, node: Node) -> Any:
@@ -198,22 +208,22 @@ class _Builder:
         seen: dict[str, tuple[Scalar, Node]] = {}
         for key, value in node.pairs:
             if key.text in seen:
-                self.err("E104", f"field `{key.text}` is given twice", key)
+                self.err(UNKNOWN_FIELD, f"field `{key.text}` is given twice", key)
             elif key.text not in allowed:
                 hint = _suggest(key.text, allowed) or f"{where} takes {', '.join(f'`{a}`' for a in allowed)}"
-                self.err("E104", f"unknown field `{key.text}` on {where}", key, hint)
+                self.err(UNKNOWN_FIELD, f"unknown field `{key.text}` on {where}", key, hint)
             else:
                 seen[key.text] = (key, value)
         return seen
 
     def step(self, node: Node) -> Step | None:
         if not isinstance(node, Map):
-            self.err("E106", f"a step is a mapping like `{{op: init, ...}}`, not {_describe(node)}", node)
+            self.err(WRONG_TYPE, f"a step is a mapping like `{{op: init, ...}}`, not {_describe(node)}", node)
             return None
         self.steps += 1
         ops = [v for k, v in node.pairs if k.text == "op"]
         if not ops:
-            self.err("E105", "the step has no `op`", node, "start each step with `op: NAME`")
+            self.err(MISSING_FIELD, "the step has no `op`", node, "start each step with `op: NAME`")
             self._recover(node)
             return None
         op = self.op_name(ops[0], "op")
@@ -221,7 +231,7 @@ class _Builder:
             return None
         cls = STEP_TYPES.get(op)
         if cls is None:
-            self.err("E103", f"unknown op `{op}`", ops[0], _suggest(op, sorted(STEP_TYPES)))
+            self.err(UNKNOWN_OP, f"unknown op `{op}`", ops[0], _suggest(op, sorted(STEP_TYPES)))
             self._recover(node)
             return None
         names = step_fields(cls)
@@ -234,11 +244,11 @@ class _Builder:
             elif not cls.model_fields[fname].is_required():
                 values[fname] = None
             else:
-                self.err("E105", f"`{op}` needs `{fname}`", ops[0])
+                self.err(MISSING_FIELD, f"`{op}` needs `{fname}`", ops[0])
         if cls is InitStep and "value" in given and "source" in given:
-            self.err("E104", "init takes `value` or `source`, not both", given["source"][0])
+            self.err(UNKNOWN_FIELD, "init takes `value` or `source`, not both", given["source"][0])
         elif cls is InitStep and not ("value" in given or "source" in given):
-            self.err("E105", "`init` needs `value` (or `source`)", ops[0])
+            self.err(MISSING_FIELD, "`init` needs `value` (or `source`)", ops[0])
         if len(self.diags) > before:
             self._recover(node)
             return None
@@ -254,29 +264,29 @@ class _Builder:
 
     def block(self, node: Node) -> Block | None:
         if not isinstance(node, Map):
-            self.err("E106", f"a block is a mapping with `expert` and `trace`, not {_describe(node)}", node)
+            self.err(WRONG_TYPE, f"a block is a mapping with `expert` and `trace`, not {_describe(node)}", node)
             return None
         if any(k.text == "op" for k, _ in node.pairs):
-            self.err("E105", "the steps have no `expert:` and `trace:` header", node,
+            self.err(MISSING_FIELD, "the steps have no `expert:` and `trace:` header", node,
                      "start the text with `expert: NAME` and `trace:`")
             return None
         given = self.fields(node, ["expert", "trace"], "a block")
         for fname in ("expert", "trace"):
             if fname not in given:
-                self.err("E105", f"the block has no `{fname}`", node)
+                self.err(MISSING_FIELD, f"the block has no `{fname}`", node)
         if len(given) < 2:
             return None
         expert_node, trace_node = given["expert"][1], given["trace"][1]
         expert = self.op_name(expert_node, "expert")
         if not isinstance(trace_node, Seq):
-            self.err("E106", f"`trace` takes a list of steps, not {_describe(trace_node)}", trace_node)
+            self.err(WRONG_TYPE, f"`trace` takes a list of steps, not {_describe(trace_node)}", trace_node)
             return None
         if not trace_node.items:
-            self.err("E105", "`trace` has no steps", given["trace"][0])
+            self.err(MISSING_FIELD, "`trace` has no steps", given["trace"][0])
         steps = []
         for item in trace_node.items:
             if self.steps >= self.limits.max_steps:
-                self.err("E601", f"more than {self.limits.max_steps} steps", item)
+                self.err(TOO_LONG, f"more than {self.limits.max_steps} steps", item)
                 break
             steps.append(self.step(item))
         if expert is None:
@@ -286,7 +296,7 @@ class _Builder:
     def program(self, node: Node) -> Program | None:
         if isinstance(node, Seq):
             if len(node.items) > self.limits.max_blocks:
-                self.err("E601", f"{len(node.items)} blocks; the limit is {self.limits.max_blocks}", node)
+                self.err(TOO_LONG, f"{len(node.items)} blocks; the limit is {self.limits.max_blocks}", node)
                 return None
             blocks = [self.block(item) for item in node.items]
             if any(b is None for b in blocks):

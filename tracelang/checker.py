@@ -11,7 +11,24 @@ from collections.abc import Callable, Iterable
 
 from . import experts as registry
 from .degenerate import PERCENT_IDENTITY, ROUNDING, repeated
-from .diagnostics import Diagnostic
+from .diagnostics import (
+    MISSING_QUERY,
+    NO_OP_COMPUTE,
+    QUERY_OF_INPUT,
+    REPEATED_QUERY,
+    REPEATED_SUBTRACE,
+    STEP_AFTER_QUERY,
+    UNDEFINED_VARIABLE,
+    UNGROUNDED_VALUE,
+    UNKNOWN_COMPUTE_OP,
+    UNKNOWN_EXPERT,
+    UNRESOLVED_SOURCE,
+    UNUSED_VARIABLE,
+    VARIABLE_OVERWRITTEN,
+    WRONG_ARITY,
+    WRONG_EXPERT,
+    Diagnostic,
+)
 from .experts.base import OpSpec
 from .ir import (
     AddEntityStep,
@@ -63,12 +80,12 @@ class _BlockChecker:
     def run(self) -> list[Diagnostic]:
         if self.expert is None:
             known = ", ".join(f"`{n}`" for n in sorted(registry.experts()))
-            self.emit("E101", f"unknown expert `{self.block.expert}`", self.block, f"experts: {known}")
+            self.emit(UNKNOWN_EXPERT, f"unknown expert `{self.block.expert}`", self.block, f"experts: {known}")
         queries: list[QueryStep] = []
         repeats: list[tuple[Step, Step]] = []
         for step in self.block.trace:
             if queries:
-                self.emit("E304", f"`{step.op}` comes after the query", step,
+                self.emit(STEP_AFTER_QUERY, f"`{step.op}` comes after the query", step,
                           "the query is the last step of its block")
             self.ops(step)
             self.reads(step)
@@ -85,7 +102,7 @@ class _BlockChecker:
                 self.query(step, len(queries))
         if not queries:
             last = self.block.trace[-1] if self.block.trace else self.block
-            self.emit("E301", "the block has no query", last, "end the block with `{op: query, var: NAME}`")
+            self.emit(MISSING_QUERY, "the block has no query", last, "end the block with `{op: query, var: NAME}`")
         self.report_repeats(repeats)
         self.unused()
         return self.out
@@ -95,11 +112,11 @@ class _BlockChecker:
     def ops(self, step: Step) -> None:
         if self.expert is not None and step.op not in self.expert.ops:
             offering = registry.experts_offering(step.op)
-            self.emit("E102", f"expert `{self.block.expert}` does not offer `{step.op}`", step,
+            self.emit(WRONG_EXPERT, f"expert `{self.block.expert}` does not offer `{step.op}`", step,
                       f"declare `expert: {offering[0]}`" if offering else None)
         if isinstance(step, InitStep) and step.value is not None and self.grounder is not None \
                 and not self.grounder(step.value.value):
-            self.emit("W701", f"{render(step.value.value)} is not a quantity of the question", step.value,
+            self.emit(UNGROUNDED_VALUE, f"{render(step.value.value)} is not a quantity of the question", step.value,
                       "take init values from the question, or use an allowed constant")
         self.literals(step)
         compute_op = step.__dict__.get("compute_op")
@@ -112,14 +129,14 @@ class _BlockChecker:
 
             close = difflib.get_close_matches(compute_op, list(table), n=1)
             hint = f"did you mean `{close[0]}`?" if close else f"{step.op} takes {', '.join(sorted(table))}"
-            self.emit("E108", f"unknown compute_op `{compute_op}` for `{step.op}`", step, hint)
+            self.emit(UNKNOWN_COMPUTE_OP, f"unknown compute_op `{compute_op}` for `{step.op}`", step, hint)
             return
         n = len(step.args)
         if n < spec.min_args or (spec.max_args is not None and n > spec.max_args):
             want = (f"exactly {spec.min_args}" if spec.min_args == spec.max_args
                     else f"at least {spec.min_args}" if spec.max_args is None
                     else f"{spec.min_args} to {spec.max_args}")
-            self.emit("E109", f"`{compute_op}` takes {want} args, got {n}", step)
+            self.emit(WRONG_ARITY, f"`{compute_op}` takes {want} args, got {n}", step)
 
     def literals(self, step: Step) -> None:
         """A literal in `args` or `amount` is a value written in as much as an init's (W701)."""
@@ -128,7 +145,7 @@ class _BlockChecker:
         fields = [*getattr(step, "args", ()), getattr(step, "amount", None)]
         for arg in fields:
             if isinstance(arg, Num) and not self.grounder(arg.value):
-                self.emit("W701", f"{render(arg.value)} is not a quantity of the question", arg,
+                self.emit(UNGROUNDED_VALUE, f"{render(arg.value)} is not a quantity of the question", arg,
                           "take literals from the question, or use an allowed constant")
 
     def spec(self, step: Step) -> OpSpec | None:
@@ -145,7 +162,7 @@ class _BlockChecker:
                     hint = "define it with `init` before this step"
                     if var.name in ("prev", "result") or var.name.startswith("sub"):
                         hint = "to use an earlier block's answer, `init` a variable with `source: prev.result`"
-                    self.emit("E201", f"`{var.name}` is not defined", var, hint)
+                    self.emit(UNDEFINED_VARIABLE, f"`{var.name}` is not defined", var, hint)
                 continue
             self.used.add(var.name)
 
@@ -154,22 +171,22 @@ class _BlockChecker:
             ref = step.source
             target = ref.target(self.index)
             if target is None or not 0 <= target < self.index:
-                self.emit("E203", f"`{ref}` names no earlier block (this is block {self.index})", ref,
+                self.emit(UNRESOLVED_SOURCE, f"`{ref}` names no earlier block (this is block {self.index})", ref,
                           "`prev.result` and `subN.result` refer to blocks before this one")
         for var in names_in(step, step.defines):
             if var.name in self.defs:
-                self.emit("E202", f"`{var.name}` is already defined on line {self.defs[var.name].line}",
+                self.emit(VARIABLE_OVERWRITTEN, f"`{var.name}` is already defined on line {self.defs[var.name].line}",
                           var, "give every value its own name")
 
     # ---------------------------------------------------------------- the query
 
     def query(self, step: QueryStep, count: int) -> None:
         if count > 1:
-            self.emit("E302", "a second query in the block", step, "a block has exactly one query")
+            self.emit(REPEATED_QUERY, "a second query in the block", step, "a block has exactly one query")
             return
         d = self.defs.get(step.var.name)
         if d is not None and d.kind == "input" and not d.changed:
-            self.emit("E303", f"the query returns `{step.var.name}`, which no step computed", step.var,
+            self.emit(QUERY_OF_INPUT, f"the query returns `{step.var.name}`, which no step computed", step.var,
                       "the answer must come out of the steps, not be written in as an input")
 
     # ---------------------------------------------------------------- degenerate computation
@@ -187,8 +204,8 @@ class _BlockChecker:
         if isinstance(step, PercentStep):
             identity = PERCENT_IDENTITY[step.op]
             if self.const(step.rate) == identity:
-                self.emit("E401", f"`{step.op}` by {render(identity)}% leaves `{step.base.name}` unchanged", step,
-                          "drop the step and use its input directly")
+                self.emit(NO_OP_COMPUTE, f"`{step.op}` by {render(identity)}% leaves `{step.base.name}` unchanged",
+                          step, "drop the step and use its input directly")
             return
         if not isinstance(step, (ComputeStep, CompareStep)):
             return
@@ -199,7 +216,7 @@ class _BlockChecker:
         if arg is not None:
             shown = arg.name if isinstance(arg, Var) else render(arg.value)
             identity = self.const(arg)
-            self.emit("E401", f"`{step.compute_op}` with `{shown}` ({render(identity)}) leaves its input "  # type: ignore[arg-type]
+            self.emit(NO_OP_COMPUTE, f"`{step.compute_op}` with `{shown}` ({render(identity)}) leaves its input "  # type: ignore[arg-type]
                       "unchanged", arg, "drop the step and use its input directly")
 
     def no_op_shape(self, step: ComputeStep | CompareStep) -> bool:
@@ -212,16 +229,16 @@ class _BlockChecker:
                 k for k in keys if keys.count(k) > 1))]
             shown = first.name if isinstance(first, Var) else render(first.value)
             if kind == "idempotent":
-                self.emit("E401", f"`{cop}` of `{shown}` twice: the repeat changes nothing", step,
+                self.emit(NO_OP_COMPUTE, f"`{cop}` of `{shown}` twice: the repeat changes nothing", step,
                           "give each value once")
             else:
-                self.emit("E401", f"`{cop}` of `{shown}` with itself is a constant, whatever it holds", step,
+                self.emit(NO_OP_COMPUTE, f"`{cop}` of `{shown}` with itself is a constant, whatever it holds", step,
                           "a constant is written in, not computed: combine the question's quantities")
             return True
         if cop in ROUNDING and isinstance(step, ComputeStep) and len(step.args) == 1 and self.integral(step.args[0]):
             arg = step.args[0]
             shown = arg.name if isinstance(arg, Var) else render(arg.value)
-            self.emit("E401", f"`{cop}` of `{shown}`, an integer already, leaves it unchanged", arg,
+            self.emit(NO_OP_COMPUTE, f"`{cop}` of `{shown}`, an integer already, leaves it unchanged", arg,
                       "drop the step and use its input directly")
             return True
         return False
@@ -229,18 +246,18 @@ class _BlockChecker:
     def no_op_entity(self, step: Step) -> None:
         """An entity op that changes nothing would let a query return an input as if computed."""
         if isinstance(step, TransferStep) and step.from_entity.name == step.to_entity.name:
-            self.emit("E401", f"`transfer` from `{step.from_entity.name}` to itself leaves it unchanged", step,
+            self.emit(NO_OP_COMPUTE, f"`transfer` from `{step.from_entity.name}` to itself leaves it unchanged", step,
                       "name two different variables")
             return
         amount: Arg = step.amount  # type: ignore[attr-defined]
         if isinstance(step, AddEntityStep) and self.const(step.entity) == 0:
-            self.emit("E401", f"`add_entity` onto `{step.entity.name}`, which holds 0, only copies the amount", step,
-                      "create the variable with the amount instead, or combine quantities")
+            self.emit(NO_OP_COMPUTE, f"`add_entity` onto `{step.entity.name}`, which holds 0, only copies the amount",
+                      step, "create the variable with the amount instead, or combine quantities")
             return
         name = names_in(step, step.mutates)[0].name
         if self.const(amount) == 0 and (name in self.defs or not isinstance(step, AddEntityStep)):
             shown = f"`{amount.name}` (0)" if isinstance(amount, Var) else "0"
-            self.emit("E401", f"`{step.op}` of {shown} leaves `{name}` unchanged", amount,
+            self.emit(NO_OP_COMPUTE, f"`{step.op}` of {shown} leaves `{name}` unchanged", amount,
                       "drop the step and use the variable as it is")
 
     def report_repeats(self, repeats: list[tuple[Step, Step]]) -> None:
@@ -260,7 +277,7 @@ class _BlockChecker:
             else:
                 msg = (f"lines {line(first)}–{line(run[-1][0])} repeat the computation of "
                        f"lines {', '.join(str(line(e)) for _, e in run)}")
-            self.emit("E402", msg, first, "reuse the earlier result instead of computing it again")
+            self.emit(REPEATED_SUBTRACE, msg, first, "reuse the earlier result instead of computing it again")
 
     def unused(self) -> None:
         for step in self.block.trace:
@@ -268,7 +285,7 @@ class _BlockChecker:
                 d = self.defs.get(var.name)
                 if d is not None and var.name not in self.used and not d.changed and var.name not in self.recovered \
                         and d.line == (var.span.line if var.span else 0):
-                    self.emit("W201", f"`{var.name}` is never used", var, "remove the step or use its value")
+                    self.emit(UNUSED_VARIABLE, f"`{var.name}` is never used", var, "remove the step or use its value")
 
 
 def block_scope(program: Program, index: int = 0, grounder: Grounder | None = None) -> Scope:

@@ -90,7 +90,8 @@ def _items(files: list[str], unreadable_as_records: bool = False) -> list[Item]:
         except InputError as err:
             if not unreadable_as_records:
                 raise
-            items.append(Item(source, 0, "", error=diag.Diagnostic("E002", str(err), 1, 1), unreadable=True))
+            error = diag.Diagnostic(diag.INVALID_RECORD, str(err), 1, 1)
+            items.append(Item(source, 0, "", error=error, unreadable=True))
     return items
 
 
@@ -135,14 +136,15 @@ def check(
                     shown = json.dumps(item.answer)
                     shown = shown if len(shown) <= 40 else shown[:37] + "..."
                     record_diags.append(diag.Diagnostic(
-                        "E003", f"the record's answer {shown} is not a finite exact number; it is not graded",
+                        diag.INVALID_ANSWER,
+                        f"the record's answer {shown} is not a finite exact number; it is not graded",
                         item.file_line or 1, 1, hint="write the answer as a number or a string like \"72\", "
                         "\"-3.5\" or \"2/3\" (or leave `answer` null)"))
             report = analyze(item.text, expected=expected, grounder=_grounder(item.question or question))
             diags, report_json, text, location = report.diagnostics, report.to_json(), item.text, item.location
             if report.correct is False and report.answer is not None:
                 record_diags.append(diag.Diagnostic(
-                    "E004", f"the trace runs to {render(report.answer)}, the record's answer is "
+                    diag.WRONG_ANSWER, f"the trace runs to {render(report.answer)}, the record's answer is "
                     f"{render(expected)}", item.file_line or 1, 1))  # type: ignore[arg-type]
             if record_diags:
                 report_json["ok"] = False

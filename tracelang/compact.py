@@ -23,11 +23,10 @@ from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedInput
 
 from .build import field_kind
-from .diagnostics import Diagnostic
-from .formatter import value_text
+from .diagnostics import MISSING_FIELD, SYNTAX_ERROR, TOO_LONG, UNKNOWN_FIELD, UNKNOWN_OP, Diagnostic
 from .grammar import SURFACES as _RULES
 from .grammar import grammar_text, terminal_choices
-from .ir import STEP_TYPES, Block, InitStep, Program, Step, TableStep, step_fields
+from .ir import STEP_TYPES, Block, InitStep, Program, Step, TableStep, step_fields, value_text
 from .limits import DEFAULT_LIMITS, Limits
 from .numbers import render
 from .syntax import Document, Map, Scalar, Seq, SyntaxFailure, scalar_of, syntax_error
@@ -175,7 +174,7 @@ class _Reader:
             hit = heads().get(head.text)
             if hit is None:
                 close = difflib.get_close_matches(head.text, [*heads(), "init"], n=1, cutoff=0.6)
-                self.diags.append(Diagnostic("E103", f"unknown op `{head.text}`", head.line, head.column,
+                self.diags.append(Diagnostic(UNKNOWN_OP, f"unknown op `{head.text}`", head.line, head.column,
                                              head.end_column, f"did you mean `{close[0]}`?" if close else None))
                 self.drop([*values, name])
                 return None
@@ -201,23 +200,23 @@ class _Reader:
             for i, value in enumerate(values):
                 if i >= len(fields):
                     self.diags.append(Diagnostic(
-                        "E104", f"`{shown}` takes {len(fields)} argument{'s' * (len(fields) != 1)}: "
+                        UNKNOWN_FIELD, f"`{shown}` takes {len(fields)} argument{'s' * (len(fields) != 1)}: "
                         f"{', '.join(fields)}", value.line, value.column, value.end_column))
                     return None
                 pairs.append((_key(fields[i], value), value))
             missing = fields[len(values):]
             if missing:
-                self.diags.append(Diagnostic("E105", f"`{shown}` needs `{missing[0]}`", head.line, head.column,
+                self.diags.append(Diagnostic(MISSING_FIELD, f"`{shown}` needs `{missing[0]}`", head.line, head.column,
                                              head.end_column, f"write `{shown}({', '.join(fields)})`"))
                 return None
         if defined is None and name is not None:
-            self.diags.append(Diagnostic("E104", f"`{shown}` defines no name; it takes no `-> {name.text}`",
+            self.diags.append(Diagnostic(UNKNOWN_FIELD, f"`{shown}` defines no name; it takes no `-> {name.text}`",
                                          name.line, name.column, name.end_column,
                                          "it changes its arguments in place"))
             return None
         if defined is not None:
             if name is None:
-                self.diags.append(Diagnostic("E105", f"`{shown}` needs a name for its result", head.line,
+                self.diags.append(Diagnostic(MISSING_FIELD, f"`{shown}` needs a name for its result", head.line,
                                              head.column, head.end_column, f"write `{shown}(...) -> NAME`"))
                 return None
             pairs.append((_key(defined, name), name))
@@ -241,7 +240,7 @@ def _headers(blocks: list[Tree]) -> bool:
         if not composed or word != "block":
             tok = block.children[0]
             raise SyntaxFailure(Diagnostic(
-                "E001", f"a second header (`{word}`) in a trace headed `{words[0]} NAME`" if not composed
+                SYNTAX_ERROR, f"a second header (`{word}`) in a trace headed `{words[0]} NAME`" if not composed
                 else "an `expert` header in a trace of `block` headers", tok.line, tok.column,
                 tok.column + len(word), "a trace has one `expert NAME` header, or a `block NAME` header per block"))
     return composed
@@ -251,7 +250,7 @@ def read(text: str, limits: Limits = DEFAULT_LIMITS) -> tuple[Document, list[Dia
     """Compact text -> the concrete syntax tree ``build.py`` reads, the line mistakes found on the
     way and the names of the lines they left out. Raises SyntaxFailure with a positioned diagnostic."""
     if len(text) > limits.max_chars:
-        raise SyntaxFailure(Diagnostic("E601", f"the text has {len(text):,} characters; the limit is "
+        raise SyntaxFailure(Diagnostic(TOO_LONG, f"the text has {len(text):,} characters; the limit is "
                                        f"{limits.max_chars:,}", 1, 1))
     src = text if text.endswith("\n") else text + "\n"
     try:

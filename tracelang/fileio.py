@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from .diagnostics import Diagnostic
+from .diagnostics import INVALID_RECORD, Diagnostic
 from .errors import UsageError
 from .numbers import JsonFloat
 
@@ -308,11 +308,11 @@ def _corpus_items(source: str, lines: Iterable[str]) -> Iterator[Item]:
         item = Item(source, index, "", file_line=n)
         index += 1
         if isinstance(record, LineError):
-            item.error = Diagnostic("E002", record.message, n, record.column)
+            item.error = Diagnostic(INVALID_RECORD, record.message, n, record.column)
             yield item
             continue
         if not isinstance(record, dict) or not isinstance(record.get("trace"), str):
-            item.error = Diagnostic("E002", "the record has no `trace` string", n, 1)
+            item.error = Diagnostic(INVALID_RECORD, "the record has no `trace` string", n, 1)
             yield item
             continue
         item.text, item.record = record["trace"], record

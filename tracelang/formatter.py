@@ -4,21 +4,8 @@ writes the compact surface instead (compact.py)."""
 
 from __future__ import annotations
 
-from .ir import Block, Num, Program, Ref, Step, Var, step_fields
-from .numbers import render
-
-
-def value_text(value: object) -> str:
-    """A field's value as canonical text (a list in brackets)."""
-    if isinstance(value, Var):
-        return value.name
-    if isinstance(value, Num):
-        return render(value.value)
-    if isinstance(value, Ref):
-        return str(value)
-    if isinstance(value, list):
-        return "[" + ", ".join(value_text(v) for v in value) + "]"
-    return str(value)
+from . import compact
+from .ir import Block, Program, Step, step_fields, value_text
 
 
 def format_step(step: Step) -> str:
@@ -47,8 +34,6 @@ class _Comments:
 
 def format_program(program: Program, comments: list[tuple[int, str]] = (), surface: str = "yaml") -> str:
     if surface == "compact":
-        from . import compact  # (compact writes its values with this module's value_text)
-
         return compact.format_program(program, comments)
     if surface != "yaml":
         raise ValueError(f"unknown surface {surface!r}; surfaces: yaml, compact")

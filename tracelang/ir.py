@@ -190,6 +190,19 @@ def step_fields(cls: type[Step]) -> tuple[str, ...]:
     return tuple(f for f in cls.model_fields if f not in ("op", "span"))
 
 
+def value_text(value: object) -> str:
+    """A field's value as canonical text (a list in brackets)."""
+    if isinstance(value, Var):
+        return value.name
+    if isinstance(value, Num):
+        return render(value.value)
+    if isinstance(value, Ref):
+        return str(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(value_text(v) for v in value) + "]"
+    return str(value)
+
+
 class Block(Node):
     expert: str
     trace: list[AnyStep]

@@ -13,7 +13,7 @@ from lark import Lark, Token, Transformer
 from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 from lark.lark import PostLex
 
-from .diagnostics import Diagnostic
+from .diagnostics import SYNTAX_ERROR, TOO_DEEP, TOO_LONG, Diagnostic
 from .errors import TracelangError
 from .grammar import grammar_text, terminal_patterns
 from .limits import DEFAULT_LIMITS, Limits
@@ -95,7 +95,7 @@ class _Indents(PostLex):
             line = (token.end_line or token.line or 1)
             if indent > levels[-1]:
                 if len(levels) > self.max_depth:
-                    raise SyntaxFailure(Diagnostic("E602", f"nesting deeper than {self.max_depth} levels",
+                    raise SyntaxFailure(Diagnostic(TOO_DEEP, f"nesting deeper than {self.max_depth} levels",
                                                    line, indent + 1, hint="a trace needs at most 3 levels"))
                 levels.append(indent)
                 yield Token.new_borrow_pos("_INDENT", indent_str, token)
@@ -105,7 +105,7 @@ class _Indents(PostLex):
                 yield Token.new_borrow_pos("_DEDENT", indent_str, token)
             if indent != levels[-1]:
                 raise SyntaxFailure(Diagnostic(
-                    "E001", f"indentation of {indent} matches no enclosing block (expected {levels[-1]})",
+                    SYNTAX_ERROR, f"indentation of {indent} matches no enclosing block (expected {levels[-1]})",
                     line, 1, indent + 1, hint="align the line with the lines of its block"))
         while len(levels) > 1:
             levels.pop()
@@ -225,7 +225,7 @@ def syntax_error(err: UnexpectedInput, text: str) -> Diagnostic:
     if isinstance(err, UnexpectedCharacters):
         ch = text[err.pos_in_stream] if err.pos_in_stream < len(text) else ""
         shown = "a tab" if ch == "\t" else f"`{ch}`"
-        return Diagnostic("E001", f"unexpected character {shown}", line, col, col + 1,
+        return Diagnostic(SYNTAX_ERROR, f"unexpected character {shown}", line, col, col + 1,
                           hint=f"expected {_expected(set(err.allowed or ()))}" if err.allowed else None)
     if isinstance(err, UnexpectedToken):
         tok = err.token
@@ -244,12 +244,12 @@ def syntax_error(err: UnexpectedInput, text: str) -> Diagnostic:
             lead = len(tok.value) - len(tok.value.lstrip())
             col += lead
         end = col + max(1, len(tok.value.strip())) if tok.type not in ("_NL", "$END") else col + 1
-        return Diagnostic("E001", f"unexpected {what}", line, col, end,
+        return Diagnostic(SYNTAX_ERROR, f"unexpected {what}", line, col, end,
                           hint=f"expected {_expected(set(err.expected))}")
     if isinstance(err, UnexpectedEOF):
-        return Diagnostic("E001", "unexpected end of the text", line, col,
+        return Diagnostic(SYNTAX_ERROR, "unexpected end of the text", line, col,
                           hint=f"expected {_expected(set(err.expected))}")
-    return Diagnostic("E001", str(err).splitlines()[0], line, col)
+    return Diagnostic(SYNTAX_ERROR, str(err).splitlines()[0], line, col)
 
 
 # ------------------------------------------------------------------ entry point
@@ -257,11 +257,11 @@ def syntax_error(err: UnexpectedInput, text: str) -> Diagnostic:
 def parse_cst(text: str, limits: Limits = DEFAULT_LIMITS) -> Document:
     """Parse trace text to a CST. Raises SyntaxFailure with a positioned diagnostic."""
     if len(text) > limits.max_chars:
-        raise SyntaxFailure(Diagnostic("E601", f"the text has {len(text):,} characters; the limit is "
+        raise SyntaxFailure(Diagnostic(TOO_LONG, f"the text has {len(text):,} characters; the limit is "
                                        f"{limits.max_chars:,}", 1, 1))
     src = text if text.endswith("\n") else text + "\n"
     if not src.strip():
-        raise SyntaxFailure(Diagnostic("E001", "the text is empty", 1, 1,
+        raise SyntaxFailure(Diagnostic(SYNTAX_ERROR, "the text is empty", 1, 1,
                                        hint="a trace starts with `expert: NAME` and `trace:`"))
     parser, indents = _lenient(limits.max_depth)
     try:
@@ -274,5 +274,5 @@ def parse_cst(text: str, limits: Limits = DEFAULT_LIMITS) -> Document:
         inner = err.__context__
         if isinstance(inner, SyntaxFailure):
             raise inner from None
-        raise SyntaxFailure(Diagnostic("E001", str(err).splitlines()[0], 1, 1)) from None
+        raise SyntaxFailure(Diagnostic(SYNTAX_ERROR, str(err).splitlines()[0], 1, 1)) from None
     return Document(_ToCST().transform(tree), indents.comments)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from random import Random
 
 from ..checker import check
+from ..diagnostics import UNGROUNDED_VALUE
 from .compose import Part, TemplateSource
 from .library import Library
 from .template import Template
@@ -164,8 +165,8 @@ def _grounded(source: TemplateSource, parts: list[Part], program, rng: Random, o
 
     question, _ = source.question(parts, rng)
     diags = check(program, grounder=grounder_for(question))
-    if diags and "W701" not in reported:
-        reported.add("W701")
+    if diags and UNGROUNDED_VALUE not in reported:
+        reported.add(UNGROUNDED_VALUE)
         out.append(Finding("error", where, f"{diags[0].message}: \"{question}\""))
 
 

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from ..degenerate import IDEMPOTENT, SELF_CONSTANT
+from ..diagnostics import UNGROUNDED_VALUE
 from ..errors import TracelangError
 from ..formatter import format_program
 from ..grounding import Quantity, constants_for, extract, grounder_for
@@ -493,7 +494,7 @@ def convert(problem: Problem, split_name: str | None = None, strict: bool = Fals
         text = format_program(program)
         report = analyze(text, expected=problem.gold, grounder=grounder_for(problem.question))
         codes = [d.code for d in report.diagnostics]
-        if not report.ok or not report.correct or set(codes) - {"W701"}:
+        if not report.ok or not report.correct or set(codes) - {UNGROUNDED_VALUE}:
             raise ImportFailure("trace_rejected", ",".join(codes) or f"answer {report.answer}")
         out.warnings = codes
     except ImportFailure as failure:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import typer
 
+from ..diagnostics import UNGROUNDED_VALUE
 from ..errors import UsageError
 from ..fileio import read_jsonl
 from ..paths import EXAMPLES
@@ -122,7 +123,7 @@ def fuzz_command(
             allowed = set(sample.allowed_values)
             grounder = allowed.__contains__
         report = analyze(sample.text, grounder=grounder)  # type: ignore[arg-type]
-        bad = [d for d in report.diagnostics if d.severity == "error" or (lv.grounding and d.code == "W701")]
+        bad = [d for d in report.diagnostics if d.severity == "error" or (lv.grounding and d.code == UNGROUNDED_VALUE)]
         for d in bad:
             codes[d.code] = codes.get(d.code, 0) + 1
         counts["with_errors" if bad else "ok"] += 1

@@ -15,7 +15,9 @@ check`` with no error. The checks mirror ``checker.py`` (scope, E303/E304, E401,
 experts' own op functions for runtime errors (E501-E503, E603). A written step becomes an IR step:
 the scope advances on it as the checker's does, and the expert's handler runs it.
 
-Levels, each switchable, by name (levels.py): ``scope``, ``ops``, ``grounding``, ``values``.
+Levels, each switchable, by name (levels.py): ``scope``, ``ops``, ``grounding``, ``values``, whose
+rules are written here, and any other registered level, whose rules the guide consults through its
+hooks at its two decision points (``allowed`` and ``slot``).
 """
 
 from __future__ import annotations
@@ -440,7 +442,11 @@ class Guide:
         key = decisions if kernel is None else kernel
         hit = self.memo.get(key)
         if hit is None:
-            hit = frozenset(d for d in decisions if self._allows(d))
+            rules = self.cfg.levels.rules
+            if rules:  # the registered levels' refusals (levels.py)
+                hit = frozenset(d for d in decisions if self._allows(d) and all(r.allows(self, d) for r in rules))
+            else:
+                hit = frozenset(d for d in decisions if self._allows(d))
             self.memo[key] = hit
         return hit
 
@@ -506,6 +512,8 @@ class Guide:
         hit = self.memo.get(slot)
         if hit is None:
             hit = self._slot(slot)
+            for rule in self.cfg.levels.rules:  # the registered levels' refusals (levels.py)
+                hit = rule.narrow(self, slot, hit)
             self.memo[slot] = hit
         return hit
 
@@ -753,7 +761,11 @@ class Guide:
             values.pop(var.name, None)
 
     def end_ok(self) -> bool:
-        return self._allows(("end",))
+        rules = self.cfg.levels.rules
+        return self._allows(_END) and (not rules or all(r.allows(self, _END) for r in rules))
+
+
+_END = ("end",)
 
 
 def _arg(arg: tuple) -> Var | Num:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 
+from ..diagnostics import SYNTAX_ERROR, UNGROUNDED_VALUE
 from ..ir import ComputeStep, InitStep, Program
 from ..pipeline import Report
 from ..runtime import execute
@@ -44,8 +45,8 @@ def classify(report: Report, gold: Program | None, question: str) -> str | None:
         return None
     errors = [d for d in report.diagnostics if d.severity == "error"]
     if errors or report.program is None:
-        return f"invalid:{errors[0].code}" if errors else "invalid:E001"
-    if any(d.code == "W701" for d in report.diagnostics):
+        return f"invalid:{errors[0].code}" if errors else f"invalid:{SYNTAX_ERROR}"
+    if any(d.code == UNGROUNDED_VALUE for d in report.diagnostics):
         return "value_extraction"
     if gold is None:
         return "other"

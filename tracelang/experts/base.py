@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from ..diagnostics import DIVISION_BY_ZERO, INVALID_OPERAND, NUMBER_TOO_LARGE
 from ..errors import TracelangError
 from ..ir import ComputeStep, InitStep, Num, QueryStep, Var
 from ..limits import Limits
@@ -40,7 +41,7 @@ class Env:
         """Refuse values too large to be a grade-school quantity (and too slow to carry on)."""
         limit_bits = int(self.limits.max_value_digits * 3.33)
         if value.numerator.bit_length() > limit_bits or value.denominator.bit_length() > limit_bits:
-            raise ExecError("E603", f"a value of more than {self.limits.max_value_digits} digits", node)
+            raise ExecError(NUMBER_TOO_LARGE, f"a value of more than {self.limits.max_value_digits} digits", node)
         return value
 
 
@@ -65,7 +66,7 @@ class OpSpec:
 def divisor(b: Exact, node: object) -> Exact:
     """``b``, refused (E501) when it is zero."""
     if b == ZERO:
-        raise ExecError("E501", "division by zero", node)
+        raise ExecError(DIVISION_BY_ZERO, "division by zero", node)
     return b
 
 
@@ -81,14 +82,14 @@ def _mod(xs: list[Exact], env: Env, node: object) -> Exact:
 def _pow(xs: list[Exact], env: Env, node: object) -> Exact:
     base, exp = xs
     if exp.denominator != 1:
-        raise ExecError("E503", f"the exponent {render(exp)} is not an integer", node)
+        raise ExecError(INVALID_OPERAND, f"the exponent {render(exp)} is not an integer", node)
     e = int(exp.numerator)
     if abs(e) > env.limits.max_exponent:
-        raise ExecError("E603", f"the exponent {e} exceeds the limit {env.limits.max_exponent}", node)
+        raise ExecError(NUMBER_TOO_LARGE, f"the exponent {e} exceeds the limit {env.limits.max_exponent}", node)
     if power_bits(base, e) > env.limits.max_value_digits * 3.33:
-        raise ExecError("E603", f"a value of more than {env.limits.max_value_digits} digits", node)
+        raise ExecError(NUMBER_TOO_LARGE, f"a value of more than {env.limits.max_value_digits} digits", node)
     if e < 0 and base == ZERO:
-        raise ExecError("E501", "division by zero (zero to a negative power)", node)
+        raise ExecError(DIVISION_BY_ZERO, "division by zero (zero to a negative power)", node)
     return base**e
 
 
@@ -101,8 +102,9 @@ RUNNING_FACTOR = 4
 def _running_bound(total: Exact, env: Env, node: object) -> None:
     limit_bits = int(env.limits.max_value_digits * 3.33 * RUNNING_FACTOR)
     if total.numerator.bit_length() > limit_bits or total.denominator.bit_length() > limit_bits:
-        raise ExecError("E603", f"a running value of more than {env.limits.max_value_digits * RUNNING_FACTOR} "
-                        "digits while combining the args", node)
+        digits = env.limits.max_value_digits * RUNNING_FACTOR
+        raise ExecError(NUMBER_TOO_LARGE, f"a running value of more than {digits} digits while combining the args",
+                        node)
 
 
 def _sum(xs: list[Exact], env: Env, node: object) -> Exact:

@@ -4,6 +4,7 @@ it and ``transfer`` moves an amount between two; a missing receiver starts at 0.
 
 from __future__ import annotations
 
+from ..diagnostics import INSUFFICIENT_AMOUNT, INVALID_OPERAND
 from ..ir import AddEntityStep, ConsumeStep, TransferStep
 from ..numbers import ZERO, Exact, render
 from . import Expert, register
@@ -13,7 +14,7 @@ from .base import COMPUTE_IDENTITIES, COMPUTE_OPS, CORE_HANDLERS, Env, ExecError
 def _amount(step, env: Env) -> Exact:
     amount = env.read(step.amount)
     if amount < ZERO:
-        raise ExecError("E503", f"the amount {render(amount)} is negative", step.amount,
+        raise ExecError(INVALID_OPERAND, f"the amount {render(amount)} is negative", step.amount,
                         "move the quantity the other way instead")
     return amount
 
@@ -21,7 +22,7 @@ def _amount(step, env: Env) -> Exact:
 def _take(env: Env, name: str, amount: Exact, step: object) -> None:
     held = env.values[name]
     if amount > held:
-        raise ExecError("E502", f"`{name}` holds {render(held)} but gives {render(amount)}", step)
+        raise ExecError(INSUFFICIENT_AMOUNT, f"`{name}` holds {render(held)} but gives {render(amount)}", step)
     env.set(name, held - amount, step)
 
 

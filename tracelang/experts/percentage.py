@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..diagnostics import INVALID_OPERAND
 from ..ir import PercentStep
 from ..numbers import ONE, Exact, render
 from . import Expert, register
@@ -29,7 +30,7 @@ def op_percent(step: PercentStep, env: Env) -> Exact:
     rate = env.values[step.rate.name]
     why = rate_error(step.op, rate)
     if why is not None:
-        raise ExecError("E503", why, step.rate, "a decrease is at most 100%")
+        raise ExecError(INVALID_OPERAND, why, step.rate, "a decrease is at most 100%")
     return env.set(step.var.name, PERCENT_OPS[step.op](env.values[step.base.name], rate), step)
 
 
