@@ -32,6 +32,7 @@ def name_of(question: str, number: str) -> str:
     ("Tickets cost $7 each.", "$7", "tickets_cost_each"),
     ("The 5 runners run for 8 hours each.", "8", "hours_each"),
     ("Each box holds 6 cups.", "6", "cups_per_box"),
+    ("Each bag holds 6 bag apples.", "6", "bag_apples"),  # the noun is named already: no dangling per
     ("Every crate has 12 pears.", "12", "pears_per_crate"),
 ])
 def test_quantity_names_keep_the_relation_words(question: str, number: str, name: str) -> None:

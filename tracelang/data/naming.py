@@ -271,7 +271,8 @@ def base_name(question: str, q: Quantity) -> str:
         parts += ["per", unit]
     elif unit is None and q.kind not in ("multiplier", "count", "percent", "fraction"):
         each = _each(after, noun, _words_before(question, q.start))
-        parts += [w for w in each if w not in parts or w == "per"]
+        if not set(each) - {"per"} <= set(parts):  # "each bag holds 6 bag apples": no dangling "per"
+            parts += each
     if q.kind == "percent":
         parts = [p for p in parts if p not in ("percent", "cent")] + ["percent"]
     elif q.kind == "fraction" and not text[0].isalpha():

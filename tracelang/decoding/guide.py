@@ -442,12 +442,7 @@ class Guide:
         key = decisions if kernel is None else kernel
         hit = self.memo.get(key)
         if hit is None:
-            rules = self.cfg.levels.rules
-            if rules:  # the registered levels' refusals (levels.py)
-                hit = frozenset(d for d in decisions if self._allows(d) and all(r.allows(self, d) for r in rules))
-            else:
-                hit = frozenset(d for d in decisions if self._allows(d))
-            self.memo[key] = hit
+            hit = self.memo[key] = frozenset(d for d in decisions if self._passes(d))
         return hit
 
     def _allows(self, d: tuple) -> bool:
@@ -761,8 +756,11 @@ class Guide:
             values.pop(var.name, None)
 
     def end_ok(self) -> bool:
-        rules = self.cfg.levels.rules
-        return self._allows(_END) and (not rules or all(r.allows(self, _END) for r in rules))
+        return self._passes(_END)
+
+    def _passes(self, decision: tuple) -> bool:
+        """The built-in levels allow ``decision`` and so does every registered level (levels.py)."""
+        return self._allows(decision) and all(r.allows(self, decision) for r in self.cfg.levels.rules)
 
 
 _END = ("end",)
