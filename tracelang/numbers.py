@@ -227,7 +227,7 @@ def float_form(value: Exact) -> Exact | None:
 # How far a double evaluation of a trace may land from its exact result, as a share of the largest
 # value the trace holds: each of a few dozen steps rounds by at most 2**-53 of what it handles, so
 # 2**-40 leaves room for thousands of them (the study's records are off by at most 2**-50, 18,000
-# sampled); a decimal that far off by mistake is not written with 16 digits.
+# sampled). Only a 16- or 17-digit double gets this margin (float_written), never a hand's decimal.
 FLOAT_ERROR = QQ(1, 2**40)
 
 
