@@ -224,8 +224,33 @@ def float_form(value: Exact) -> Exact | None:
     return number_text_value(repr(nearest)) if math.isfinite(nearest) else None
 
 
-def same_answer(result: Exact, expected: Exact) -> bool:
-    """Whether a trace's exact ``result`` grades correct against a record's ``expected`` answer: equal,
-    or ``expected`` is the float form of ``result`` (see ``float_form``). ``56.67`` is not 170/3 and
-    ``35.99999999999999999`` is not 36: only the one shortest decimal of the nearest double is."""
-    return result == expected or expected == float_form(result)
+# How far a double evaluation of a trace may land from its exact result, as a share of the largest
+# value the trace holds: each of a few dozen steps rounds by at most 2**-53 of what it handles, so
+# 2**-40 leaves room for thousands of them (the study's records are off by at most 2**-50, 18,000
+# sampled). Only a 16- or 17-digit double gets this margin (float_written), never a hand's decimal.
+FLOAT_ERROR = QQ(1, 2**40)
+
+
+def float_written(value: Exact) -> bool:
+    """Whether ``value`` is what only a double's ``repr`` writes: a non-integer that is the shortest
+    round-trip decimal of its own double, with 16 or 17 significant digits (``12.800000000000011``,
+    ``44.16666666666667``). Fifteen digits or fewer survive a double unchanged, so a decimal a
+    person wrote (``56.67``, ``2.5``) never qualifies; ``36.000000000000001`` is not its double's
+    shortest form (that is ``36.0``), so it does not either."""
+    if value.denominator == 1 or float_form(value) != value:
+        return False
+    digits = repr(float(value)).lower().split("e")[0].lstrip("-").replace(".", "").strip("0")
+    return len(digits) >= 16
+
+
+def same_answer(result: Exact, expected: Exact, magnitude: Exact | None = None) -> bool:
+    """Whether a trace's exact ``result`` grades correct against a record's ``expected`` answer: equal;
+    or ``expected`` is the float form of ``result`` (see ``float_form``); or ``expected`` is
+    ``float_written`` and within ``FLOAT_ERROR`` of the largest of ``|result|`` and ``magnitude``
+    (the largest value the trace held): what a double evaluation of the same steps writes
+    (``12.800000000000011`` for 12.8, ``44.16666666666667`` for 265/6). ``56.67`` is not 170/3 and
+    ``35.99999999999999999`` is not 36: a decimal a person could write is compared exactly."""
+    if result == expected or expected == float_form(result):
+        return True
+    scale = max(abs(result), abs(magnitude)) if magnitude is not None else abs(result)
+    return float_written(expected) and abs(expected - result) <= FLOAT_ERROR * scale

@@ -38,7 +38,9 @@ class Report:
     def correct(self) -> bool | None:
         if self.expected is None:
             return None
-        return self.answer is not None and same_answer(self.answer, self.expected)
+        if self.answer is None or self.execution is None:
+            return False
+        return same_answer(self.answer, self.expected, self.execution.magnitude)
 
     def to_json(self) -> dict[str, object]:
         return {

@@ -9,7 +9,7 @@ from .diagnostics import Diagnostic
 from .experts import Env, ExecError
 from .ir import Node, Program, QueryStep, Step
 from .limits import DEFAULT_LIMITS, Limits
-from .numbers import Exact
+from .numbers import ZERO, Exact
 
 
 @dataclass
@@ -21,6 +21,12 @@ class Execution:
     @property
     def answer(self) -> Exact | None:
         return self.results[-1] if self.results and not self.diagnostics else None
+
+    @property
+    def magnitude(self) -> Exact:
+        """The largest absolute value any step read or computed: the scale of a double evaluation's
+        rounding error (``numbers.same_answer``)."""
+        return max((abs(v) for _, _, v in self.steps if v is not None), default=ZERO)
 
 
 def execute(program: Program, limits: Limits = DEFAULT_LIMITS) -> Execution:
