@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from typer.testing import CliRunner
@@ -24,6 +25,25 @@ def test_fuzz_writes_checked_records(tmp_path):
     assert "with errors" in result.output
     records = [json.loads(line) for line in out.read_text().splitlines()]
     assert records and all(r["source"] == "synthetic:decode-fuzz" and r["answer"] for r in records)
+    check = runner.invoke(app, ["check", str(out)])
+    assert check.exit_code == 0, check.output
+
+
+@pytest.mark.parametrize("surface", ["yaml", "compact"])
+def test_fuzz_close_ends_every_walk_at_the_budget_and_each_checks(tmp_path, surface):
+    """At a 24-token budget most random walks are cut; --drop loses them, --close ends each with the
+    decoder's closing text (generation's budget path), and every closed trace checks clean."""
+    args = ["decode", "fuzz", "--tokenizer", "tiny-bpe", "--n", "12", "--max-tokens", "24", "--surface", surface]
+    dropped = runner.invoke(app, [*args, "--out", str(tmp_path / "drop.jsonl")])
+    assert dropped.exit_code == 0, dropped.output
+    lost = int(re.search(r"(\d+) dropped", dropped.output)[1])
+    assert lost > 0 and "0 closed" in dropped.output
+    out = tmp_path / "close.jsonl"
+    closed = runner.invoke(app, [*args, "--close", "--out", str(out)])
+    assert closed.exit_code == 0, closed.output
+    assert "0 dropped" in closed.output and f"{lost} closed" in closed.output
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(records) == 12 and sum(r["meta"]["closed"] for r in records) == lost
     check = runner.invoke(app, ["check", str(out)])
     assert check.exit_code == 0, check.output
 

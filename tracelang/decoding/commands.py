@@ -80,6 +80,8 @@ def fuzz_command(
     max_tokens: int = typer.Option(4096, "--max-tokens", min=16, help="A sample longer than this is dropped "
                                    "(and counted)."),
     surface: str = typer.Option("yaml", "--surface", help="The surface the decoder writes: yaml or compact."),
+    close: bool = typer.Option(False, "--close", help="At --max-tokens, end the sample with the decoder's "
+                               "closing text (as generation ends a row out of budget) instead of dropping it."),
 ) -> None:
     """Sample traces under the constraint from random logits (no model) and check every one.
 
@@ -103,14 +105,15 @@ def fuzz_command(
     grounders: dict[str, object] = {}
     t0 = time.perf_counter()
     compiled = compile_tokenizer(tok, surface=surface)
-    counts = {"sampled": 0, "ok": 0, "with_errors": 0, "too_long": 0, "tokens": 0}
+    counts = {"sampled": 0, "ok": 0, "with_errors": 0, "too_long": 0, "closed": 0, "tokens": 0}
     codes: dict[str, int] = {}
     records = []
-    for i, question, sample in fuzz(compiled, n, seed, lv, questions, max_tokens):
+    for i, question, sample in fuzz(compiled, n, seed, lv, questions, max_tokens, close=close):
         if sample.text is None:
             counts["too_long"] += 1
             continue
         counts["sampled"] += 1
+        counts["closed"] += sample.closed
         counts["tokens"] += sample.tokens
         grounder = None
         if question is not None and lv.grounding:
@@ -129,7 +132,7 @@ def fuzz_command(
         counts["with_errors" if bad else "ok"] += 1
         expert = report.program.blocks[0].expert if report.program and report.program.blocks else ""
         meta = {"tokenizer": tokenizer, "seed": seed, "index": i, "tokens": sample.tokens, "levels": levels,
-                "diagnostics": [d.code for d in report.diagnostics], "surface": surface}
+                "diagnostics": [d.code for d in report.diagnostics], "surface": surface, "closed": sample.closed}
         if sample.allowed_values is not None:
             from ..numbers import render
 
@@ -140,7 +143,8 @@ def fuzz_command(
     dt = time.perf_counter() - t0
     typer.echo(f"{counts['sampled']} traces ({counts['tokens']} tokens) in {dt:.1f}s with {tokenizer}: "
                f"{counts['ok']} check with no error, {counts['with_errors']} with errors"
-               + (f" {codes}" if codes else "") + f"; {counts['too_long']} dropped at --max-tokens; wrote {out}")
+               + (f" {codes}" if codes else "") + f"; {counts['closed']} closed and {counts['too_long']} dropped "
+               f"at --max-tokens; wrote {out}")
     raise typer.Exit(1 if counts["with_errors"] else 0)
 
 

@@ -3,7 +3,9 @@
 Each step draws i.i.d. Gumbel logits for the tokens the mask allows and takes the argmax — the same
 as a uniform choice among the allowed tokens, which is how it is computed (from the bitmask's
 popcounts, without unpacking 262k bits). EOS gets a bias so that traces end. Every trace must parse
-and check with no error: the constraint is sound exactly when this never fails.
+and check with no error: the constraint is sound exactly when this never fails. A walk that reaches
+``max_tokens`` is dropped, or with ``close`` ended the way generation ends a row whose budget runs
+out (``Constraint.closing_text``), so that path is fuzzed too and no sample is lost.
 """
 
 from __future__ import annotations
@@ -23,9 +25,10 @@ from .levels import Levels
 
 @dataclass
 class Sample:
-    text: str | None  # None when max_tokens ran out first
+    text: str | None  # None when max_tokens ran out first (and it was not closed)
     tokens: int
     allowed_values: list[Exact] | None
+    closed: bool = False  # ended by the constraint's closing text at max_tokens
 
 
 def pick(mask: np.ndarray, rng: np.random.Generator, eos: tuple[int, ...], eos_weight: float) -> int:
@@ -65,8 +68,10 @@ def random_values(rng: np.random.Generator) -> list[Exact]:
 
 
 def sample_trace(compiled: Compiled, config: Config, rng: np.random.Generator, max_tokens: int = 4096,
-                 eos_weight: float = 8.0, allowed_values: list[Exact] | None = None, prefix: str = "") -> Sample:
-    """A random trace; ``prefix`` (text the constraint must accept) starts it, e.g. to pick the expert."""
+                 eos_weight: float = 8.0, allowed_values: list[Exact] | None = None, prefix: str = "",
+                 close: bool = False) -> Sample:
+    """A random trace; ``prefix`` (text the constraint must accept) starts it, e.g. to pick the expert.
+    At ``max_tokens`` it is dropped (text None), or with ``close`` finished by the closing text."""
     con = Constraint(compiled, config)
     if not con.advance_text(prefix):
         raise ValueError(f"the constraint refuses the prefix {prefix!r}")
@@ -81,12 +86,16 @@ def sample_trace(compiled: Compiled, config: Config, rng: np.random.Generator, m
             text = b"".join(compiled.vocab.bytes_of[t] for t in out).decode("utf-8")  # type: ignore[misc]
             return Sample(prefix + text, len(out) + 1, allowed_values)
         out.append(tok)
-    return Sample(None, len(out), allowed_values)
+    ending = con.closing_text() if close else None
+    if ending is None:
+        return Sample(None, len(out), allowed_values)
+    text = (b"".join(compiled.vocab.bytes_of[t] for t in out) + ending.encode()).decode("utf-8")  # type: ignore[misc]
+    return Sample(prefix + text, len(out), allowed_values, closed=True)
 
 
 def fuzz(compiled: Compiled, n: int, seed: int = 0, levels: Levels = Levels(),
          questions: list[str | None] | None = None, max_tokens: int = 4096,
-         eos_weight: float = 8.0, prefix: str = "") -> Iterator[tuple[int, str | None, Sample]]:
+         eos_weight: float = 8.0, prefix: str = "", close: bool = False) -> Iterator[tuple[int, str | None, Sample]]:
     """(index, question, sample) for ``n`` traces; question i is ``questions[i % len]`` if given."""
     from .constraint import make_config
 
@@ -97,7 +106,7 @@ def fuzz(compiled: Compiled, n: int, seed: int = 0, levels: Levels = Levels(),
         if levels.grounding and question is None:
             values = random_values(rng)
         config = make_config(levels, question=question, allowed_values=values)
-        yield i, question, sample_trace(compiled, config, rng, max_tokens, eos_weight, values, prefix)
+        yield i, question, sample_trace(compiled, config, rng, max_tokens, eos_weight, values, prefix, close)
 
 
 def answer_text(value: Exact | None) -> str | None:
