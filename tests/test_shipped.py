@@ -2,9 +2,9 @@
 onto the embedded base, and solves problems end to end through `tracelang solve` (the default
 model): loading, merging, the bare prompt, constrained decoding, the runtime.
 
-The two problems are our own, written for this project (not from GSM-8K): two of the 40 one- and
-two-step problems we evaluate the shipped model on (7/40 solved, weights/shipped/README.md). They
-run in float32 (`--dtype float32`), the dtype whose answers are asserted; bfloat16 and other thread
+The two problems are our own, written for this project (not from GSM-8K): one of the one- and
+two-step problems we wrote, and one of the generalisation set (`corpora/templates/heldout/`, never
+trained on), where "lost 14 of them" must be a sub. They run in float32 (`--dtype float32`), the dtype whose answers are asserted; bfloat16 and other thread
 counts are not tested here.
 """
 
@@ -22,7 +22,7 @@ from tracelang.models.prompt import BARE_PROMPT_VERSION
 
 SHIPPED = shipped_dir()
 PROBLEMS = [
-    ("Sara buys 4 notebooks that cost $3 each. How much money does she spend?", "12"),
+    ("Margaux had 78 yo-yos. On the way to school she lost 14 of them. How many yo-yos remain?", "64"),
     ("Lucy picks 14 apples and her brother picks 19 apples. How many apples do they pick together?", "33"),
 ]
 

@@ -145,6 +145,9 @@ KEY_FIELDS = {
     "embedded-meaning": (("embedded", "auto", 32, 0, "none", 1e-4, 1.0, 600, 4, 4,
                           [("runs/data2/gsm8k-train.jsonl", 1.0), ("runs/data2/corpus-12k.jsonl", 1.0)]),
                          ("dr_grpo", 40, 2e-5, 0.2, "sft"), (300, 32, 0, 3, False)),
+    "embedded-compact": (("embedded", "auto", 32, 0, "none", 1e-4, 1.0, 600, 4, 4,
+                          [("runs/data2/gsm8k-train.jsonl", 1.0), ("runs/data2/corpus-12k.jsonl", 1.0)]),
+                         ("dr_grpo", 40, 2e-5, 0.2, "sft"), (300, 32, 0, 3, False)),
     **{name: ((model, "float32", None, 6, "full", 5e-5, 1.0, None, 8, 2, [(f"runs/{name}/data/synthetic.jsonl", 1.0)]),
               ("grpo", 20, 1e-5, 0.2, "sft"), (30, 8, 0, 3, True))
        for name, model in (("study-llama-3.2-1b", "meta-llama/Llama-3.2-1B"),
