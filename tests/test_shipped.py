@@ -4,8 +4,8 @@ model): loading, merging, the bare prompt, constrained decoding, the runtime.
 
 The two problems are our own, written for this project (not from GSM-8K): one of the one- and
 two-step problems we wrote, and one of the generalisation set (`corpora/templates/heldout/`, never
-trained on), where "lost 14 of them" must be a sub. They run in float32 (`--dtype float32`), the dtype whose answers are asserted; bfloat16 and other thread
-counts are not tested here.
+trained on), where "lost 14 of them" must be a sub. They run in float32 (`--dtype float32`), the
+dtype whose answers are asserted; bfloat16 and other thread counts are not tested here.
 """
 
 from __future__ import annotations

@@ -83,14 +83,17 @@ def sample_trace(compiled: Compiled, config: Config, rng: np.random.Generator, m
         tok = pick(mask, rng, eos, eos_weight)
         con.advance(tok)
         if tok in eos:
-            text = b"".join(compiled.vocab.bytes_of[t] for t in out).decode("utf-8")  # type: ignore[misc]
-            return Sample(prefix + text, len(out) + 1, allowed_values)
+            return Sample(prefix + _text(compiled, out), len(out) + 1, allowed_values)
         out.append(tok)
     ending = con.closing_text() if close else None
     if ending is None:
         return Sample(None, len(out), allowed_values)
-    text = (b"".join(compiled.vocab.bytes_of[t] for t in out) + ending.encode()).decode("utf-8")  # type: ignore[misc]
-    return Sample(prefix + text, len(out), allowed_values, closed=True)
+    return Sample(prefix + _text(compiled, out, ending), len(out), allowed_values, closed=True)
+
+
+def _text(compiled: Compiled, tokens: list[int], ending: str = "") -> str:
+    """The text of ``tokens`` and then ``ending`` (joined as bytes: a token may end mid-character)."""
+    return (b"".join(compiled.vocab.bytes_of[t] for t in tokens) + ending.encode()).decode("utf-8")  # type: ignore[misc]
 
 
 def fuzz(compiled: Compiled, n: int, seed: int = 0, levels: Levels = Levels(),

@@ -760,7 +760,8 @@ class Guide:
 
     def _passes(self, decision: tuple) -> bool:
         """The built-in levels allow ``decision`` and so does every registered level (levels.py)."""
-        return self._allows(decision) and all(r.allows(self, decision) for r in self.cfg.levels.rules)
+        rules = self.cfg.levels.rules  # usually none: skip building a generator on this hot path
+        return self._allows(decision) and (not rules or all(r.allows(self, decision) for r in rules))
 
 
 _END = ("end",)
