@@ -68,6 +68,18 @@ def test_mask_equals_byte_by_byte(setup):
                 break
 
 
+def test_masks_near_the_name_cap_equal_byte_by_byte(setup):
+    """Close to the cap only the tokens that still fit stay in a name; those masks are built in one
+    vectorised pass (and cached by length), so check each length against the byte-by-byte answer."""
+    _, tok, compiled = setup
+    for n in range(NAME_CAP - 12, NAME_CAP):
+        con = Constraint(compiled, make_config(Levels(grounding=False)))
+        assert con.advance_text("expert: arithmetic\ntrace:\n- {op: init, var: " + "b" * n)
+        for _ in range(2):  # the second time from the cache
+            brute = {t for t in range(len(tok)) if _clone(con).try_advance(t)}
+            assert set(con.allowed_ids()) == brute, f"name of {n} characters"
+
+
 def test_eos_only_at_the_end(setup):
     _, tok, compiled = setup
     con = Constraint(compiled, make_config(Levels(grounding=False)))

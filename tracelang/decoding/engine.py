@@ -36,13 +36,15 @@ class Rejected(TracelangError, ValueError):
 class _Bulk:
     """Tokens under one trie node, read as (more of) a defining name then what follows it."""
 
-    __slots__ = ("stay", "stay_max", "stay_rows", "stay_runs", "exits", "exit_max", "by_content", "semantic")
+    __slots__ = ("stay", "stay_max", "stay_rows", "stay_runs", "near_cap", "exits", "exit_max", "by_content",
+                 "semantic")
 
     def __init__(self) -> None:
         self.stay: np.ndarray | None = None  # bitmask
         self.stay_max = 0
         self.stay_rows: np.ndarray | None = None
         self.stay_runs: np.ndarray | None = None
+        self.near_cap: dict[int, np.ndarray] = {}  # name length so far -> bitmask of the rows that fit
         self.exits: np.ndarray | None = None  # bitmask of pure exits
         self.exit_max = 0
         self.by_content: dict[str, list[int]] = {}  # name part -> uniq rows (pure exits)
@@ -502,12 +504,16 @@ class Compiled:
             if n + b.stay_max < NAME_CAP:
                 acc.masks.append(b.stay)
             else:
-                keep = b.stay_rows[n + b.stay_runs <= NAME_CAP].tolist()  # type: ignore[index,operator]
                 # a token that brings the name to the cap ends it: not on a name already taken
                 taken = {name[n:].encode() for name in deny if len(name) == NAME_CAP and name.startswith(buf)}
                 if taken:
-                    keep = [r for r in keep if v.uniq[r][depth:] not in taken]
-                acc.rows.extend(keep)
+                    keep = b.stay_rows[n + b.stay_runs <= NAME_CAP].tolist()  # type: ignore[index,operator]
+                    acc.rows.extend(r for r in keep if v.uniq[r][depth:] not in taken)
+                else:
+                    fits = b.near_cap.get(n)
+                    if fits is None:
+                        fits = b.near_cap[n] = v.mask_of(b.stay_rows[n + b.stay_runs <= NAME_CAP])  # type: ignore[index,operator]
+                    acc.masks.append(fits)
         if b.exits is not None:
             acc.masks.append(b.exits)
             for name in deny:
@@ -632,6 +638,11 @@ class Compiled:
         return verdict
 
 
+# Above this many single rows a mask is built in one vectorised pass: a name near its length cap
+# lists thousands of rows, which the per-row loop sets at ~3 µs each (the fuzz's long names).
+_LOOP_ROWS = 64
+
+
 class _Acc:
     """Collects a mask: whole bitmasks, single rows, and rows to take out (deny-lists)."""
 
@@ -649,9 +660,15 @@ class _Acc:
         view = memoryview(out)
         for w, b in self.bits:
             view[w] |= b
-        for u in self.rows:
-            for t in v.tids(u):
-                view[t >> 5] |= 1 << (t & 31)
-        for u in self.removed:
-            for t in v.tids(u):
-                view[t >> 5] &= ~(1 << (t & 31)) & 0xFFFFFFFF
+        if len(self.rows) > _LOOP_ROWS:
+            np.bitwise_or(out, v.mask_of(np.asarray(self.rows, dtype=np.int64)), out=out)
+        else:
+            for u in self.rows:
+                for t in v.tids(u):
+                    view[t >> 5] |= 1 << (t & 31)
+        if len(self.removed) > _LOOP_ROWS:
+            np.bitwise_and(out, ~v.mask_of(np.asarray(self.removed, dtype=np.int64)), out=out)
+        else:
+            for u in self.removed:
+                for t in v.tids(u):
+                    view[t >> 5] &= ~(1 << (t & 31)) & 0xFFFFFFFF
