@@ -154,6 +154,17 @@ class Guide:
     def _table(self, op: str) -> dict[str, OpSpec]:
         return self._expert(op).compute_ops(op)
 
+    def _facts(self, op: str, cop: str) -> tuple[OpSpec | None, registry.Identity | None]:
+        """(spec, identity) of ``cop`` as the block's expert answers, once per block state: the
+        argument search asks them for every candidate list, the mask's hottest loop."""
+        cache = self.block.cache  # type: ignore[union-attr]
+        key = ("facts", op, cop)
+        hit = cache.get(key)
+        if hit is None:
+            expert = self._expert(op)
+            hit = cache[key] = (expert.compute_ops(op).get(cop), expert.identity(op, cop))
+        return hit
+
     def _offers(self, op: str) -> bool:
         b = self.block
         return not self.lv.ops or (b is not None and b.expert is not None and op in b.expert.ops)
@@ -217,7 +228,7 @@ class Guide:
         if missing == 0 and (spec.max_args is None or n + 1 < spec.max_args):
             missing = 1  # fresh literal as an extension witness (closing now is checked below)
         fill = _fills(missing)[0] if missing else ()
-        ident = self._expert(op).identity(op, cop)  # the block's expert's E401 identity
+        ident = self._facts(op, cop)[1]  # the block's expert's E401 identity
         out = []
         for x in names:
             num, val = numbers.get(x), values.get(x)
@@ -245,7 +256,7 @@ class Guide:
         limit (then no runtime error is possible). None: not decided here."""
         if not (self.lv.ops and self.lv.values):
             return None
-        spec = self._table(op).get(cop)
+        spec, ident = self._facts(op, cop)
         if spec is not None and spec.partial:
             return None
         n = len(args)
@@ -255,7 +266,6 @@ class Guide:
             return False
         b = self.block
         defs, numbers, values = b.scope.defs, b.scope.numbers, b.values  # type: ignore[union-attr]
-        ident = self._expert(op).identity(op, cop)  # the block's expert's E401 identity
         ip = int(ident[0].numerator) if ident is not None else None
         divides = spec.divides
         keys = []
@@ -323,7 +333,7 @@ class Guide:
         hit = self.block.cache.get(memo_key)  # type: ignore[union-attr]
         if hit is not None:
             return hit
-        spec = self._table(op).get(cop)
+        spec = self._facts(op, cop)[0]
         ok = False
         if spec is not None:
             n = len(args)
