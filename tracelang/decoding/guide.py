@@ -157,7 +157,7 @@ class Guide:
     def _facts(self, op: str, cop: str) -> tuple[OpSpec | None, registry.Identity | None]:
         """(spec, identity) of ``cop`` as the block's expert answers, once per block state: the
         argument search asks them for every candidate list, the mask's hottest loop."""
-        cache = self.block.cache  # type: ignore[union-attr]
+        cache = self.block.cache if self.block is not None else {}
         key = ("facts", op, cop)
         hit = cache.get(key)
         if hit is None:
@@ -213,7 +213,7 @@ class Guide:
     def _arg_names(self, op: str, cop: str, args: tuple, names: list[str]) -> list[str]:
         """The names that may be the next argument. The common case, where fresh literals would
         complete the list, is decided from the numbering keys alone; the rest goes to `_args_ok`."""
-        spec = self._table(op).get(cop)
+        spec, ident = self._facts(op, cop)  # ident: the block's expert's E401 identity
         n = len(args)
         if spec is None or not (self.lv.ops and self.lv.values) or spec.partial or n + 1 > 3 \
                 or (spec.max_args is not None and n + 1 > spec.max_args) or self.cfg.restricted:
@@ -228,7 +228,6 @@ class Guide:
         if missing == 0 and (spec.max_args is None or n + 1 < spec.max_args):
             missing = 1  # fresh literal as an extension witness (closing now is checked below)
         fill = _fills(missing)[0] if missing else ()
-        ident = self._facts(op, cop)[1]  # the block's expert's E401 identity
         out = []
         for x in names:
             num, val = numbers.get(x), values.get(x)
