@@ -197,6 +197,37 @@ def test_closing_text_ends_a_compact_trace(chars):
         assert analyze(prefix + closing).ok, prefix + closing
 
 
+# Values 1/(10**150 + k): any three of them sum past the 400-digit limit, so `add(a, b, c` can only
+# close with an argument that cancels one of them (`nc`); the closing byte order alone keeps taking
+# the `r...` names first, each still allowed (two more arguments would cancel it), never closing.
+_HUGE = HEAD + """10 -> ten
+150 -> k
+1 -> one
+0 -> zero
+pow(ten, k) -> big
+""" + "".join(f"add(big, {k}) -> d{i}\n" for i, k in enumerate((1, 3, 7, 9, 13))) + """div(one, d0) -> a
+div(one, d1) -> b
+div(one, d2) -> c
+div(one, d3) -> rxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx0
+div(one, d4) -> rxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx1
+sub(zero, c) -> nc
+"""
+
+
+@pytest.mark.parametrize("surface", ["compact", "yaml"])
+def test_closing_text_follows_the_guides_completion_where_the_byte_order_never_closes(surface):
+    compiled = Compiled(Vocab.build([bytes([b]) for b in range(128)] + [None], (128,), "bytes"), automaton(surface))
+    body = format_program(parse(_HUGE + "add(a, b) -> s\nreturn s\n").program, surface=surface)
+    step = "add(a, b" if surface == "compact" else "{op: compute, compute_op: add, args: [a, b"
+    prefix = body[:body.index(step)] + step + ", c, "
+    con = state(compiled)
+    assert con.advance_text(prefix)
+    assert con.guide.closing_args() == (("var", "nc"),)  # the shortest completion the guide's search knows
+    closing = con.closing_text()
+    assert closing is not None and closing.startswith("nc"), closing
+    assert analyze(prefix + closing).ok, prefix + closing
+
+
 def test_cli_fuzz_writes_compact_records(tmp_path, monkeypatch):
     monkeypatch.setenv("TRACELANG_CACHE", str(tmp_path / "cache"))
     out = tmp_path / "fuzz.jsonl"

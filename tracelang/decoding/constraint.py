@@ -27,7 +27,7 @@ import numpy as np
 from .. import grounding
 from ..fileio import removed_on_signal
 from ..grammar import grammar_hash
-from ..numbers import Exact
+from ..numbers import Exact, render
 from ..paths import cache_dir
 from .automaton import Automaton, automaton
 from .engine import Compiled, Rejected
@@ -168,6 +168,18 @@ _CLOSING_ORDER = bytes(dict.fromkeys(
 # started by a digit, never ends a trace), then a name argument before a literal.
 _CLOSING_ORDER_COMPACT = bytes(dict.fromkeys(
     b")\n, raeqcuyxn1234567890" + bytes(range(ord("a"), ord("z") + 1)) + b"_./->" + bytes(range(32, 127))))
+# The guide looks at most two arguments ahead (Guide.closing_args), so a byte order that has added more
+# than three without closing the list is not closing it: the walk is then made again, guided.
+_GREEDY_ARGS = 3
+
+
+def _next_arg(guide: Guide) -> bytes:
+    """The text of the next argument of the guide's shortest completion of an open list, or b""."""
+    rest = guide.closing_args()
+    if not rest:
+        return b""
+    arg = rest[0]
+    return (arg[1] if arg[0] == "var" else render(Exact(arg[1], arg[2]))).encode()
 
 
 class Constraint:
@@ -251,19 +263,37 @@ class Constraint:
         """A short text that takes this state to a valid end (EOS allowed after it), or None.
 
         A greedy walk, one byte at a time, in ``_CLOSING_ORDER``: the guide only ever allows what
-        some valid trace continues, so the walk needs no backtracking, and the order makes it end
-        within a step or two. Used when a row's token budget runs out, so that every output still
-        parses and checks; it does not depend on the model.
+        some valid trace continues, and the order makes it end within a step or two. Where an
+        argument list cannot close yet, the byte order may keep taking arguments that never let it
+        (long lists of huge fractions): then the walk is made again, writing at each argument the
+        one the guide's own search names (``Guide.closing_args``). Used when a row's token budget
+        runs out, so that every output still parses and checks; it does not depend on the model.
         """
+        text = self._walk(limit, guided=False)
+        return text if text is not None else self._walk(limit, guided=True)
+
+    def _walk(self, limit: int, guided: bool) -> str | None:
         c = self.compiled
+        kernels = c.auto.kernels
         kid, g, buf = self.kid, self.guide, self.buf
         out = bytearray()
         order = _CLOSING_ORDER_COMPACT if c.auto.surface == "compact" else _CLOSING_ORDER
-        while not self.done:
-            if c.eos_ok(kid, g, buf):
-                return out.decode("utf-8")
+        if self.done:
+            return ""
+        added, held = 0, len(g.field("args", ()))  # type: ignore[arg-type]
+        while not c.eos_ok(kid, g, buf):
             if len(out) >= limit:
                 return None
+            n = len(g.field("args", ()))  # type: ignore[arg-type]
+            added, held = added + max(n - held, 0), n
+            if not guided and added > _GREEDY_ARGS:
+                return None
+            if guided and kernels[kid].slot is None and (plan := _next_arg(g)):
+                st = c.step_bytes((kid, g, buf), plan)  # refused where no argument starts here
+                if st is not None:
+                    kid, g, buf = st
+                    out += plan
+                    continue
             for b in order:
                 st = c.step(kid, g, buf, b)
                 if st is not None:
@@ -272,7 +302,7 @@ class Constraint:
                     break
             else:
                 return None
-        return ""
+        return out.decode("utf-8")
 
     def forced_text(self, limit: int = 96) -> str:
         """The text that is the only possible continuation from here (stops where a choice starts).

@@ -55,6 +55,7 @@ def _fills(k: int) -> tuple[tuple, ...]:
     """Literal argument tuples of length ``k`` to try first: fresh primes, then small numbers."""
     return _FILLS.get(k, ())
 _SMALL = {(0, 1): ZERO, (1, 1): Exact(1)}
+_UNKNOWN = object()  # a memo miss (None is a memoized answer)
 
 
 _ENVS: dict[Limits, Env] = {}
@@ -328,23 +329,47 @@ class Guide:
 
     def _args_ok(self, op: str, cop: str, args: tuple, depth: int = 2) -> bool:
         """Some completion of the argument list ``args`` gives a valid step."""
+        return self._completion(op, cop, args, depth) is not None
+
+    def _completion(self, op: str, cop: str, args: tuple, depth: int = 2) -> tuple | None:
+        """Arguments (at most ``depth``) that, appended to ``args``, give a valid step: ``()`` when
+        ``args`` is valid as it is, None when no completion is found."""
         memo_key = ("args", op, cop, args, depth)
-        hit = self.block.cache.get(memo_key)  # type: ignore[union-attr]
-        if hit is not None:
-            return hit
+        cache = self.block.cache  # type: ignore[union-attr]
+        hit = cache.get(memo_key, _UNKNOWN)
+        if hit is not _UNKNOWN:
+            return hit  # type: ignore[return-value]
         spec = self._facts(op, cop)[0]
-        ok = False
+        found = None
         if spec is not None:
             n = len(args)
             if n >= spec.min_args and self._valid(op, cop, args):
-                ok = True
-            elif n < spec.min_args and spec.min_args - n <= depth and not self.cfg.restricted and any(
-                    self._valid(op, cop, args + fill) for fill in _fills(spec.min_args - n)):
-                ok = True  # the quick witnesses: literals filling the missing arguments
-            elif (spec.max_args is None or n < spec.max_args) and depth > 0:
-                ok = any(self._args_ok(op, cop, args + (c,), depth - 1) for c in self._witnesses())
-        self.block.cache[memo_key] = ok  # type: ignore[union-attr]
-        return ok
+                found = ()
+            elif n < spec.min_args and spec.min_args - n <= depth and not self.cfg.restricted:
+                # the quick witnesses: literals filling the missing arguments
+                found = next((fill for fill in _fills(spec.min_args - n) if self._valid(op, cop, args + fill)), None)
+            if found is None and (spec.max_args is None or n < spec.max_args) and depth > 0:
+                for c in self._witnesses():
+                    rest = self._completion(op, cop, args + (c,), depth - 1)
+                    if rest is not None:
+                        found = (c, *rest)
+                        break
+        cache[memo_key] = found
+        return found
+
+    def closing_args(self) -> tuple | None:
+        """The shortest completion of the argument list being written, as ("var", name) or ("num", p, q)
+        arguments; ``()`` when it may close as it is, None outside a compute's open list. The closing
+        walk follows it where its byte order alone would keep adding arguments that never close."""
+        op, cop = self.op, self.field("compute_op")
+        if self.block is None or op is None or cop is None:
+            return None
+        args = self.field("args", ())
+        for depth in range(3):  # iterative deepening: each argument taken shortens what is left
+            found = self._completion(op, cop, args, depth)  # type: ignore[arg-type]
+            if found is not None:
+                return found
+        return None
 
     def _empty_ok(self, op: str, cop: str) -> bool:
         """Some argument list makes ``cop`` valid: fresh literals do unless that very computation was
