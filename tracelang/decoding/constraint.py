@@ -31,7 +31,7 @@ from ..numbers import Exact, render
 from ..paths import cache_dir
 from .automaton import Automaton, automaton
 from .engine import Compiled, Rejected
-from .guide import Config, Guide
+from .guide import LOOKAHEAD, Config, Guide
 from .levels import Levels
 from .vocab import Vocab, fingerprint
 
@@ -168,9 +168,9 @@ _CLOSING_ORDER = bytes(dict.fromkeys(
 # started by a digit, never ends a trace), then a name argument before a literal.
 _CLOSING_ORDER_COMPACT = bytes(dict.fromkeys(
     b")\n, raeqcuyxn1234567890" + bytes(range(ord("a"), ord("z") + 1)) + b"_./->" + bytes(range(32, 127))))
-# The guide looks at most two arguments ahead (Guide.closing_args), so a byte order that has added more
-# than three without closing the list is not closing it: the walk is then made again, guided.
-_GREEDY_ARGS = 3
+# The guide looks at most LOOKAHEAD arguments ahead (Guide.closing_args), so a byte order that has added
+# more than that and one more without closing the list is not closing it: the walk is made again, guided.
+_GREEDY_ARGS = LOOKAHEAD + 1
 
 
 def _next_arg(guide: Guide) -> bytes:

@@ -42,6 +42,8 @@ from .levels import Levels
 from .numslot import NumSpec, canonical_value
 
 NAME_CAP = 64  # longest name the decoder writes (the checker's limit is limits.max_name_chars)
+# How many arguments ahead the argument search looks for a completion of an open list.
+LOOKAHEAD = 2
 # Witnesses for "some literal completes this": small ones (an exponent must stay small), then
 # primes unlikely to be in any trace (a repeated computation needs the very same arguments).
 _FRESH = ((2, 1), (3, 1), (7919, 1), (7927, 1), (7933, 1), (1, 7))
@@ -327,11 +329,11 @@ class Guide:
             return None
         return value, key
 
-    def _args_ok(self, op: str, cop: str, args: tuple, depth: int = 2) -> bool:
+    def _args_ok(self, op: str, cop: str, args: tuple, depth: int = LOOKAHEAD) -> bool:
         """Some completion of the argument list ``args`` gives a valid step."""
         return self._completion(op, cop, args, depth) is not None
 
-    def _completion(self, op: str, cop: str, args: tuple, depth: int = 2) -> tuple | None:
+    def _completion(self, op: str, cop: str, args: tuple, depth: int = LOOKAHEAD) -> tuple | None:
         """Arguments (at most ``depth``) that, appended to ``args``, give a valid step: ``()`` when
         ``args`` is valid as it is, None when no completion is found."""
         memo_key = ("args", op, cop, args, depth)
@@ -365,7 +367,7 @@ class Guide:
         if self.block is None or op is None or cop is None:
             return None
         args = self.field("args", ())
-        for depth in range(3):  # iterative deepening: each argument taken shortens what is left
+        for depth in range(LOOKAHEAD + 1):  # iterative deepening: each argument taken shortens what is left
             found = self._completion(op, cop, args, depth)  # type: ignore[arg-type]
             if found is not None:
                 return found
@@ -507,7 +509,7 @@ class Guide:
                 return False
             if n + 1 >= spec.min_args and not self.cfg.restricted and self._quick_valid(op, cop, args + _fills(1)[0]):  # type: ignore[arg-type,operator]
                 return True  # a fresh literal completes it
-            return any(self._args_ok(op, cop, args + (c,), 1) for c in self._witnesses())  # type: ignore[arg-type,operator]
+            return any(self._args_ok(op, cop, args + (c,), LOOKAHEAD - 1) for c in self._witnesses())  # type: ignore[arg-type,operator]
         raise ValueError(f"unknown decision {d}")
 
     def _rule_ok(self, rule: str) -> bool:
